@@ -1,0 +1,14 @@
+"""The C core of memmaps (memmaps/_core.c)."""
+
+from collections.abc import Callable
+from typing import Any
+
+from .region import Region
+
+BACKEND: str
+TEXT_ONLY: int
+KINDS: tuple[str, ...]
+
+def setup(region_type: type[Region], make_error: Callable[..., Exception], /) -> None: ...
+def regions(pid: int, flags: int = 0, /) -> tuple[Region, ...]: ...
+def parse_maps(text: Any, /) -> tuple[Region, ...]: ...

@@ -1,0 +1,76 @@
+"""The exceptions of memmaps, all under :class:`Error`."""
+
+from __future__ import annotations
+
+import os
+
+
+class Error(Exception):
+    """Base class of every exception memmaps raises on purpose."""
+
+
+class NoSuchProcess(Error, ProcessLookupError):
+    """The process does not exist, or exited while it was being read."""
+
+    def __init__(self, message: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+class ZombieProcess(NoSuchProcess):
+    """The process has exited and waits to be reaped: it has no memory map."""
+
+
+class AccessDenied(Error, PermissionError):
+    """The OS refused to show the process's memory map; ``reason`` says why."""
+
+    def __init__(self, message: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+        self.reason = message
+
+
+class ParseError(Error, ValueError):
+    """Text that is not what the kernel prints; ``lineno`` is 1-based."""
+
+    def __init__(self, message: str, lineno: int, line: str | None) -> None:
+        super().__init__(message)
+        self.lineno = lineno
+        self.line = line
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return str(self.args[0])
+        return f"{self.args[0]}: {self.line!r}"
+
+
+class SymbolNotFound(Error, LookupError):
+    """No loaded image defines the symbol."""
+
+
+class UnsupportedPlatform(Error, NotImplementedError):
+    """This operating system has no backend for the call."""
+
+
+def _from_native(
+    status: str, message: str, pid: int | None, os_errno: int, lineno: int, line: bytes | None
+) -> Exception:
+    """Builds the exception for a failure reported by the C core."""
+    error: Exception
+    if status == "no_process":
+        error = NoSuchProcess(message, pid)
+    elif status == "zombie":
+        error = ZombieProcess(message, pid)
+    elif status == "access":
+        error = AccessDenied(message, pid)
+    elif status == "parse":
+        error = ParseError(message, lineno, None if line is None else os.fsdecode(line))
+    elif status == "unsupported":
+        error = UnsupportedPlatform(message)
+    elif status == "argument":
+        error = ValueError(message)
+    else:
+        error = Error(message)
+    if isinstance(error, OSError) and os_errno:
+        error.errno = os_errno
+    return error

@@ -1,0 +1,306 @@
+"""Maps: the regions of one process, with lookups, filters and renderings."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from operator import itemgetter
+from typing import Any, overload
+
+from .region import KINDS, Region
+
+_start_of = itemgetter(0)
+
+_PERM_LETTERS = frozenset("rwxsp-")
+
+# The kernel pads a named line to this column (sizeof(void *) * 6 + 24) and
+# writes one more space before the name; fs/proc/task_mmu.c.
+_PAD_COLUMN = 72
+
+
+def _check_perms(perms: str) -> Callable[[Region], bool]:
+    if not isinstance(perms, str):
+        raise TypeError(f"perms must be a str like 'r-x', not {type(perms).__name__}")
+    bad = set(perms) - _PERM_LETTERS
+    if bad or not perms or len(perms) > 4:
+        raise ValueError(
+            f"perms must be up to 4 of the letters r, w, x, s, p (or '-'), got {perms!r}"
+        )
+    if "s" in perms and "p" in perms:
+        raise ValueError(f"perms cannot ask for both shared and private: {perms!r}")
+    wanted = [(i, letter) for i, letter in enumerate("rwx") if letter in perms]
+    sharing = "s" if "s" in perms else "p" if "p" in perms else None
+
+    def matches(region: Region) -> bool:
+        held = region.perms
+        if sharing is not None and held[3] != sharing:
+            return False
+        return all(held[i] == letter for i, letter in wanted)
+
+    return matches
+
+
+def _check_path(path: str | re.Pattern[str]) -> Callable[[Region], bool]:
+    if isinstance(path, re.Pattern):
+        pattern = path
+        return lambda region: region.path is not None and pattern.search(region.path) is not None
+    if not isinstance(path, str):
+        raise TypeError(f"path must be a str or a compiled re.Pattern, not {type(path).__name__}")
+    wanted = path
+    # A bare file name matches that file in any directory.
+    if "/" not in wanted:
+        return lambda region: region.path is not None and (
+            region.path == wanted or os.path.basename(region.path) == wanted
+        )
+    return lambda region: region.path == wanted
+
+
+def _check_kind(kind: str | Iterable[str]) -> Callable[[Region], bool]:
+    kinds = {kind} if isinstance(kind, str) else set(kind)
+    unknown = kinds - set(KINDS)
+    if unknown:
+        raise ValueError(
+            f"unknown kind {sorted(unknown)!r}: kind must be one of {', '.join(KINDS)}"
+        )
+    return lambda region: region.kind in kinds
+
+
+class Maps(Sequence[Region]):
+    """An immutable, address-ordered sequence of :class:`Region`.
+
+    ``pid`` is the process the regions were read from (``None`` for parsed
+    text).  Two Maps are equal when they hold the same regions.
+    """
+
+    __slots__ = ("_pid", "_regions")
+
+    def __init__(self, regions: Iterable[Region] = (), pid: int | None = None) -> None:
+        self._regions: tuple[Region, ...] = (
+            regions if type(regions) is tuple else tuple(regions)
+        )
+        self._pid = pid
+
+    @property
+    def pid(self) -> int | None:
+        return self._pid
+
+    def __len__(self) -> int:
+        return len(self._regions)
+
+    @overload
+    def __getitem__(self, index: int) -> Region: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Maps: ...
+
+    def __getitem__(self, index: int | slice) -> Region | Maps:
+        if isinstance(index, slice):
+            return Maps(self._regions[index], self._pid)
+        return self._regions[index]
+
+    def __iter__(self) -> Iterator[Region]:
+        return iter(self._regions)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Maps):
+            return NotImplemented
+        return self._regions == other._regions
+
+    def __hash__(self) -> int:
+        return hash(self._regions)
+
+    def __repr__(self) -> str:
+        mapped = sum(region.end - region.start for region in self._regions)
+        who = "parsed" if self._pid is None else f"pid={self._pid}"
+        return f"<Maps {who}: {len(self)} regions, {_human_size(mapped)} mapped>"
+
+    # ---- lookups ----
+
+    def at(self, addr: int) -> Region | None:
+        """The region that contains ``addr``, or None (a binary search)."""
+        if not isinstance(addr, int):
+            raise TypeError(f"addr must be an int, not {type(addr).__name__}")
+        index = bisect_right(self._regions, addr, key=_start_of) - 1
+        if index >= 0:
+            region = self._regions[index]
+            if addr < region.end:
+                return region
+        return None
+
+    def filter(
+        self,
+        perms: str | None = None,
+        *,
+        path: str | re.Pattern[str] | None = None,
+        kind: str | Iterable[str] | None = None,
+        where: Callable[[Region], bool] | None = None,
+    ) -> Maps:
+        """The regions that pass every test given.
+
+        ``perms`` means "at least": ``"r-x"`` (or ``"rx"``) keeps ``r-xp`` and
+        ``rwxp``; ``s`` or ``p`` also asks for shared or private.  ``path`` is
+        a full path, a bare file name (matched against the basename), or a
+        compiled regular expression (searched).  ``kind`` is one kind or
+        several.  ``where`` is any predicate on a Region.
+        """
+        tests: list[Callable[[Region], bool]] = []
+        if perms is not None:
+            tests.append(_check_perms(perms))
+        if path is not None:
+            tests.append(_check_path(path))
+        if kind is not None:
+            tests.append(_check_kind(kind))
+        if where is not None:
+            if not callable(where):
+                raise TypeError("where must be a callable taking a Region")
+            tests.append(where)
+        kept = tuple(region for region in self._regions if all(test(region) for test in tests))
+        return Maps(kept, self._pid)
+
+    def coalesce(self) -> Maps:
+        """Neighbours with identical attributes merged into one region.
+
+        Regions merge when they touch, agree on everything but their bounds,
+        and (for file mappings) continue the file where the previous one ends,
+        as vmmap and Frida show memory.  Usage figures are added up.
+        """
+        merged: list[Region] = []
+        for region in self._regions:
+            if merged and _continues(merged[-1], region):
+                last = merged[-1]
+                usage = (
+                    None
+                    if last.usage is None or region.usage is None
+                    else last.usage + region.usage
+                )
+                merged[-1] = last._replace(end=region.end, usage=usage)
+            else:
+                merged.append(region)
+        return Maps(tuple(merged), self._pid)
+
+    def group_by_path(self) -> dict[str | None, Maps]:
+        """The regions of each path (None: the nameless ones), in address order
+        of each path's first region."""
+        groups: dict[str | None, list[Region]] = {}
+        for region in self._regions:
+            groups.setdefault(region.path, []).append(region)
+        return {path: Maps(tuple(regions), self._pid) for path, regions in groups.items()}
+
+    # ---- renderings ----
+
+    def to_proc_maps(self) -> str:
+        """The text the Linux kernel prints in /proc/PID/maps for these
+        regions, byte for byte (``os.fsencode`` it for the bytes)."""
+        return "".join(_proc_maps_line(region) for region in self._regions)
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """One dict per region with every field (usage as a dict or None)."""
+        dicts = []
+        for region in self._regions:
+            entry = region._asdict()
+            usage = entry["usage"]
+            if usage is not None and hasattr(usage, "to_dict"):
+                entry["usage"] = usage.to_dict()
+            dicts.append(entry)
+        return dicts
+
+    def to_json(self, indent: int | None = None) -> str:
+        """``{"pid": ..., "regions": [...]}``; addresses are JSON integers
+        (exact in Python; above 2**53 a JavaScript reader loses precision)."""
+        return json.dumps({"pid": self._pid, "regions": self.to_dicts()}, indent=indent)
+
+    def to_table(self) -> str:
+        """An aligned table for people, with human sizes."""
+        return _table(self)
+
+
+def _continues(last: Region, region: Region) -> bool:
+    if last.end != region.start:
+        return False
+    if (
+        last.perms != region.perms
+        or last.path != region.path
+        or last.deleted != region.deleted
+        or last.kind != region.kind
+        or last.dev_major != region.dev_major
+        or last.dev_minor != region.dev_minor
+        or last.inode != region.inode
+        or last.max_perms != region.max_perms
+        or last.share_mode != region.share_mode
+        or last.tag != region.tag
+    ):
+        return False
+    if last.inode or last.offset or region.offset:
+        return region.offset == last.offset + (last.end - last.start)
+    return True
+
+
+def _proc_maps_line(region: Region) -> str:
+    prefix = (
+        f"{region.start:08x}-{region.end:08x} {region.perms} {region.offset:08x} "
+        f"{region.dev_major:02x}:{region.dev_minor:02x} {region.inode} "
+    )
+    if region.path is None:
+        return prefix + "\n"
+    name = region.path.replace("\n", "\\012")
+    if region.deleted:
+        name += " (deleted)"
+    return prefix.ljust(_PAD_COLUMN) + " " + name + "\n"
+
+
+_UNITS = ("B", "K", "M", "G", "T", "P", "E")
+
+
+def _human_size(size: int) -> str:
+    """1536 -> '1.5K', binary units as ls -h and pmap print them."""
+    value = float(size)
+    for unit in _UNITS:
+        if value < 1024 or unit == _UNITS[-1]:
+            if unit == "B":
+                return f"{size}B"
+            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _printable(path: str) -> str:
+    """A name safe to show on a terminal: control characters and undecodable
+    bytes escaped, everything else as it is."""
+    if path.isprintable():
+        return path
+    out = []
+    for char in path:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # a byte os.fsdecode could not decode
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif char.isprintable():
+            out.append(char)
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+def _table(maps: Maps) -> str:
+    width = max((len(f"{region.end:x}") for region in maps), default=8)
+    width = max(width, 8)
+    header = (
+        f"{'START':<{width}} {'END':<{width}} {'SIZE':>6} PERMS {'OFFSET':>8} "
+        f"{'DEV':>5} {'INODE':>9} {'KIND':<8} PATH"
+    )
+    lines = [header]
+    for region in maps:
+        name = "" if region.path is None else _printable(region.path)
+        if region.deleted:
+            name += " (deleted)"
+        lines.append(
+            f"{region.start:0{width}x} {region.end:0{width}x} "
+            f"{_human_size(region.end - region.start):>6} {region.perms:<5} "
+            f"{region.offset:>8x} {region.dev_major:02x}:{region.dev_minor:02x} "
+            f"{region.inode:>9} {region.kind:<8} {name}".rstrip()
+        )
+    mapped = sum(region.end - region.start for region in maps)
+    lines.append(f"{len(maps)} regions, {_human_size(mapped)} mapped")
+    return "\n".join(lines) + "\n"

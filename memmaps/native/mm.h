@@ -1,0 +1,187 @@
+/* The native core of memmaps: plain C, no Python.
+ *
+ * One backend interface that every operating system implements, and the
+ * portable pieces beside it (the region list and the /proc/PID/maps text
+ * parser).  Everything here can be compiled, fuzzed and run under valgrind
+ * without an interpreter, and cross-compiled for the other systems.
+ */
+#ifndef MM_H
+#define MM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Protection bits, as in mm_region.prot and mm_region.max_prot. */
+enum {
+    MM_PROT_READ = 1,
+    MM_PROT_WRITE = 2,
+    MM_PROT_EXEC = 4,
+    /* The mapping is shared (MAP_SHARED, or "s" in the maps text).  Kept
+     * beside the protection so that prot indexes a table of 16 strings. */
+    MM_PROT_SHARED = 8,
+};
+
+/* max_prot when the system does not report one. */
+#define MM_PROT_UNKNOWN 0xff
+
+/* mm_region.flags */
+enum {
+    MM_REGION_NAMED = 1,   /* name_off/name_len hold a name */
+    MM_REGION_DELETED = 2, /* the backing object was unlinked */
+    /* The text had \012 in the name, which is either an escaped newline or
+     * those four characters: only the kernel can say which. */
+    MM_REGION_UNESCAPED = 4,
+};
+
+/* What the memory is, one short word each in the Python layer.  The order is
+ * part of the interface with _core.c, which holds the matching strings. */
+typedef enum mm_kind {
+    MM_KIND_FILE = 0,
+    MM_KIND_ANON,
+    MM_KIND_HEAP,
+    MM_KIND_STACK,
+    MM_KIND_VDSO,
+    MM_KIND_VVAR,
+    MM_KIND_VSYSCALL,
+    MM_KIND_SHMEM,
+    MM_KIND_MEMFD,
+    MM_KIND_SYSV,
+    MM_KIND_HUGETLB,
+    MM_KIND_GUARD,
+    MM_KIND_SPECIAL,
+    MM_KIND_COUNT
+} mm_kind;
+
+typedef struct mm_region {
+    uint64_t start; /* [start, end) */
+    uint64_t end;
+    uint64_t offset;
+    uint64_t inode;
+    uint32_t dev_major;
+    uint32_t dev_minor;
+    size_t name_off; /* into mm_list.bytes; valid when MM_REGION_NAMED */
+    uint32_t name_len;
+    uint8_t prot;     /* MM_PROT_* */
+    uint8_t max_prot; /* MM_PROT_* or MM_PROT_UNKNOWN */
+    uint8_t flags;    /* MM_REGION_* */
+    uint8_t kind;     /* mm_kind */
+} mm_region;
+
+/* A growable array of regions plus one byte buffer that holds their names.
+ * On Linux the buffer is the maps text itself and names point into it, so a
+ * listing copies no name. */
+typedef struct mm_list {
+    mm_region *regions;
+    size_t count;
+    size_t capacity;
+    char *bytes;
+    size_t bytes_len;
+    size_t bytes_cap;
+} mm_list;
+
+typedef enum mm_status {
+    MM_OK = 0,
+    MM_ERR_NOMEM,
+    MM_ERR_NO_PROCESS,
+    MM_ERR_ZOMBIE,
+    MM_ERR_ACCESS,
+    MM_ERR_PARSE,
+    MM_ERR_UNSUPPORTED,
+    MM_ERR_ARGUMENT,
+    MM_ERR_OS,
+} mm_status;
+
+/* What went wrong, for the caller to turn into an exception.  message is a
+ * complete sentence for a person; the other fields are for programs. */
+typedef struct mm_err {
+    mm_status status;
+    int os_errno;     /* errno of the failing call, 0 when none */
+    size_t lineno;    /* MM_ERR_PARSE: 1-based line number */
+    size_t line_off;  /* MM_ERR_PARSE: the line, as a slice of the input */
+    size_t line_len;
+    char message[512];
+} mm_err;
+
+/* The process to read.  A negative pid (MM_PID_SELF) means the calling
+ * process, which needs no permission and cannot vanish. */
+#define MM_PID_SELF (-1)
+typedef struct mm_target {
+    long pid;
+} mm_target;
+
+/* ---- the backend interface: one implementation per operating system ---- */
+
+/* mm_regions flags */
+enum {
+    /* Read names from the text only, without asking the kernel for the exact
+     * bytes of ambiguous ones.  For tests and benchmarks of the fallback. */
+    MM_REGIONS_TEXT_ONLY = 1,
+};
+
+/* All regions of the target, sorted by start and never overlapping.  On
+ * failure returns the status, fills err and leaves out empty. */
+mm_status mm_regions(const mm_target *target, unsigned flags, mm_list *out,
+                     mm_err *err);
+
+/* Which backend this build has: "linux", "macos", ... or "unsupported". */
+const char *mm_backend_name(void);
+
+/* ---- the region list ---- */
+
+void mm_list_init(mm_list *list);
+void mm_list_free(mm_list *list);
+void mm_list_clear(mm_list *list);
+/* Room for at least count more regions; 0 on success. */
+int mm_list_reserve(mm_list *list, size_t count);
+/* A new zeroed region at the end, or NULL when out of memory. */
+mm_region *mm_list_push(mm_list *list);
+/* Room for at least extra more bytes; 0 on success. */
+int mm_list_reserve_bytes(mm_list *list, size_t extra);
+/* Copies a name into the byte buffer and points region at it; 0 on
+ * success.  region must belong to list. */
+int mm_list_set_name(mm_list *list, size_t index, const char *name,
+                     size_t len);
+/* Makes the list sorted and free of overlaps, in place.  A listing read in
+ * several pieces while the target changed its mappings can repeat a region
+ * or show an older and a newer version of one; the later entry is the newer
+ * view, so it wins and what it covers is cut from the entries before it. */
+void mm_list_normalize(mm_list *list);
+
+/* ---- errors ---- */
+
+/* Sets err and returns status; the message is printf-formatted. */
+mm_status mm_err_set(mm_err *err, mm_status status, int os_errno,
+                     const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* ---- the /proc/PID/maps text format, portable ---- */
+
+/* Parses maps text.  The region names point into list->bytes, so the text is
+ * first copied there unless it already is list->bytes (the live reader reads
+ * straight into it).  Names are unescaped in place.  Returns MM_OK or
+ * MM_ERR_PARSE / MM_ERR_NOMEM with err filled (line_off/line_len then index
+ * the text as given). */
+mm_status mm_parse_maps(const char *text, size_t len, mm_list *out,
+                        mm_err *err);
+
+/* The kind of a region from its name and attributes, the way the Linux
+ * kernel names things.  name may be NULL for a nameless region. */
+mm_kind mm_classify_linux(const char *name, size_t len, uint64_t inode,
+                          uint8_t prot, int deleted);
+
+/* Length of the " (deleted)" suffix that d_path() appends to unlinked files. */
+#define MM_DELETED_SUFFIX " (deleted)"
+#define MM_DELETED_SUFFIX_LEN 10
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MM_H */

@@ -1,0 +1,525 @@
+/* The Linux backend: /proc/PID/maps, made exact with PROCMAP_QUERY.
+ *
+ * The listing is the maps text, read with one read() loop and parsed in
+ * place: the cheapest source the kernel has (smaps walks page tables under
+ * the target's mmap lock).  The text is ambiguous in two ways, both rare, and
+ * those regions alone are asked about again: a "\012" in a name may be an
+ * escaped newline or those four characters (PROCMAP_QUERY returns the raw
+ * bytes), and a " (deleted)" suffix may be part of a live file's name (the
+ * file system says whether that name still leads to the mapped inode).
+ */
+#define _GNU_SOURCE
+#include "mm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434 /* the same number on every architecture */
+#endif
+
+/* From include/uapi/linux/fs.h (6.11); older headers lack it. */
+struct mm_procmap_query {
+    uint64_t size;
+    uint64_t query_flags;
+    uint64_t query_addr;
+    uint64_t vma_start;
+    uint64_t vma_end;
+    uint64_t vma_flags;
+    uint64_t vma_page_size;
+    uint64_t vma_offset;
+    uint64_t inode;
+    uint32_t dev_major;
+    uint32_t dev_minor;
+    uint32_t vma_name_size;
+    uint32_t build_id_size;
+    uint64_t vma_name_addr;
+    uint64_t build_id_addr;
+};
+_Static_assert(sizeof(struct mm_procmap_query) == 104,
+               "struct procmap_query is 104 bytes in the kernel's ABI");
+#define MM_PROCMAP_QUERY _IOWR('f', 17, struct mm_procmap_query)
+
+/* PF_KTHREAD from include/linux/sched.h, as /proc/PID/stat shows it. */
+#define MM_PF_KTHREAD 0x00200000UL
+
+/* The kernel hands out at most a page of maps text per read(). */
+#define READ_CHUNK 4096
+
+const char *
+mm_backend_name(void)
+{
+    return "linux";
+}
+
+static void
+proc_path(char *buf, size_t size, long pid, const char *file)
+{
+    if (pid < 0) {
+        snprintf(buf, size, "/proc/self/%s", file);
+    }
+    else {
+        snprintf(buf, size, "/proc/%ld/%s", pid, file);
+    }
+}
+
+/* Reads a small /proc file whole; returns its length or -1 with errno. */
+static ssize_t
+read_small_file(const char *path, char *buf, size_t size)
+{
+    size_t len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        return -1;
+    }
+    while (len + 1 < size) {
+        ssize_t n = read(fd, buf + len, size - 1 - len);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+        if (n == 0) {
+            break;
+        }
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    return (ssize_t)len;
+}
+
+typedef struct proc_state {
+    char state;          /* R, S, D, Z, X ...; 0 when the process is gone */
+    unsigned long flags; /* PF_* */
+} proc_state;
+
+/* The state letter and flags of /proc/PID/stat.  The command name is in
+ * parentheses and may hold anything, so fields are counted from the last ')'. */
+static int
+read_proc_state(long pid, proc_state *out)
+{
+    char path[64];
+    char buf[1024];
+    char *p;
+
+    out->state = 0;
+    out->flags = 0;
+    proc_path(path, sizeof(path), pid, "stat");
+    if (read_small_file(path, buf, sizeof(buf)) < 0) {
+        return -1;
+    }
+    p = strrchr(buf, ')');
+    if (p == NULL || p[1] != ' ') {
+        return -1;
+    }
+    p += 2;
+    out->state = *p;
+    /* state ppid pgrp session tty_nr tpgid flags */
+    for (int field = 0; field < 6 && p != NULL; field++) {
+        p = strchr(p, ' ');
+        if (p != NULL) {
+            p++;
+        }
+    }
+    if (p != NULL) {
+        out->flags = strtoul(p, NULL, 10);
+    }
+    return 0;
+}
+
+/* The ids on one "Uid:" or "Gid:" line of /proc/PID/status. */
+static int
+read_status_ids(long pid, const char *key, unsigned long ids[4])
+{
+    char path[64];
+    char buf[4096];
+    char *line;
+    size_t key_len = strlen(key);
+
+    proc_path(path, sizeof(path), pid, "status");
+    if (read_small_file(path, buf, sizeof(buf)) < 0) {
+        return -1;
+    }
+    for (line = buf; line != NULL && *line; line = strchr(line, '\n')) {
+        if (*line == '\n') {
+            line++;
+        }
+        if (strncmp(line, key, key_len) == 0) {
+            char *p = line + key_len;
+            for (int i = 0; i < 4; i++) {
+                ids[i] = strtoul(p, &p, 10);
+            }
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Why the kernel refused to let us read the map, for a person to act on.
+ * The check is ptrace's PTRACE_MODE_READ: the caller needs the target's real,
+ * effective and saved uid and gid, and the target must be dumpable, unless the
+ * caller has CAP_SYS_PTRACE.  Yama's ptrace_scope does not apply to reads. */
+static mm_status
+access_denied(long pid, int error, mm_err *err)
+{
+    unsigned long uids[4], gids[4];
+    unsigned long me = (unsigned long)geteuid();
+    unsigned long my_group = (unsigned long)getegid();
+    char dir[64];
+    struct stat st;
+
+    if (error == EPERM) {
+        return mm_err_set(
+            err, MM_ERR_ACCESS, error,
+            "access denied to process %ld: /proc hides other users' "
+            "processes (mounted with hidepid=noaccess); run as that user or "
+            "root, or be in the group named by /proc's gid= option",
+            pid);
+    }
+    if (read_status_ids(pid, "Uid:", uids) == 0 &&
+        (uids[0] != me || uids[1] != me || uids[2] != me)) {
+        return mm_err_set(
+            err, MM_ERR_ACCESS, error,
+            "access denied to process %ld: it runs as uid %lu and you are "
+            "uid %lu; reading another user's memory map needs root or "
+            "CAP_SYS_PTRACE",
+            pid, uids[1], me);
+    }
+    if (read_status_ids(pid, "Gid:", gids) == 0 &&
+        (gids[0] != my_group || gids[1] != my_group || gids[2] != my_group)) {
+        return mm_err_set(
+            err, MM_ERR_ACCESS, error,
+            "access denied to process %ld: it runs as gid %lu and you are "
+            "gid %lu (a set-group-ID program?); reading it needs root or "
+            "CAP_SYS_PTRACE",
+            pid, gids[1], my_group);
+    }
+    /* /proc/PID belongs to root while the process is not dumpable. */
+    proc_path(dir, sizeof(dir), pid, "");
+    if (stat(dir, &st) == 0 && st.st_uid == 0 && me != 0) {
+        return mm_err_set(
+            err, MM_ERR_ACCESS, error,
+            "access denied to process %ld: it is not dumpable (it called "
+            "prctl(PR_SET_DUMPABLE, 0), or runs a set-user-ID or file-"
+            "capability program); only root or CAP_SYS_PTRACE can read it",
+            pid);
+    }
+    return mm_err_set(err, MM_ERR_ACCESS, error,
+                      "access denied to process %ld: the kernel's ptrace "
+                      "access check refused (%s); a security module may "
+                      "forbid it, and root or CAP_SYS_PTRACE usually allows "
+                      "it",
+                      pid, strerror(error));
+}
+
+/* The target is gone, or a zombie: say which. */
+static mm_status
+process_gone(long pid, mm_err *err)
+{
+    proc_state state;
+
+    if (read_proc_state(pid, &state) == 0 &&
+        (state.state == 'Z' || state.state == 'X')) {
+        return mm_err_set(err, MM_ERR_ZOMBIE, 0,
+                          "process %ld is a zombie: it has exited and has no "
+                          "memory map, and waits for its parent to reap it",
+                          pid);
+    }
+    return mm_err_set(err, MM_ERR_NO_PROCESS, ESRCH,
+                      "process %ld does not exist (or exited while being read)",
+                      pid);
+}
+
+static mm_status
+open_failed(long pid, int error, mm_err *err)
+{
+    switch (error) {
+    case EACCES:
+    case EPERM:
+        return access_denied(pid, error, err);
+    case ENOENT:
+    case ESRCH:
+        /* hidepid=invisible makes a live process look missing. */
+        if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
+            return mm_err_set(
+                err, MM_ERR_ACCESS, error,
+                "access denied to process %ld: it exists, but /proc hides "
+                "it (mounted with hidepid=invisible); run as its user or "
+                "root, or be in the group named by /proc's gid= option",
+                pid);
+        }
+        return process_gone(pid, err);
+    default:
+        return mm_err_set(err, MM_ERR_OS, error,
+                          "cannot open the memory map of process %ld: %s", pid,
+                          strerror(error));
+    }
+}
+
+/* Reads an open /proc file to its end into list->bytes. */
+static int
+read_all(int fd, mm_list *list)
+{
+    list->bytes_len = 0;
+    for (;;) {
+        ssize_t n;
+
+        if (list->bytes_cap - list->bytes_len < READ_CHUNK &&
+            mm_list_reserve_bytes(list, list->bytes_cap ? list->bytes_cap
+                                                        : 16 * READ_CHUNK) != 0) {
+            errno = ENOMEM;
+            return -1;
+        }
+        n = read(fd, list->bytes + list->bytes_len,
+                 list->bytes_cap - list->bytes_len);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        if (n == 0) {
+            return 0;
+        }
+        list->bytes_len += (size_t)n;
+    }
+}
+
+/* Whether the process behind pidfd has exited (or is a zombie). */
+static int
+pidfd_exited(int pidfd)
+{
+    struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+    int n;
+
+    do {
+        n = poll(&pfd, 1, 0);
+    } while (n < 0 && errno == EINTR);
+    return n > 0 && (pfd.revents & (POLLIN | POLLHUP)) != 0;
+}
+
+/* Asks the kernel for the raw bytes of the name of the region at index, in
+ * place of the text's escaped form.  Returns 0 when the name was replaced,
+ * -1 when the kernel cannot say (older than 6.11, or the map changed). */
+static int
+query_exact_name(int maps_fd, mm_list *list, size_t index)
+{
+    size_t size = 4096 + MM_DELETED_SUFFIX_LEN + 1;
+    mm_region *region = &list->regions[index];
+    uint64_t start = region->start;
+    uint64_t end = region->end;
+
+    for (int attempt = 0; attempt < 4; attempt++, size *= 4) {
+        struct mm_procmap_query query;
+        char *name = malloc(size);
+        size_t len;
+        int rc;
+
+        if (name == NULL) {
+            return -1;
+        }
+        memset(&query, 0, sizeof(query));
+        query.size = sizeof(query);
+        query.query_addr = start;
+        query.vma_name_size = (uint32_t)size;
+        query.vma_name_addr = (uint64_t)(uintptr_t)name;
+        rc = ioctl(maps_fd, MM_PROCMAP_QUERY, &query);
+        if (rc != 0 && errno == ENAMETOOLONG) {
+            free(name);
+            continue;
+        }
+        if (rc != 0 || query.vma_start != start || query.vma_end != end ||
+            query.vma_name_size == 0) {
+            free(name);
+            return -1;
+        }
+        /* vma_name_size counts the terminating NUL. */
+        len = query.vma_name_size - 1;
+        if (len >= MM_DELETED_SUFFIX_LEN &&
+            memcmp(name + len - MM_DELETED_SUFFIX_LEN, MM_DELETED_SUFFIX,
+                   MM_DELETED_SUFFIX_LEN) == 0) {
+            len -= MM_DELETED_SUFFIX_LEN;
+        }
+        rc = mm_list_set_name(list, index, name, len);
+        free(name);
+        return rc;
+    }
+    return -1;
+}
+
+/* A " (deleted)" suffix is also what a live file named "x (deleted)" looks
+ * like.  The suffix was the kernel's when no file of the full name leads to
+ * the mapped inode (looked up in the target's root, for containers). */
+static int
+name_with_suffix_exists(long pid, const mm_list *list, const mm_region *region)
+{
+    char root[64];
+    size_t root_len, path_len;
+    char *path;
+    struct stat st;
+    int exists;
+
+    proc_path(root, sizeof(root), pid, "root");
+    root_len = strlen(root);
+    path_len = root_len + region->name_len + MM_DELETED_SUFFIX_LEN;
+    path = malloc(path_len + 1);
+    if (path == NULL) {
+        return 0;
+    }
+    memcpy(path, root, root_len);
+    memcpy(path + root_len, list->bytes + region->name_off, region->name_len);
+    memcpy(path + root_len + region->name_len, MM_DELETED_SUFFIX,
+           MM_DELETED_SUFFIX_LEN);
+    path[path_len] = '\0';
+    /* A name with a NUL in it cannot be a path. */
+    exists = strlen(path) == path_len && stat(path, &st) == 0 &&
+             (uint64_t)st.st_ino == region->inode;
+    free(path);
+    return exists;
+}
+
+/* Puts the suffix back on a live file's name and clears deleted. */
+static int
+restore_suffix(mm_list *list, size_t index)
+{
+    mm_region *region = &list->regions[index];
+    size_t len = region->name_len;
+    char *name = malloc(len + MM_DELETED_SUFFIX_LEN);
+    int rc;
+
+    if (name == NULL) {
+        return -1;
+    }
+    memcpy(name, list->bytes + region->name_off, len);
+    memcpy(name + len, MM_DELETED_SUFFIX, MM_DELETED_SUFFIX_LEN);
+    rc = mm_list_set_name(list, index, name, len + MM_DELETED_SUFFIX_LEN);
+    free(name);
+    region = &list->regions[index];
+    region->flags &= (uint8_t)~MM_REGION_DELETED;
+    region->kind = (uint8_t)mm_classify_linux(
+        list->bytes + region->name_off, region->name_len, region->inode,
+        region->prot, 0);
+    return rc;
+}
+
+/* Settles the two ambiguities of the text for the regions that have them. */
+static void
+make_names_exact(long pid, int maps_fd, unsigned flags, mm_list *list)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        mm_region *region = &list->regions[i];
+
+        if (region->flags & MM_REGION_UNESCAPED && !(flags & MM_REGIONS_TEXT_ONLY)) {
+            if (query_exact_name(maps_fd, list, i) == 0) {
+                region = &list->regions[i];
+                region->flags &= (uint8_t)~MM_REGION_UNESCAPED;
+            }
+        }
+        if (region->flags & MM_REGION_DELETED &&
+            name_with_suffix_exists(pid, list, region)) {
+            restore_suffix(list, i);
+        }
+    }
+}
+
+mm_status
+mm_regions(const mm_target *target, unsigned flags, mm_list *out, mm_err *err)
+{
+    long pid = target->pid;
+    char path[64];
+    int pidfd = -1, fd = -1;
+    mm_status status = MM_OK;
+    mm_list_clear(out);
+
+    if (pid > 0) {
+        /* A pidfd taken before the open tells, after the read, whether the
+         * process we read lived through it: a process that exits mid-read
+         * leaves a silently truncated text. */
+        pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+        if (pidfd < 0 && errno == ESRCH) {
+            return open_failed(pid, ESRCH, err);
+        }
+    }
+    proc_path(path, sizeof(path), pid, "maps");
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        status = open_failed(pid, errno, err);
+        goto done;
+    }
+    if (read_all(fd, out) != 0) {
+        int error = errno;
+        if (error == ENOMEM) {
+            status = mm_err_set(err, MM_ERR_NOMEM, error, "out of memory");
+        }
+        else if (error == ESRCH) {
+            status = process_gone(pid, err);
+        }
+        else {
+            status = mm_err_set(err, MM_ERR_OS, error,
+                                "cannot read %s: %s", path, strerror(error));
+        }
+        goto done;
+    }
+    if (pid > 0) {
+        proc_state state;
+        int exited;
+
+        if (pidfd >= 0) {
+            exited = pidfd_exited(pidfd);
+        }
+        else {
+            /* No pidfd (a thread id, or a kernel before 5.3): the state is
+             * the best we can see. */
+            exited = read_proc_state(pid, &state) != 0 || state.state == 'Z' ||
+                     state.state == 'X';
+        }
+        if (exited) {
+            status = process_gone(pid, err);
+            goto done;
+        }
+        if (out->bytes_len == 0) {
+            /* Kernel threads have no user address space; anything else with
+             * an empty map is on its way out. */
+            if (read_proc_state(pid, &state) == 0 &&
+                (state.flags & MM_PF_KTHREAD) && state.state != 'Z') {
+                goto done;
+            }
+            status = process_gone(pid, err);
+            goto done;
+        }
+    }
+    status = mm_parse_maps(out->bytes, out->bytes_len, out, err);
+    if (status != MM_OK) {
+        goto done;
+    }
+    make_names_exact(pid, fd, flags, out);
+    mm_list_normalize(out);
+
+done:
+    if (status != MM_OK) {
+        out->count = 0;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (pidfd >= 0) {
+        close(pidfd);
+    }
+    return status;
+}

@@ -1,0 +1,389 @@
+/* The /proc/PID/maps text format: a parser that runs on every system, so that
+ * text saved on one machine can be read on any other.
+ *
+ * A line, as fs/proc/task_mmu.c prints it:
+ *
+ *   start-end perms offset major:minor inode[ padding name]\n
+ *
+ * Addresses and the offset are lower-case hex of at least 8 digits, the device
+ * numbers hex of at least 2, the inode decimal.  When there is a name, the
+ * kernel pads the line with spaces to 72 columns (48 on a 32-bit kernel) and
+ * writes one more space before it, so a name can start with spaces of its
+ * own.  Only a newline in a name is escaped, as \012; spaces, tabs,
+ * backslashes and undecodable bytes are written raw, so the name is everything
+ * up to the end of the line.
+ */
+#include "mm.h"
+
+#include <string.h>
+
+/* Where the kernel pads a named line to, by the width of its pointers. */
+#define PAD_COLUMN_64 72
+#define PAD_COLUMN_32 48
+
+static const signed char hex_value[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
+    ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
+    ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12,
+    ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
+/* Reads hex digits at *p (at most 16); the value is stored one higher in
+ * hex_value so that 0 means "not a digit". */
+static int
+parse_hex(const char **p, const char *end, uint64_t *value)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+    int digits = 0;
+
+    while (s < end && hex_value[(unsigned char)*s]) {
+        if (++digits > 16) {
+            return -1;
+        }
+        v = (v << 4) | (uint64_t)(hex_value[(unsigned char)*s] - 1);
+        s++;
+    }
+    if (digits == 0) {
+        return -1;
+    }
+    *p = s;
+    *value = v;
+    return 0;
+}
+
+static int
+parse_decimal(const char **p, const char *end, uint64_t *value)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+
+    if (s >= end || *s < '0' || *s > '9') {
+        return -1;
+    }
+    while (s < end && *s >= '0' && *s <= '9') {
+        uint64_t digit = (uint64_t)(*s - '0');
+        if (v > (UINT64_MAX - digit) / 10) {
+            return -1;
+        }
+        v = v * 10 + digit;
+        s++;
+    }
+    *p = s;
+    *value = v;
+    return 0;
+}
+
+static int
+expect(const char **p, const char *end, char c)
+{
+    if (*p >= end || **p != c) {
+        return -1;
+    }
+    (*p)++;
+    return 0;
+}
+
+static int
+has_prefix(const char *name, size_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return len >= n && memcmp(name, prefix, n) == 0;
+}
+
+static int
+equals(const char *name, size_t len, const char *literal)
+{
+    return len == strlen(literal) && memcmp(name, literal, len) == 0;
+}
+
+mm_kind
+mm_classify_linux(const char *name, size_t len, uint64_t inode, uint8_t prot,
+                  int deleted)
+{
+    (void)inode;
+    if (name == NULL) {
+        if ((prot & (MM_PROT_READ | MM_PROT_WRITE | MM_PROT_EXEC)) == 0) {
+            return MM_KIND_GUARD;
+        }
+        return MM_KIND_ANON;
+    }
+    if (len > 0 && name[0] == '[') {
+        if (equals(name, len, "[heap]")) {
+            return MM_KIND_HEAP;
+        }
+        /* [stack:TID] is how kernels before 4.5 named thread stacks. */
+        if (equals(name, len, "[stack]") || has_prefix(name, len, "[stack:")) {
+            return MM_KIND_STACK;
+        }
+        if (equals(name, len, "[vdso]")) {
+            return MM_KIND_VDSO;
+        }
+        if (equals(name, len, "[vvar]") || equals(name, len, "[vvar_vclock]")) {
+            return MM_KIND_VVAR;
+        }
+        if (equals(name, len, "[vsyscall]")) {
+            return MM_KIND_VSYSCALL;
+        }
+        if (has_prefix(name, len, "[anon:")) {
+            return MM_KIND_ANON;
+        }
+        if (has_prefix(name, len, "[anon_shmem:")) {
+            return MM_KIND_SHMEM;
+        }
+        return MM_KIND_SPECIAL;
+    }
+    if (len > 0 && name[0] == '/') {
+        /* The kernel's own objects live on internal mounts and are always
+         * unlinked; a real file of the same name is still a file. */
+        if (deleted) {
+            if (equals(name, len, "/dev/zero")) {
+                return MM_KIND_SHMEM;
+            }
+            if (has_prefix(name, len, "/memfd:")) {
+                return MM_KIND_MEMFD;
+            }
+            if (len == 13 && has_prefix(name, len, "/SYSV")) {
+                int all_hex = 1;
+                for (size_t i = 5; i < 13; i++) {
+                    all_hex &= hex_value[(unsigned char)name[i]] != 0;
+                }
+                if (all_hex) {
+                    return MM_KIND_SYSV;
+                }
+            }
+            if (equals(name, len, "/anon_hugepage")) {
+                return MM_KIND_HUGETLB;
+            }
+        }
+        return MM_KIND_FILE;
+    }
+    return MM_KIND_SPECIAL;
+}
+
+/* Turns every \012 back into a newline, in place; returns the new length. */
+static size_t
+unescape_newlines(char *name, size_t len)
+{
+    char *read = memchr(name, '\\', len);
+    char *write;
+    char *end = name + len;
+
+    if (read == NULL) {
+        return len;
+    }
+    write = read;
+    while (read < end) {
+        if (read[0] == '\\' && end - read >= 4 && read[1] == '0' &&
+            read[2] == '1' && read[3] == '2') {
+            *write++ = '\n';
+            read += 4;
+        }
+        else {
+            *write++ = *read++;
+        }
+    }
+    return (size_t)(write - name);
+}
+
+static mm_status
+parse_error(mm_err *err, size_t lineno, const char *text, const char *line,
+            const char *line_end, const char *what)
+{
+    err->lineno = lineno;
+    err->line_off = (size_t)(line - text);
+    err->line_len = (size_t)(line_end - line);
+    return mm_err_set(err, MM_ERR_PARSE, 0, "line %zu: %s", lineno, what);
+}
+
+/* Parses the line [line, line_end) into a new region of out.  Names are
+ * unescaped in place, which is why the text is writable. */
+static const char *
+parse_line(char *line, char *line_end, mm_list *out)
+{
+    const char *p = line;
+    uint64_t start, end, offset, major, minor, inode;
+    uint8_t prot = 0;
+    mm_region *region;
+    size_t prefix_len, spaces, name_start;
+    const char *base = out->bytes;
+
+    if (parse_hex(&p, line_end, &start) != 0) {
+        return "expected a hex start address";
+    }
+    if (expect(&p, line_end, '-') != 0 || parse_hex(&p, line_end, &end) != 0) {
+        return "expected '-' and a hex end address";
+    }
+    if (end < start) {
+        return "the end address is below the start address";
+    }
+    if (expect(&p, line_end, ' ') != 0 || line_end - p < 4) {
+        return "expected permissions";
+    }
+    if (p[0] == 'r') {
+        prot |= MM_PROT_READ;
+    }
+    else if (p[0] != '-') {
+        return "bad permissions: expected 'r' or '-' first";
+    }
+    if (p[1] == 'w') {
+        prot |= MM_PROT_WRITE;
+    }
+    else if (p[1] != '-') {
+        return "bad permissions: expected 'w' or '-' second";
+    }
+    if (p[2] == 'x') {
+        prot |= MM_PROT_EXEC;
+    }
+    else if (p[2] != '-') {
+        return "bad permissions: expected 'x' or '-' third";
+    }
+    if (p[3] == 's') {
+        prot |= MM_PROT_SHARED;
+    }
+    else if (p[3] != 'p') {
+        return "bad permissions: expected 'p' or 's' fourth";
+    }
+    p += 4;
+    if (expect(&p, line_end, ' ') != 0 || parse_hex(&p, line_end, &offset) != 0) {
+        return "expected a hex file offset";
+    }
+    if (expect(&p, line_end, ' ') != 0 || parse_hex(&p, line_end, &major) != 0 ||
+        expect(&p, line_end, ':') != 0 || parse_hex(&p, line_end, &minor) != 0 ||
+        major > UINT32_MAX || minor > UINT32_MAX) {
+        return "expected a device as hex major:minor";
+    }
+    if (expect(&p, line_end, ' ') != 0 || parse_decimal(&p, line_end, &inode) != 0) {
+        return "expected a decimal inode";
+    }
+
+    region = mm_list_push(out);
+    if (region == NULL) {
+        return NULL; /* out of memory, told apart by the caller */
+    }
+    region->start = start;
+    region->end = end;
+    region->offset = offset;
+    region->dev_major = (uint32_t)major;
+    region->dev_minor = (uint32_t)minor;
+    region->inode = inode;
+    region->prot = prot;
+
+    /* A nameless line ends right after the inode, or after one space. */
+    if (p == line_end || (p + 1 == line_end && *p == ' ')) {
+        region->kind = (uint8_t)mm_classify_linux(NULL, 0, inode, prot, 0);
+        return "";
+    }
+    if (*p != ' ') {
+        out->count--;
+        return "expected a space after the inode";
+    }
+    p++;
+    prefix_len = (size_t)(p - line);
+    spaces = 0;
+    while (p + spaces < line_end && p[spaces] == ' ') {
+        spaces++;
+    }
+    /* The name starts one column past the padding.  Text whose padding was
+     * squeezed (copied through a tool that collapses spaces) has no room for
+     * leading spaces in names, so the name starts at the first non-space. */
+    {
+        size_t column64 =
+            (prefix_len > PAD_COLUMN_64 ? prefix_len : PAD_COLUMN_64) + 1;
+        size_t column32 =
+            (prefix_len > PAD_COLUMN_32 ? prefix_len : PAD_COLUMN_32) + 1;
+        if (prefix_len + spaces >= column64) {
+            name_start = column64;
+        }
+        else if (prefix_len + spaces >= column32) {
+            name_start = column32;
+        }
+        else {
+            name_start = prefix_len + spaces;
+        }
+    }
+    {
+        char *name = line + name_start;
+        size_t len = (size_t)(line_end - name);
+        int deleted = 0;
+
+        if (len >= MM_DELETED_SUFFIX_LEN &&
+            memcmp(name + len - MM_DELETED_SUFFIX_LEN, MM_DELETED_SUFFIX,
+                   MM_DELETED_SUFFIX_LEN) == 0) {
+            len -= MM_DELETED_SUFFIX_LEN;
+            deleted = 1;
+        }
+        {
+            size_t unescaped = unescape_newlines(name, len);
+            if (unescaped != len) {
+                region->flags |= MM_REGION_UNESCAPED;
+            }
+            len = unescaped;
+        }
+        if (len > UINT32_MAX) {
+            out->count--;
+            return "the name is too long";
+        }
+        region->name_off = (size_t)(name - base);
+        region->name_len = (uint32_t)len;
+        region->flags |= MM_REGION_NAMED | (deleted ? MM_REGION_DELETED : 0);
+        region->kind = (uint8_t)mm_classify_linux(name, len, inode, prot, deleted);
+    }
+    return "";
+}
+
+mm_status
+mm_parse_maps(const char *text, size_t len, mm_list *out, mm_err *err)
+{
+    char *cursor, *end;
+    size_t lineno = 0;
+
+    if (text != out->bytes) {
+        mm_list_clear(out);
+        if (mm_list_reserve_bytes(out, len + 1) != 0) {
+            return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+        }
+        if (len > 0) {
+            memcpy(out->bytes, text, len);
+        }
+        out->bytes_len = len;
+    }
+    /* One region per line is a good guess, and saves the regrowing. */
+    {
+        size_t guess = len / 48 + 1;
+        if (mm_list_reserve(out, guess) != 0) {
+            return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+        }
+    }
+    cursor = out->bytes;
+    end = out->bytes + len;
+    while (cursor < end) {
+        char *newline = memchr(cursor, '\n', (size_t)(end - cursor));
+        char *line_end = newline ? newline : end;
+        const char *problem;
+
+        lineno++;
+        if (line_end == cursor) {
+            /* Blank lines are tolerated only at the very end. */
+            char *rest = cursor;
+            while (rest < end && (*rest == '\n' || *rest == ' ')) {
+                rest++;
+            }
+            if (rest == end) {
+                break;
+            }
+            return parse_error(err, lineno, out->bytes, cursor, line_end,
+                               "blank line");
+        }
+        problem = parse_line(cursor, line_end, out);
+        if (problem == NULL) {
+            return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+        }
+        if (problem[0] != '\0') {
+            return parse_error(err, lineno, out->bytes, cursor, line_end,
+                               problem);
+        }
+        cursor = newline ? newline + 1 : end;
+    }
+    return MM_OK;
+}

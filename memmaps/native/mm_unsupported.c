@@ -1,0 +1,20 @@
+/* The backend for systems that have none yet: every call says so, so that
+ * the portable parts (parse(), the renderings) still work there. */
+#include "mm.h"
+
+const char *
+mm_backend_name(void)
+{
+    return "unsupported";
+}
+
+mm_status
+mm_regions(const mm_target *target, unsigned flags, mm_list *out, mm_err *err)
+{
+    (void)target;
+    (void)flags;
+    mm_list_clear(out);
+    return mm_err_set(err, MM_ERR_UNSUPPORTED, 0,
+                      "reading a live process's memory map is not supported "
+                      "on this system yet");
+}
