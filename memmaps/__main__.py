@@ -1,0 +1,5 @@
+"""``python -m memmaps``: see memmaps.cli."""
+
+from .cli import run
+
+run()

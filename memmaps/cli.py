@@ -1,0 +1,116 @@
+"""The command line: ``memmaps [PID|self]`` shows a process's memory map."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from . import Error, Maps, regions
+from .region import KINDS
+
+
+def _pid_argument(text: str) -> int | None:
+    if text == "self":
+        return None
+    try:
+        pid = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a process id: {text!r}") from None
+    if pid < 0:
+        raise argparse.ArgumentTypeError(f"a process id is not negative: {text!r}")
+    return pid
+
+
+def _address_argument(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an address: {text!r} (write hex as 0x7f00..., or decimal)"
+        ) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="memmaps",
+        description="Show the virtual memory map of a process (default: this one).",
+    )
+    parser.add_argument(
+        "pid",
+        nargs="?",
+        type=_pid_argument,
+        default=None,
+        metavar="PID|self",
+        help="the process to read (default: self, the memmaps process itself)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("table", "proc", "json"),
+        default="table",
+        help="table: for people (default); proc: exactly /proc/PID/maps; json",
+    )
+    parser.add_argument(
+        "--perms", help="keep regions with at least these permissions, e.g. r-x or rw"
+    )
+    parser.add_argument("--path", help="keep regions of this path or file name")
+    parser.add_argument(
+        "--kind", action="append", choices=KINDS, help="keep regions of this kind (repeatable)"
+    )
+    parser.add_argument(
+        "--coalesce", action="store_true", help="merge neighbours with identical attributes"
+    )
+    parser.add_argument(
+        "--at", type=_address_argument, metavar="ADDR", help="show only the region holding ADDR"
+    )
+    return parser
+
+
+def _render(maps: Maps, fmt: str) -> bytes:
+    if fmt == "proc":
+        # The kernel's bytes: names that are not valid UTF-8 stay as they are.
+        return os.fsencode(maps.to_proc_maps())
+    if fmt == "json":
+        return (maps.to_json(indent=2) + "\n").encode()
+    return maps.to_table().encode("utf-8", "backslashreplace")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        maps = regions(args.pid)
+        if args.perms is not None or args.path is not None or args.kind:
+            maps = maps.filter(args.perms, path=args.path, kind=args.kind)
+        if args.coalesce:
+            maps = maps.coalesce()
+        if args.at is not None:
+            found = maps.at(args.at)
+            if found is None:
+                print(f"memmaps: no region holds {args.at:#x}", file=sys.stderr)
+                return 1
+            maps = Maps((found,), maps.pid)
+        output = _render(maps, args.format)
+    except (Error, OSError, ValueError, TypeError) as error:
+        print(f"memmaps: {error}", file=sys.stderr)
+        return 1
+    try:
+        sys.stdout.buffer.write(output)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (memmaps | head): not an error of ours.  Point
+        # stdout at /dev/null so the interpreter's final flush stays quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 0
+
+
+def run() -> None:
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    run()
