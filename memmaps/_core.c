@@ -34,12 +34,12 @@ enum {
 };
 
 static const char *const kind_names[MM_KIND_COUNT] = {
-    [MM_KIND_FILE] = "file",       [MM_KIND_ANON] = "anon",
-    [MM_KIND_HEAP] = "heap",       [MM_KIND_STACK] = "stack",
-    [MM_KIND_VDSO] = "vdso",       [MM_KIND_VVAR] = "vvar",
+    [MM_KIND_FILE] = "file",         [MM_KIND_ANON] = "anon",
+    [MM_KIND_HEAP] = "heap",         [MM_KIND_STACK] = "stack",
+    [MM_KIND_VDSO] = "vdso",         [MM_KIND_VVAR] = "vvar",
     [MM_KIND_VSYSCALL] = "vsyscall", [MM_KIND_SHMEM] = "shmem",
-    [MM_KIND_MEMFD] = "memfd",     [MM_KIND_SYSV] = "sysv",
-    [MM_KIND_HUGETLB] = "hugetlb", [MM_KIND_GUARD] = "guard",
+    [MM_KIND_MEMFD] = "memfd",       [MM_KIND_SYSV] = "sysv",
+    [MM_KIND_HUGETLB] = "hugetlb",   [MM_KIND_GUARD] = "guard",
     [MM_KIND_SPECIAL] = "special",
 };
 
@@ -81,7 +81,8 @@ hash_name(const char *name, uint32_t len)
 static PyObject *
 path_object(path_cache_entry *cache, const char *name, uint32_t len)
 {
-    path_cache_entry *entry = &cache[hash_name(name, len) & (PATH_CACHE_SIZE - 1)];
+    path_cache_entry *entry =
+        &cache[hash_name(name, len) & (PATH_CACHE_SIZE - 1)];
     PyObject *path;
 
     if (entry->path != NULL && entry->len == len &&
@@ -101,7 +102,8 @@ path_object(path_cache_entry *cache, const char *name, uint32_t len)
 
 static PyObject *
 new_region(module_state *state, const mm_list *list, const mm_region *r,
-           path_cache_entry *cache, PyObject **last_inode, uint64_t *last_inode_value)
+           path_cache_entry *cache, PyObject **last_inode,
+           uint64_t *last_inode_value)
 {
     PyTypeObject *type = state->region_type;
     PyObject *region = type->tp_alloc(type, REGION_FIELDS);
@@ -115,13 +117,13 @@ new_region(module_state *state, const mm_list *list, const mm_region *r,
      * saves the collector from walking every region of every listing. */
     PyObject_GC_UnTrack(region);
 
-#define SET(index, value)                                                    \
-    do {                                                                     \
-        item = (value);                                                      \
-        if (item == NULL) {                                                  \
-            goto error;                                                      \
-        }                                                                    \
-        PyTuple_SET_ITEM(region, (index), item);                             \
+#define SET(index, value)                                                     \
+    do {                                                                      \
+        item = (value);                                                       \
+        if (item == NULL) {                                                   \
+            goto error;                                                       \
+        }                                                                     \
+        PyTuple_SET_ITEM(region, (index), item);                              \
     } while (0)
 
     SET(F_START, PyLong_FromUnsignedLongLong(r->start));
@@ -139,14 +141,16 @@ new_region(module_state *state, const mm_list *list, const mm_region *r,
         *last_inode_value = r->inode;
     }
     if (r->flags & MM_REGION_NAMED) {
-        SET(F_PATH, path_object(cache, list->bytes + r->name_off, r->name_len));
+        SET(F_PATH,
+            path_object(cache, list->bytes + r->name_off, r->name_len));
     }
     else {
         SET(F_PATH, Py_NewRef(Py_None));
     }
     SET(F_DELETED, PyBool_FromLong(r->flags & MM_REGION_DELETED));
-    SET(F_KIND, Py_NewRef(state->kinds[r->kind < MM_KIND_COUNT ? r->kind
-                                                               : MM_KIND_SPECIAL]));
+    SET(F_KIND,
+        Py_NewRef(state->kinds[r->kind < MM_KIND_COUNT ? r->kind
+                                                       : MM_KIND_SPECIAL]));
     SET(F_USAGE, Py_NewRef(Py_None));
     if (r->max_prot == MM_PROT_UNKNOWN) {
         SET(F_MAX_PERMS, Py_NewRef(Py_None));
@@ -222,7 +226,8 @@ raise_native_error(module_state *state, const mm_err *err, long pid,
         return PyErr_NoMemory();
     }
     if (err->status == MM_ERR_PARSE && input != NULL &&
-        err->line_off <= input_len && err->line_len <= input_len - err->line_off) {
+        err->line_off <= input_len &&
+        err->line_len <= input_len - err->line_off) {
         line = PyBytes_FromStringAndSize(input + err->line_off,
                                          (Py_ssize_t)err->line_len);
     }
@@ -262,9 +267,9 @@ check_setup(module_state *state)
 }
 
 PyDoc_STRVAR(setup_doc,
-"setup(region_type, make_error)\n--\n\n"
-"Hands over the Region class and the factory of exceptions.\n"
-"memmaps calls this once when it is imported.");
+             "setup(region_type, make_error)\n--\n\n"
+             "Hands over the Region class and the factory of exceptions.\n"
+             "memmaps calls this once when it is imported.");
 
 static PyObject *
 core_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -278,11 +283,13 @@ core_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     if (!PyType_Check(args[0]) ||
         !PyType_IsSubtype((PyTypeObject *)args[0], &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError, "setup(): region_type must be a tuple subclass");
+        PyErr_SetString(PyExc_TypeError,
+                        "setup(): region_type must be a tuple subclass");
         return NULL;
     }
     if (!PyCallable_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "setup(): make_error must be callable");
+        PyErr_SetString(PyExc_TypeError,
+                        "setup(): make_error must be callable");
         return NULL;
     }
     Py_XSETREF(state->region_type, (PyTypeObject *)Py_NewRef(args[0]));
@@ -290,10 +297,11 @@ core_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-PyDoc_STRVAR(regions_doc,
-"regions(pid, flags=0)\n--\n\n"
-"The regions of process pid (-1 for the calling process) as a tuple of\n"
-"Region, sorted and never overlapping.");
+PyDoc_STRVAR(
+    regions_doc,
+    "regions(pid, flags=0)\n--\n\n"
+    "The regions of process pid (-1 for the calling process) as a tuple of\n"
+    "Region, sorted and never overlapping.");
 
 static PyObject *
 core_regions(PyObject *module, PyObject *args)
@@ -316,23 +324,25 @@ core_regions(PyObject *module, PyObject *args)
     target.pid = pid < 0 ? MM_PID_SELF : pid;
     mm_list_init(&list);
     memset(&err, 0, sizeof(err));
-    Py_BEGIN_ALLOW_THREADS
-    status = mm_regions(&target, flags, &list, &err);
-    Py_END_ALLOW_THREADS
-    if (status != MM_OK) {
-        result = raise_native_error(state, &err, pid, list.bytes, list.bytes_len);
+    Py_BEGIN_ALLOW_THREADS status = mm_regions(&target, flags, &list, &err);
+    Py_END_ALLOW_THREADS if (status != MM_OK)
+    {
+        result =
+            raise_native_error(state, &err, pid, list.bytes, list.bytes_len);
     }
-    else {
+    else
+    {
         result = build_regions(state, &list);
     }
     mm_list_free(&list);
     return result;
 }
 
-PyDoc_STRVAR(parse_maps_doc,
-"parse_maps(text)\n--\n\n"
-"Regions from /proc/PID/maps text (a bytes-like object), as a tuple of\n"
-"Region, sorted and never overlapping.");
+PyDoc_STRVAR(
+    parse_maps_doc,
+    "parse_maps(text)\n--\n\n"
+    "Regions from /proc/PID/maps text (a bytes-like object), as a tuple of\n"
+    "Region, sorted and never overlapping.");
 
 static PyObject *
 core_parse_maps(PyObject *module, PyObject *arg)
@@ -352,16 +362,18 @@ core_parse_maps(PyObject *module, PyObject *arg)
     }
     mm_list_init(&list);
     memset(&err, 0, sizeof(err));
-    Py_BEGIN_ALLOW_THREADS
-    status = mm_parse_maps(view.buf, (size_t)view.len, &list, &err);
+    Py_BEGIN_ALLOW_THREADS status =
+        mm_parse_maps(view.buf, (size_t)view.len, &list, &err);
     if (status == MM_OK) {
         mm_list_normalize(&list);
     }
-    Py_END_ALLOW_THREADS
-    if (status != MM_OK) {
-        result = raise_native_error(state, &err, -1, view.buf, (size_t)view.len);
+    Py_END_ALLOW_THREADS if (status != MM_OK)
+    {
+        result =
+            raise_native_error(state, &err, -1, view.buf, (size_t)view.len);
     }
-    else {
+    else
+    {
         result = build_regions(state, &list);
     }
     mm_list_free(&list);
@@ -370,7 +382,8 @@ core_parse_maps(PyObject *module, PyObject *arg)
 }
 
 static PyMethodDef core_methods[] = {
-    {"setup", (PyCFunction)(void (*)(void))core_setup, METH_FASTCALL, setup_doc},
+    {"setup", (PyCFunction)(void (*)(void))core_setup, METH_FASTCALL,
+     setup_doc},
     {"regions", core_regions, METH_VARARGS, regions_doc},
     {"parse_maps", core_parse_maps, METH_O, parse_maps_doc},
     {NULL, NULL, 0, NULL},
@@ -401,7 +414,8 @@ core_exec(PyObject *module)
         }
     }
     if (PyModule_AddStringConstant(module, "BACKEND", mm_backend_name()) < 0 ||
-        PyModule_AddIntConstant(module, "TEXT_ONLY", MM_REGIONS_TEXT_ONLY) < 0) {
+        PyModule_AddIntConstant(module, "TEXT_ONLY", MM_REGIONS_TEXT_ONLY) <
+            0) {
         return -1;
     }
     {

@@ -52,8 +52,9 @@ def _check_path(path: str | re.Pattern[str]) -> Callable[[Region], bool]:
     wanted = path
     # A bare file name matches that file in any directory.
     if "/" not in wanted:
-        return lambda region: region.path is not None and (
-            region.path == wanted or os.path.basename(region.path) == wanted
+        return lambda region: (
+            region.path is not None
+            and (region.path == wanted or os.path.basename(region.path) == wanted)
         )
     return lambda region: region.path == wanted
 
@@ -78,9 +79,7 @@ class Maps(Sequence[Region]):
     __slots__ = ("_pid", "_regions")
 
     def __init__(self, regions: Iterable[Region] = (), pid: int | None = None) -> None:
-        self._regions: tuple[Region, ...] = (
-            regions if type(regions) is tuple else tuple(regions)
-        )
+        self._regions: tuple[Region, ...] = regions if type(regions) is tuple else tuple(regions)
         self._pid = pid
 
     @property

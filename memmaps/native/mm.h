@@ -99,9 +99,9 @@ typedef enum mm_status {
  * complete sentence for a person; the other fields are for programs. */
 typedef struct mm_err {
     mm_status status;
-    int os_errno;     /* errno of the failing call, 0 when none */
-    size_t lineno;    /* MM_ERR_PARSE: 1-based line number */
-    size_t line_off;  /* MM_ERR_PARSE: the line, as a slice of the input */
+    int os_errno;    /* errno of the failing call, 0 when none */
+    size_t lineno;   /* MM_ERR_PARSE: 1-based line number */
+    size_t line_off; /* MM_ERR_PARSE: the line, as a slice of the input */
     size_t line_len;
     char message[512];
 } mm_err;
@@ -176,8 +176,9 @@ mm_status mm_parse_maps(const char *text, size_t len, mm_list *out,
 mm_kind mm_classify_linux(const char *name, size_t len, uint64_t inode,
                           uint8_t prot, int deleted);
 
-/* Length of the " (deleted)" suffix that d_path() appends to unlinked files. */
-#define MM_DELETED_SUFFIX " (deleted)"
+/* Length of the " (deleted)" suffix that d_path() appends to unlinked files.
+ */
+#define MM_DELETED_SUFFIX     " (deleted)"
 #define MM_DELETED_SUFFIX_LEN 10
 
 #ifdef __cplusplus

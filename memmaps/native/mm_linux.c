@@ -110,7 +110,8 @@ typedef struct proc_state {
 } proc_state;
 
 /* The state letter and flags of /proc/PID/stat.  The command name is in
- * parentheses and may hold anything, so fields are counted from the last ')'. */
+ * parentheses and may hold anything, so fields are counted from the last ')'.
+ */
 static int
 read_proc_state(long pid, proc_state *out)
 {
@@ -241,9 +242,9 @@ process_gone(long pid, mm_err *err)
                           "memory map, and waits for its parent to reap it",
                           pid);
     }
-    return mm_err_set(err, MM_ERR_NO_PROCESS, ESRCH,
-                      "process %ld does not exist (or exited while being read)",
-                      pid);
+    return mm_err_set(
+        err, MM_ERR_NO_PROCESS, ESRCH,
+        "process %ld does not exist (or exited while being read)", pid);
 }
 
 static mm_status
@@ -281,8 +282,9 @@ read_all(int fd, mm_list *list)
         ssize_t n;
 
         if (list->bytes_cap - list->bytes_len < READ_CHUNK &&
-            mm_list_reserve_bytes(list, list->bytes_cap ? list->bytes_cap
-                                                        : 16 * READ_CHUNK) != 0) {
+            mm_list_reserve_bytes(list, list->bytes_cap
+                                            ? list->bytes_cap
+                                            : 16 * READ_CHUNK) != 0) {
             errno = ENOMEM;
             return -1;
         }
@@ -412,9 +414,9 @@ restore_suffix(mm_list *list, size_t index)
     free(name);
     region = &list->regions[index];
     region->flags &= (uint8_t)~MM_REGION_DELETED;
-    region->kind = (uint8_t)mm_classify_linux(
-        list->bytes + region->name_off, region->name_len, region->inode,
-        region->prot, 0);
+    region->kind = (uint8_t)mm_classify_linux(list->bytes + region->name_off,
+                                              region->name_len, region->inode,
+                                              region->prot, 0);
     return rc;
 }
 
@@ -425,7 +427,8 @@ make_names_exact(long pid, int maps_fd, unsigned flags, mm_list *list)
     for (size_t i = 0; i < list->count; i++) {
         mm_region *region = &list->regions[i];
 
-        if (region->flags & MM_REGION_UNESCAPED && !(flags & MM_REGIONS_TEXT_ONLY)) {
+        if (region->flags & MM_REGION_UNESCAPED &&
+            !(flags & MM_REGIONS_TEXT_ONLY)) {
             if (query_exact_name(maps_fd, list, i) == 0) {
                 region = &list->regions[i];
                 region->flags &= (uint8_t)~MM_REGION_UNESCAPED;
@@ -471,8 +474,8 @@ mm_regions(const mm_target *target, unsigned flags, mm_list *out, mm_err *err)
             status = process_gone(pid, err);
         }
         else {
-            status = mm_err_set(err, MM_ERR_OS, error,
-                                "cannot read %s: %s", path, strerror(error));
+            status = mm_err_set(err, MM_ERR_OS, error, "cannot read %s: %s",
+                                path, strerror(error));
         }
         goto done;
     }

@@ -58,8 +58,8 @@ mm_list_reserve(mm_list *list, size_t count)
     if (count > SIZE_MAX - list->count) {
         return -1;
     }
-    return grow((void **)&list->regions, &list->capacity,
-                list->count + count, sizeof(mm_region), 64);
+    return grow((void **)&list->regions, &list->capacity, list->count + count,
+                sizeof(mm_region), 64);
 }
 
 mm_region *

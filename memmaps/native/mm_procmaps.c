@@ -119,7 +119,8 @@ mm_classify_linux(const char *name, size_t len, uint64_t inode, uint8_t prot,
         if (equals(name, len, "[vdso]")) {
             return MM_KIND_VDSO;
         }
-        if (equals(name, len, "[vvar]") || equals(name, len, "[vvar_vclock]")) {
+        if (equals(name, len, "[vvar]") ||
+            equals(name, len, "[vvar_vclock]")) {
             return MM_KIND_VVAR;
         }
         if (equals(name, len, "[vsyscall]")) {
@@ -245,15 +246,19 @@ parse_line(char *line, char *line_end, mm_list *out)
         return "bad permissions: expected 'p' or 's' fourth";
     }
     p += 4;
-    if (expect(&p, line_end, ' ') != 0 || parse_hex(&p, line_end, &offset) != 0) {
+    if (expect(&p, line_end, ' ') != 0 ||
+        parse_hex(&p, line_end, &offset) != 0) {
         return "expected a hex file offset";
     }
-    if (expect(&p, line_end, ' ') != 0 || parse_hex(&p, line_end, &major) != 0 ||
-        expect(&p, line_end, ':') != 0 || parse_hex(&p, line_end, &minor) != 0 ||
-        major > UINT32_MAX || minor > UINT32_MAX) {
+    if (expect(&p, line_end, ' ') != 0 ||
+        parse_hex(&p, line_end, &major) != 0 ||
+        expect(&p, line_end, ':') != 0 ||
+        parse_hex(&p, line_end, &minor) != 0 || major > UINT32_MAX ||
+        minor > UINT32_MAX) {
         return "expected a device as hex major:minor";
     }
-    if (expect(&p, line_end, ' ') != 0 || parse_decimal(&p, line_end, &inode) != 0) {
+    if (expect(&p, line_end, ' ') != 0 ||
+        parse_decimal(&p, line_end, &inode) != 0) {
         return "expected a decimal inode";
     }
 
@@ -327,7 +332,8 @@ parse_line(char *line, char *line_end, mm_list *out)
         region->name_off = (size_t)(name - base);
         region->name_len = (uint32_t)len;
         region->flags |= MM_REGION_NAMED | (deleted ? MM_REGION_DELETED : 0);
-        region->kind = (uint8_t)mm_classify_linux(name, len, inode, prot, deleted);
+        region->kind =
+            (uint8_t)mm_classify_linux(name, len, inode, prot, deleted);
     }
     return "";
 }
