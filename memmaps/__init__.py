@@ -2,8 +2,8 @@
 
     >>> import memmaps
     >>> maps = memmaps.regions()          # this process
-    >>> maps.at(id(maps)).kind
-    'heap'
+    >>> maps.filter(kind="stack")[0].path
+    '[stack]'
 
 The public contract is documented in docs/api.md.
 """

@@ -48,7 +48,8 @@ struct mm_procmap_query {
 };
 _Static_assert(sizeof(struct mm_procmap_query) == 104,
                "struct procmap_query is 104 bytes in the kernel's ABI");
-#define MM_PROCMAP_QUERY _IOWR('f', 17, struct mm_procmap_query)
+#define MM_PROCMAP_QUERY                      _IOWR('f', 17, struct mm_procmap_query)
+#define MM_PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
 
 /* PF_KTHREAD from include/linux/sched.h, as /proc/PID/stat shows it. */
 #define MM_PF_KTHREAD 0x00200000UL
@@ -211,8 +212,9 @@ access_denied(long pid, int error, mm_err *err)
             "CAP_SYS_PTRACE",
             pid, gids[1], my_group);
     }
-    /* /proc/PID belongs to root while the process is not dumpable. */
-    proc_path(dir, sizeof(dir), pid, "");
+    /* The files under /proc/PID belong to root while the process is not
+     * dumpable (the directory can keep its owner). */
+    proc_path(dir, sizeof(dir), pid, "maps");
     if (stat(dir, &st) == 0 && st.st_uid == 0 && me != 0) {
         return mm_err_set(
             err, MM_ERR_ACCESS, error,
@@ -441,71 +443,141 @@ make_names_exact(long pid, int maps_fd, unsigned flags, mm_list *list)
     }
 }
 
+/* Whether the address space read through maps_fd still exists.  The text of
+ * a process that exits mid-read just stops: the kernel drops the address
+ * space early in exit, before the pidfd says anything, so a text that looks
+ * complete proves nothing until the address space is seen to outlive it. */
+static int
+address_space_alive(int maps_fd)
+{
+    struct mm_procmap_query query;
+    char byte;
+
+    memset(&query, 0, sizeof(query));
+    query.size = sizeof(query);
+    query.query_flags = MM_PROCMAP_QUERY_COVERING_OR_NEXT_VMA;
+    if (ioctl(maps_fd, MM_PROCMAP_QUERY, &query) == 0) {
+        return 1;
+    }
+    if (errno == ESRCH) {
+        return 0;
+    }
+    if (errno != ENOTTY && errno != EINVAL) {
+        return 1; /* it answered, so it had an address space to ask */
+    }
+    /* Before 6.11: the first line of the text comes back while it lives. */
+    if (lseek(maps_fd, 0, SEEK_SET) != 0) {
+        return 0;
+    }
+    return read(maps_fd, &byte, 1) > 0;
+}
+
+/* Whether the process behind pid (and pidfd, when there is one) has exited or
+ * is a zombie. */
+static int
+process_exited(long pid, int pidfd)
+{
+    proc_state state;
+
+    if (pidfd >= 0) {
+        return pidfd_exited(pidfd);
+    }
+    /* No pidfd (a thread id, or a kernel before 5.3): the state is the best
+     * there is to see. */
+    return read_proc_state(pid, &state) != 0 || state.state == 'Z' ||
+           state.state == 'X';
+}
+
+enum read_outcome { READ_DONE, READ_AGAIN, READ_FAILED };
+
+/* One open and read of the maps text into out->bytes.  *fd is left open for
+ * the name queries.  READ_AGAIN: the process is alive but the address space
+ * read is gone: it called execve mid-read (read the new one), or it is
+ * exiting and the pidfd does not say so yet (the next read finds nothing). */
+static enum read_outcome
+read_maps_text(long pid, int pidfd, int *fd, mm_list *out, mm_err *err)
+{
+    char path[64];
+    proc_state state;
+
+    proc_path(path, sizeof(path), pid, "maps");
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0) {
+        open_failed(pid, errno, err);
+        return READ_FAILED;
+    }
+    if (read_all(*fd, out) != 0) {
+        int error = errno;
+        if (error == ENOMEM) {
+            mm_err_set(err, MM_ERR_NOMEM, error, "out of memory");
+        }
+        else if (error == ESRCH) {
+            process_gone(pid, err);
+        }
+        else {
+            mm_err_set(err, MM_ERR_OS, error, "cannot read %s: %s", path,
+                       strerror(error));
+        }
+        return READ_FAILED;
+    }
+    if (pid < 0) {
+        return READ_DONE; /* the caller is alive, whatever it maps */
+    }
+    if (process_exited(pid, pidfd)) {
+        process_gone(pid, err);
+        return READ_FAILED;
+    }
+    if (out->bytes_len == 0) {
+        /* Kernel threads have no user address space. */
+        if (read_proc_state(pid, &state) == 0 &&
+            (state.flags & MM_PF_KTHREAD) && state.state != 'Z') {
+            return READ_DONE;
+        }
+        return READ_AGAIN;
+    }
+    if (!address_space_alive(*fd)) {
+        if (process_exited(pid, pidfd)) {
+            process_gone(pid, err);
+            return READ_FAILED;
+        }
+        return READ_AGAIN;
+    }
+    return READ_DONE;
+}
+
 mm_status
 mm_regions(const mm_target *target, unsigned flags, mm_list *out, mm_err *err)
 {
     long pid = target->pid;
-    char path[64];
     int pidfd = -1, fd = -1;
     mm_status status = MM_OK;
-    mm_list_clear(out);
+    enum read_outcome outcome = READ_AGAIN;
 
-    if (pid > 0) {
-        /* A pidfd taken before the open tells, after the read, whether the
-         * process we read lived through it: a process that exits mid-read
-         * leaves a silently truncated text. */
+    mm_list_clear(out);
+    if (pid >= 0) {
+        /* A pidfd taken before the open pins the process meant: if it dies
+         * and its pid is reused before the open, the pidfd still says it
+         * died. */
         pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
         if (pidfd < 0 && errno == ESRCH) {
             return open_failed(pid, ESRCH, err);
         }
     }
-    proc_path(path, sizeof(path), pid, "maps");
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        status = open_failed(pid, errno, err);
+    for (int attempt = 0; attempt < 3 && outcome == READ_AGAIN; attempt++) {
+        if (fd >= 0) {
+            close(fd);
+            fd = -1;
+        }
+        outcome = read_maps_text(pid, pidfd, &fd, out, err);
+    }
+    if (outcome == READ_FAILED) {
+        status = err->status;
         goto done;
     }
-    if (read_all(fd, out) != 0) {
-        int error = errno;
-        if (error == ENOMEM) {
-            status = mm_err_set(err, MM_ERR_NOMEM, error, "out of memory");
-        }
-        else if (error == ESRCH) {
-            status = process_gone(pid, err);
-        }
-        else {
-            status = mm_err_set(err, MM_ERR_OS, error, "cannot read %s: %s",
-                                path, strerror(error));
-        }
+    if (outcome == READ_AGAIN) {
+        /* Still no address space to read: it is exiting. */
+        status = process_gone(pid, err);
         goto done;
-    }
-    if (pid > 0) {
-        proc_state state;
-        int exited;
-
-        if (pidfd >= 0) {
-            exited = pidfd_exited(pidfd);
-        }
-        else {
-            /* No pidfd (a thread id, or a kernel before 5.3): the state is
-             * the best we can see. */
-            exited = read_proc_state(pid, &state) != 0 || state.state == 'Z' ||
-                     state.state == 'X';
-        }
-        if (exited) {
-            status = process_gone(pid, err);
-            goto done;
-        }
-        if (out->bytes_len == 0) {
-            /* Kernel threads have no user address space; anything else with
-             * an empty map is on its way out. */
-            if (read_proc_state(pid, &state) == 0 &&
-                (state.flags & MM_PF_KTHREAD) && state.state != 'Z') {
-                goto done;
-            }
-            status = process_gone(pid, err);
-            goto done;
-        }
     }
     status = mm_parse_maps(out->bytes, out->bytes_len, out, err);
     if (status != MM_OK) {
