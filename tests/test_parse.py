@@ -1,0 +1,389 @@
+"""parse(): saved /proc/PID/maps text, read the way the kernel wrote it."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import memmaps
+from memmaps import ParseError, Region
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def line(start, end, perms, offset, dev, inode, name=None, width=72):
+    """One line as fs/proc/task_mmu.c prints it (width 48 on 32-bit kernels)."""
+    prefix = f"{start:08x}-{end:08x} {perms} {offset:08x} {dev} {inode} "
+    if name is None:
+        return prefix + "\n"
+    return prefix.ljust(width) + " " + name + "\n"
+
+
+def only(text):
+    maps = memmaps.parse(text)
+    assert len(maps) == 1
+    return maps[0]
+
+
+# ---- whole texts ----
+
+
+def test_own_map_round_trips_byte_for_byte():
+    text = Path("/proc/self/maps").read_bytes()
+    maps = memmaps.parse(text)
+    assert os.fsencode(maps.to_proc_maps()) == text
+    assert maps.pid is None
+    assert len(maps) == text.count(b"\n")
+
+
+def test_parse_matches_a_live_read_of_the_same_text():
+    # The test process's map can change between two reads; try a few times.
+    for _attempt in range(20):
+        before = Path("/proc/self/maps").read_text()
+        live = memmaps.regions()
+        after = Path("/proc/self/maps").read_text()
+        if before == after and live.to_proc_maps() == before:
+            break
+    else:
+        pytest.fail("the map kept changing between reads")
+    assert list(memmaps.parse(before)) == list(live)
+
+
+def test_str_and_bytes_give_the_same_regions():
+    text = line(0x1000, 0x2000, "r--p", 0, "08:01", 12, "/bin/true")
+    assert memmaps.parse(text) == memmaps.parse(text.encode())
+    assert memmaps.parse(bytearray(text.encode())) == memmaps.parse(text)
+
+
+def test_empty_text_and_trailing_blank_lines():
+    assert len(memmaps.parse("")) == 0
+    text = line(0x1000, 0x2000, "rw-p", 0, "00:00", 0)
+    assert len(memmaps.parse(text + "\n\n")) == 1
+    # The last line may lack its newline.
+    assert memmaps.parse(text.rstrip("\n")) == memmaps.parse(text)
+
+
+def test_every_field_of_a_file_line():
+    region = only(
+        "7f0e1c600000-7f0e1c628000 r-xp 00028000 fe:01 1837"
+        "                       /usr/lib/x86_64-linux-gnu/libc.so.6\n"
+    )
+    assert region == Region(
+        start=0x7F0E1C600000,
+        end=0x7F0E1C628000,
+        perms="r-xp",
+        offset=0x28000,
+        dev_major=0xFE,
+        dev_minor=1,
+        inode=1837,
+        path="/usr/lib/x86_64-linux-gnu/libc.so.6",
+        deleted=False,
+        kind="file",
+    )
+    assert region.usage is None and region.max_perms is None
+    assert region.share_mode is None and region.tag is None
+
+
+def test_sixteen_digit_addresses_and_offsets_above_4_gib():
+    vsyscall = only(
+        line(0xFFFFFFFFFF600000, 0xFFFFFFFFFF601000, "--xp", 0, "00:00", 0, "[vsyscall]")
+    )
+    assert vsyscall.start == 0xFFFFFFFFFF600000 and vsyscall.kind == "vsyscall"
+    big = only(
+        line(0x7F0000000000, 0x7F0000001000, "r--s", 0x123456789000, "08:02", 99, "/data/big")
+    )
+    assert big.offset == 0x123456789000 and big.shared
+
+
+def test_device_numbers_wider_than_two_digits():
+    region = only(line(0x1000, 0x2000, "r--p", 0, "103:1f", 5, "/nvme/file"))
+    assert (region.dev_major, region.dev_minor) == (0x103, 0x1F)
+
+
+def test_a_prefix_wider_than_the_padding_puts_the_name_after_one_more_space():
+    # The space that ends the prefix, then the one seq_pad() always adds.
+    text = (
+        "ffffffffff600000-ffffffffff601000 r--p 123456789abcdef0 103:45 "
+        "18446744073709551615  /very/long/prefix\n"
+    )
+    region = only(text)
+    assert region.path == "/very/long/prefix"
+    assert region.inode == 2**64 - 1
+    assert memmaps.parse(text).to_proc_maps() == text
+
+
+# ---- names ----
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "/tmp/a b",
+        "/tmp/  two  spaces  ",
+        "   /starts with spaces",
+        "/tmp/tab\there",
+        "/tmp/back\\slash",
+        "/tmp/ends with space ",
+        "/tmp/" + "x" * 4000,
+        "/tmp/[heap]",
+        "/tmp/snowman \u2603",
+    ],
+)
+def test_names_are_taken_whole(name):
+    text = line(0x1000, 0x2000, "r--p", 0, "08:01", 7, name)
+    region = only(text)
+    assert region.path == name
+    # Kernel paths start with "/"; anything else is not a file system path.
+    assert region.kind == ("file" if name.startswith("/") else "special")
+    assert memmaps.parse(text).to_proc_maps() == text
+
+
+def test_escaped_newline_comes_back_as_a_newline():
+    region = only(line(0x1000, 0x2000, "r--p", 0, "08:01", 7, "/tmp/a\\012b"))
+    assert region.path == "/tmp/a\nb"
+    # And goes out escaped again, as the kernel prints it.
+    assert "/tmp/a\\012b" in memmaps.Maps([region]).to_proc_maps()
+
+
+def test_undecodable_bytes_survive():
+    raw = line(0x1000, 0x2000, "r--p", 0, "08:01", 7, "X").encode().replace(b"X", b"/tmp/\xff\xfe")
+    region = only(raw)
+    assert os.fsencode(region.path) == b"/tmp/\xff\xfe"
+    assert os.fsencode(memmaps.parse(raw).to_proc_maps()) == raw
+
+
+def test_deleted_suffix_is_removed_once():
+    gone = only(line(0x1000, 0x2000, "r--p", 0, "08:01", 7, "/tmp/gone (deleted)"))
+    assert (gone.path, gone.deleted, gone.kind) == ("/tmp/gone", True, "file")
+    twice = only(line(0x1000, 0x2000, "r--p", 0, "08:01", 7, "/tmp/x (deleted) (deleted)"))
+    assert (twice.path, twice.deleted) == ("/tmp/x (deleted)", True)
+
+
+@pytest.mark.parametrize(
+    ("name", "inode", "perms", "kind", "path", "deleted"),
+    [
+        (None, 0, "rw-p", "anon", None, False),
+        (None, 0, "---p", "guard", None, False),
+        (None, 0, "r--s", "anon", None, False),
+        ("[heap]", 0, "rw-p", "heap", "[heap]", False),
+        ("[stack]", 0, "rw-p", "stack", "[stack]", False),
+        ("[stack:1234]", 0, "rw-p", "stack", "[stack:1234]", False),
+        ("[vdso]", 0, "r-xp", "vdso", "[vdso]", False),
+        ("[vvar]", 0, "r--p", "vvar", "[vvar]", False),
+        ("[vvar_vclock]", 0, "r--p", "vvar", "[vvar_vclock]", False),
+        ("[vsyscall]", 0, "--xp", "vsyscall", "[vsyscall]", False),
+        ("[uprobes]", 0, "r-xp", "special", "[uprobes]", False),
+        ("[anon:jit code]", 0, "rw-p", "anon", "[anon:jit code]", False),
+        ("[anon_shmem:ring]", 0, "rw-s", "shmem", "[anon_shmem:ring]", False),
+        ("/dev/zero (deleted)", 1024, "rw-s", "shmem", "/dev/zero", True),
+        ("/dev/zero", 5, "rw-s", "file", "/dev/zero", False),
+        ("/memfd:buffer (deleted)", 1025, "rw-s", "memfd", "/memfd:buffer", True),
+        ("/SYSV0000002a (deleted)", 32769, "rw-s", "sysv", "/SYSV0000002a", True),
+        ("/SYSV0000002a", 32769, "rw-s", "file", "/SYSV0000002a", False),
+        ("/SYSVnothex0 (deleted)", 1, "rw-s", "file", "/SYSVnothex0", True),
+        ("/anon_hugepage (deleted)", 2048, "rw-s", "hugetlb", "/anon_hugepage", True),
+        ("anon_inode:[perf_event]", 12, "r--s", "special", "anon_inode:[perf_event]", False),
+        ("/usr/lib/libc.so.6", 42, "r-xp", "file", "/usr/lib/libc.so.6", False),
+        ("/usr/lib/old.so (deleted)", 43, "r-xp", "file", "/usr/lib/old.so", True),
+    ],
+)
+def test_kinds(name, inode, perms, kind, path, deleted):
+    region = only(line(0x10000, 0x20000, perms, 0, "00:05" if inode else "00:00", inode, name))
+    assert (region.kind, region.path, region.deleted) == (kind, path, deleted)
+
+
+def test_every_kind_is_documented():
+    documented = (Path(__file__).parent.parent / "docs" / "kinds.md").read_text()
+    for kind in memmaps.KINDS:
+        assert f"`{kind}`" in documented, kind
+
+
+# ---- other kernels ----
+
+
+def test_32_bit_kernel_text():
+    # A 32-bit kernel pads to column 48, not 72 (sizeof(void *) * 6 + 24).
+    fixture = FIXTURES / "maps-i386-3.16.txt"
+    maps = memmaps.parse(fixture.read_bytes())
+    by_path = {}
+    for region in maps:
+        by_path.setdefault(region.path, region)
+    assert len(maps) == 12
+    assert by_path["/bin/cat"].start == 0x08048000
+    assert by_path["/bin/cat"].perms == "r-xp"
+    assert by_path["[heap]"].kind == "heap"
+    assert by_path["[vdso]"].kind == "vdso"
+    assert by_path["  leading spaces"].kind == "special"
+    assert maps.at(0xB7740000).offset == 0x1A7000
+    assert maps.at(0xB7598000).path is None
+    assert all(region.end <= 2**32 for region in maps)
+    assert [r.start for r in maps] == sorted(r.start for r in maps)
+
+
+def test_squeezed_padding_is_accepted():
+    # Text passed through a tool that collapses runs of spaces.
+    region = only("00400000-00452000 r-xp 00000000 08:02 173521 /usr/bin/dbus-daemon\n")
+    assert region.path == "/usr/bin/dbus-daemon"
+
+
+# ---- torn views ----
+
+
+def test_overlapping_entries_are_cleaned_up_later_entry_wins():
+    # What a read that spans a merge looks like: the second page of the text
+    # repeats the region, now grown, that the first page ended with.
+    text = (
+        line(0x1000, 0x2000, "r--p", 0, "00:00", 0)
+        + line(0x3000, 0x4000, "rw-p", 0, "00:00", 0)
+        + line(0x3000, 0x6000, "rw-p", 0, "00:00", 0)
+        + line(0x5000, 0x7000, "r--p", 0, "00:00", 0)
+        + line(0x8000, 0x9000, "r--p", 0, "00:00", 0)
+    )
+    maps = memmaps.parse(text)
+    assert [(r.start, r.end) for r in maps] == [
+        (0x1000, 0x2000),
+        (0x3000, 0x5000),
+        (0x5000, 0x7000),
+        (0x8000, 0x9000),
+    ]
+    assert maps[1].perms == "rw-p"
+
+
+def test_empty_and_backward_entries_are_dropped():
+    text = line(0x1000, 0x1000, "r--p", 0, "00:00", 0) + line(0x4000, 0x5000, "r--p", 0, "00:00", 0)
+    text += line(0x2000, 0x3000, "rw-p", 0, "00:00", 0)
+    maps = memmaps.parse(text)
+    assert [(r.start, r.end) for r in maps] == [(0x2000, 0x3000)]
+
+
+# ---- malformed text ----
+
+
+@pytest.mark.parametrize(
+    ("text", "lineno", "what"),
+    [
+        ("hello\n", 1, "start address"),
+        ("1000 r--p 0 00:00 0\n", 1, "'-'"),
+        ("1000-2000\n", 1, "permissions"),
+        ("1000-2000 rwzp 0 00:00 0\n", 1, "'x' or '-'"),
+        ("1000-2000 r--q 0 00:00 0\n", 1, "'p' or 's'"),
+        ("1000-2000 Rw-p 0 00:00 0\n", 1, "'r' or '-'"),
+        ("1000-2000 r--p zz 00:00 0\n", 1, "offset"),
+        ("1000-2000 r--p 0 0000 0\n", 1, "device"),
+        ("1000-2000 r--p 0 00:00 x\n", 1, "inode"),
+        ("1000-2000 r--p 0 00:00 18446744073709551616\n", 1, "inode"),
+        ("2000-1000 r--p 0 00:00 0\n", 1, "below the start"),
+        ("11112222333344445-1 r--p 0 00:00 0\n", 1, "start address"),
+        ("1000-2000 r--p 0 00:00 0\n\n3000-4000 r--p 0 00:00 0\n", 2, "blank line"),
+        ("1000-2000 r--p 0 00:00 0\nSize: 4 kB\n", 2, "start address"),
+        ("1000-2000 r--p 0 00:00 0\t/x\n", 1, "space after the inode"),
+    ],
+)
+def test_malformed_text_names_the_line(text, lineno, what):
+    with pytest.raises(ParseError) as info:
+        memmaps.parse(text)
+    error = info.value
+    assert error.lineno == lineno
+    assert error.line == text.split("\n")[lineno - 1]
+    assert f"line {lineno}" in str(error)
+    assert what in str(error)
+    assert isinstance(error, ValueError) and isinstance(error, memmaps.Error)
+
+
+def test_parse_error_pickles_with_its_fields():
+    with pytest.raises(ParseError) as info:
+        memmaps.parse("garbage\n")
+    assert info.value.line == "garbage"
+
+
+def test_non_text_is_a_type_error():
+    with pytest.raises(TypeError, match="text must be str or bytes"):
+        memmaps.parse(42)  # type: ignore[arg-type]
+
+
+def test_regions_pickle():
+    maps = memmaps.parse(line(0x1000, 0x2000, "r--p", 0, "08:01", 7, "/tmp/a b"))
+    assert pickle.loads(pickle.dumps(maps[0])) == maps[0]
+
+
+# ---- round trips of arbitrary regions ----
+
+# Names the text can carry without ambiguity: no NUL (not a path), no
+# literal "\012" (read back as a newline) and no " (deleted)" ending (read
+# back as deleted); both are settled only by a live read.
+name_bytes = st.binary(min_size=1, max_size=300).filter(
+    lambda b: (
+        b"\0" not in b
+        and b"\\012" not in b.replace(b"\n", b"")
+        and not b.endswith(b" (deleted)")
+        and b.strip(b" ") != b""
+    )
+)
+
+
+@st.composite
+def regions(draw):
+    count = draw(st.integers(0, 20))
+    starts = sorted(draw(st.sets(st.integers(0, 2**52 - 9), min_size=count, max_size=count)))
+    out = []
+    for start in starts:
+        page = start << 12
+        end = page + draw(st.integers(1, 8)) * 4096
+        if out and out[-1].end > page:
+            continue
+        named = draw(st.booleans())
+        raw = draw(name_bytes) if named else None
+        path = None if raw is None else os.fsdecode(raw)
+        deleted = named and draw(st.booleans())
+        inode = draw(st.integers(0, 2**64 - 1)) if named else 0
+        perms = draw(st.sampled_from(["r--p", "rw-p", "r-xp", "rwxs", "---p", "--xp", "rw-s"]))
+        out.append(
+            Region(
+                start=page,
+                end=end,
+                perms=perms,
+                offset=draw(st.integers(0, 2**64 - 1)),
+                dev_major=draw(st.integers(0, 4095)),
+                dev_minor=draw(st.integers(0, 2**20 - 1)),
+                inode=inode,
+                path=path,
+                deleted=deleted,
+            )
+        )
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(regions())
+def test_rendered_text_parses_back_to_the_same_regions(drawn):
+    text = memmaps.Maps(drawn).to_proc_maps()
+    parsed = memmaps.parse(text)
+    fields = lambda r: (  # noqa: E731
+        r.start,
+        r.end,
+        r.perms,
+        r.offset,
+        r.dev_major,
+        r.dev_minor,
+        r.inode,
+        r.path,
+        r.deleted,
+    )
+    assert [fields(r) for r in parsed] == [fields(r) for r in drawn]
+    assert parsed.to_proc_maps() == text
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_parse_or_raise_parse_error(data):
+    try:
+        maps = memmaps.parse(data)
+    except ParseError as error:
+        assert error.lineno >= 1
+    else:
+        assert all(r.start < r.end for r in maps)
