@@ -267,7 +267,7 @@ check_setup(module_state *state)
 }
 
 PyDoc_STRVAR(setup_doc,
-             "setup(region_type, make_error)\n--\n\n"
+             "setup($module, region_type, make_error, /)\n--\n\n"
              "Hands over the Region class and the factory of exceptions.\n"
              "memmaps calls this once when it is imported.");
 
@@ -299,7 +299,7 @@ core_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 PyDoc_STRVAR(
     regions_doc,
-    "regions(pid, flags=0)\n--\n\n"
+    "regions($module, pid, flags=0, /)\n--\n\n"
     "The regions of process pid (-1 for the calling process) as a tuple of\n"
     "Region, sorted and never overlapping.");
 
@@ -340,7 +340,7 @@ core_regions(PyObject *module, PyObject *args)
 
 PyDoc_STRVAR(
     parse_maps_doc,
-    "parse_maps(text)\n--\n\n"
+    "parse_maps($module, text, /)\n--\n\n"
     "Regions from /proc/PID/maps text (a bytes-like object), as a tuple of\n"
     "Region, sorted and never overlapping.");
 
