@@ -73,7 +73,7 @@ def regions(pid: int | None = None, *, usage: bool = False) -> Maps:
     if usage:
         raise UnsupportedPlatform("usage=True is not available in this version")
     found = _core.regions(native_pid)
-    return Maps(found, os.getpid() if pid is None else pid)
+    return Maps._trusted(found, os.getpid() if pid is None else pid)
 
 
 def parse(text: str | bytes) -> Maps:
@@ -90,4 +90,4 @@ def parse(text: str | bytes) -> Maps:
         data = bytes(text)
     else:
         raise TypeError(f"text must be str or bytes, not {type(text).__name__}")
-    return Maps(_core.parse_maps(data), None)
+    return Maps._trusted(_core.parse_maps(data), None)

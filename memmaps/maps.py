@@ -73,14 +73,29 @@ class Maps(Sequence[Region]):
     """An immutable, address-ordered sequence of :class:`Region`.
 
     ``pid`` is the process the regions were read from (``None`` for parsed
-    text).  Two Maps are equal when they hold the same regions.
+    text).  Two Maps are equal when they hold the same regions.  Built by
+    hand, the regions must be sorted and must not overlap (ValueError).
     """
 
     __slots__ = ("_pid", "_regions")
 
     def __init__(self, regions: Iterable[Region] = (), pid: int | None = None) -> None:
-        self._regions: tuple[Region, ...] = regions if type(regions) is tuple else tuple(regions)
+        self._regions: tuple[Region, ...] = tuple(regions)
         self._pid = pid
+        for before, after in zip(self._regions, self._regions[1:], strict=False):
+            if after.start < before.end:
+                raise ValueError(
+                    "regions must be sorted by start and must not overlap: "
+                    f"{after!r} comes after {before!r}"
+                )
+
+    @classmethod
+    def _trusted(cls, regions: tuple[Region, ...], pid: int | None) -> Maps:
+        """A Maps of regions already known to be in order (no check)."""
+        maps = cls.__new__(cls)
+        maps._regions = regions
+        maps._pid = pid
+        return maps
 
     @property
     def pid(self) -> int | None:
@@ -97,7 +112,11 @@ class Maps(Sequence[Region]):
 
     def __getitem__(self, index: int | slice) -> Region | Maps:
         if isinstance(index, slice):
-            return Maps(self._regions[index], self._pid)
+            if index.step is not None and index.step < 0:
+                raise ValueError(
+                    "a Maps stays in address order: use reversed(maps) to walk it backwards"
+                )
+            return Maps._trusted(self._regions[index], self._pid)
         return self._regions[index]
 
     def __iter__(self) -> Iterator[Region]:
@@ -157,7 +176,7 @@ class Maps(Sequence[Region]):
                 raise TypeError("where must be a callable taking a Region")
             tests.append(where)
         kept = tuple(region for region in self._regions if all(test(region) for test in tests))
-        return Maps(kept, self._pid)
+        return Maps._trusted(kept, self._pid)
 
     def coalesce(self) -> Maps:
         """Neighbours with identical attributes merged into one region.
@@ -178,7 +197,7 @@ class Maps(Sequence[Region]):
                 merged[-1] = last._replace(end=region.end, usage=usage)
             else:
                 merged.append(region)
-        return Maps(tuple(merged), self._pid)
+        return Maps._trusted(tuple(merged), self._pid)
 
     def group_by_path(self) -> dict[str | None, Maps]:
         """The regions of each path (None: the nameless ones), in address order
@@ -186,7 +205,7 @@ class Maps(Sequence[Region]):
         groups: dict[str | None, list[Region]] = {}
         for region in self._regions:
             groups.setdefault(region.path, []).append(region)
-        return {path: Maps(tuple(regions), self._pid) for path, regions in groups.items()}
+        return {path: Maps._trusted(tuple(regions), self._pid) for path, regions in groups.items()}
 
     # ---- renderings ----
 
@@ -255,12 +274,14 @@ _UNITS = ("B", "K", "M", "G", "T", "P", "E")
 
 def _human_size(size: int) -> str:
     """1536 -> '1.5K', binary units as ls -h and pmap print them."""
-    value = float(size)
-    for unit in _UNITS:
-        if value < 1024 or unit == _UNITS[-1]:
-            if unit == "B":
-                return f"{size}B"
-            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+    if size < 1024:
+        return f"{size}B"
+    value = size / 1024
+    for unit in _UNITS[1:]:
+        # Round first, so that 1023.99K shows as 1.0M and never as 1024K.
+        text = f"{value:.1f}" if value < 9.95 else f"{value:.0f}"
+        if float(text) < 1024 or unit == _UNITS[-1]:
+            return text + unit
         value /= 1024
     raise AssertionError("unreachable")
 
