@@ -32,6 +32,14 @@ def _address_argument(text: str) -> int:
         ) from None
 
 
+def _perms_argument(text: str) -> str:
+    try:
+        Maps().filter(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="memmaps",
@@ -52,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
         help="table: for people (default); proc: exactly /proc/PID/maps; json",
     )
     parser.add_argument(
-        "--perms", help="keep regions with at least these permissions, e.g. r-x or rw"
+        "--perms",
+        type=_perms_argument,
+        help="keep regions with at least these permissions, e.g. r-x or rw",
     )
     parser.add_argument("--path", help="keep regions of this path or file name")
     parser.add_argument(

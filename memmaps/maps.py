@@ -122,6 +122,13 @@ class Maps(Sequence[Region]):
     def __iter__(self) -> Iterator[Region]:
         return iter(self._regions)
 
+    def __contains__(self, item: object) -> bool:
+        """``addr in maps``: whether an address is mapped; ``region in maps``:
+        whether that very region is one of these."""
+        if isinstance(item, int) and not isinstance(item, bool):
+            return self.at(item) is not None
+        return item in self._regions
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Maps):
             return NotImplemented
@@ -304,23 +311,37 @@ def _printable(path: str) -> str:
 
 
 def _table(maps: Maps) -> str:
-    width = max((len(f"{region.end:x}") for region in maps), default=8)
-    width = max(width, 8)
-    header = (
-        f"{'START':<{width}} {'END':<{width}} {'SIZE':>6} PERMS {'OFFSET':>8} "
-        f"{'DEV':>5} {'INODE':>9} {'KIND':<8} PATH"
-    )
-    lines = [header]
+    rows = []
     for region in maps:
         name = "" if region.path is None else _printable(region.path)
         if region.deleted:
             name += " (deleted)"
-        lines.append(
-            f"{region.start:0{width}x} {region.end:0{width}x} "
-            f"{_human_size(region.end - region.start):>6} {region.perms:<5} "
-            f"{region.offset:>8x} {region.dev_major:02x}:{region.dev_minor:02x} "
-            f"{region.inode:>9} {region.kind:<8} {name}".rstrip()
+        rows.append(
+            (
+                f"{region.start:x}",
+                f"{region.end:x}",
+                _human_size(region.end - region.start),
+                region.perms,
+                f"{region.offset:x}",
+                f"{region.dev_major:02x}:{region.dev_minor:02x}",
+                str(region.inode),
+                region.kind,
+                name,
+            )
         )
+    header = ("START", "END", "SIZE", "PERMS", "OFFSET", "DEV", "INODE", "KIND", "PATH")
+    # Addresses are zero-padded to one width so that they sort as text too.
+    address_width = max([8, *(len(row[1]) for row in rows)])
+    rows = [(row[0].zfill(address_width), row[1].zfill(address_width), *row[2:]) for row in rows]
+    widths = [max([len(header[i]), *(len(row[i]) for row in rows)]) for i in range(8)]
+    right = {2, 4, 5, 6}  # numbers line up on their last digit
+    lines = []
+    for row in [header, *rows]:
+        cells = [
+            row[i].rjust(widths[i]) if i in right else row[i].ljust(widths[i]) for i in range(8)
+        ]
+        # Only padding is stripped: a name may end in spaces of its own.
+        lines.append(" ".join(cells) + " " + row[8] if row[8] else " ".join(cells).rstrip())
     mapped = sum(region.end - region.start for region in maps)
     lines.append(f"{len(maps)} regions, {_human_size(mapped)} mapped")
     return "\n".join(lines) + "\n"
