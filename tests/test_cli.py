@@ -1,0 +1,642 @@
+"""The command line, run as `python -m memmaps` / the `memmaps` script and
+in-process through memmaps.cli.main(), against real target processes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import select
+import shlex
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import memmaps
+import memmaps.cli
+
+MAPS_LINE = re.compile(rb"^[0-9a-f]{8,16}-[0-9a-f]{8,16} [r-][w-][x-][sp] [0-9a-f]{8,} ")
+
+# A process that maps nothing new once it has said "ready".
+IDLE = "import sys; sys.stdout.write('ready\\n'); sys.stdout.flush(); sys.stdin.read()"
+
+# A process with the names and mappings that make /proc/PID/maps awkward.
+AWKWARD = r"""
+import mmap, os, sys
+directory = os.fsencode(sys.argv[1])
+PAGE = mmap.PAGESIZE
+keep = []
+
+def map_file(name, size=PAGE, offset=0, unlink=False):
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.ftruncate(fd, offset + size)
+    m = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ, offset=offset)
+    os.close(fd)
+    if unlink:
+        os.unlink(path)
+    keep.append(m)
+    return m
+
+for name in [b"sp ace", b" lead", b"trail ", b"tab\tname", b"back\\slash", b"new\nline",
+             b"lit\\012eral", b"bad\xff\xfe", b"real (deleted)"]:
+    map_file(name)
+map_file(b"gone", unlink=True)
+map_file(b"big", offset=(4 << 30) + PAGE)
+# Three pages of one file in three VMAs (the middle one differs only in a
+# flag maps does not show): --coalesce puts them back together.
+three = map_file(b"three", size=3 * PAGE)
+three.madvise(mmap.MADV_DONTFORK, PAGE, PAGE)
+fd = os.memfd_create("memfd name")
+os.ftruncate(fd, PAGE)
+keep.append(mmap.mmap(fd, PAGE))
+os.close(fd)
+keep.append(mmap.mmap(-1, 2 * PAGE))  # shared anonymous: /dev/zero (deleted)
+sys.stdout.write("ready\n")
+sys.stdout.flush()
+sys.stdin.read()
+"""
+
+
+def wait_ready(proc: subprocess.Popen, timeout: float = 20) -> None:
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else b""
+    if line != b"ready\n":
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError(f"target did not start: {line!r} {err!r}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+
+@pytest.fixture(scope="module")
+def targets(tmp_path_factory):
+    """Two processes kept alive for the module: "idle" and "awkward"."""
+    directory = tmp_path_factory.mktemp("awkward")
+    procs = {}
+    try:
+        for name, args in (
+            ("idle", [sys.executable, "-c", IDLE]),
+            ("awkward", [sys.executable, "-c", AWKWARD, str(directory)]),
+        ):
+            procs[name] = subprocess.Popen(
+                args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        for proc in procs.values():
+            wait_ready(proc)
+        yield {name: proc.pid for name, proc in procs.items()} | {"dir": str(directory)}
+    finally:
+        for proc in procs.values():
+            stop(proc)
+
+
+@pytest.fixture(scope="module")
+def idle(targets):
+    return targets["idle"]
+
+
+@pytest.fixture(scope="module")
+def awkward(targets):
+    return targets["awkward"]
+
+
+def kernel_maps(pid) -> bytes:
+    with open(f"/proc/{pid}/maps", "rb") as f:
+        return f.read()
+
+
+def kernel_lines(pid) -> list[bytes]:
+    return kernel_maps(pid).splitlines(keepends=True)
+
+
+def line_perms(line: bytes) -> str:
+    return line.split(b" ", 2)[1].decode()
+
+
+def run_cli(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "memmaps", *args], capture_output=True, timeout=60, **kw
+    )
+
+
+def run_many(*argvs: list[str]) -> list[tuple[int, bytes, bytes, int]]:
+    """Runs several `python -m memmaps` at once: (status, out, err, pid) each."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "memmaps", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for argv in argvs
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        results.append((proc.returncode, out, err, proc.pid))
+    return results
+
+
+def call_main(capsysbinary, *args: str) -> tuple[int, bytes, bytes]:
+    status = memmaps.cli.main(list(args))
+    captured = capsysbinary.readouterr()
+    return status, captured.out, captured.err
+
+
+def assert_one_error_line(err: bytes) -> str:
+    text = err.decode()
+    assert "Traceback" not in text
+    assert text.startswith("memmaps: "), text
+    assert text.endswith("\n"), text
+    assert text.count("\n") == 1, text
+    return text
+
+
+def missing_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    pid = proc.pid
+    while os.path.exists(f"/proc/{pid}"):
+        pid += 1
+    return pid
+
+
+# ---- --format proc ----
+
+
+def test_awkward_target_has_the_awkward_names(awkward, targets):
+    text = kernel_maps(awkward)
+    directory = os.fsencode(targets["dir"])
+    for name in [
+        b"/sp ace\n",
+        b"/ lead\n",
+        b"/trail \n",
+        b"/tab\tname\n",
+        b"/back\\slash\n",
+        b"/new\\012line\n",
+        b"/lit\\012eral\n",
+        b"/bad\xff\xfe\n",
+        b"/real (deleted)\n",
+        b"/gone (deleted)\n",
+        b"/big\n",
+        b"/memfd:memfd name (deleted)\n",
+        b"/dev/zero (deleted)\n",
+    ]:
+        assert name in text, name
+    assert b" 100001000 " in text
+    assert text.count(b"/three\n") == 3
+    assert directory in text
+
+
+@pytest.mark.parametrize("which", ["idle", "awkward"])
+def test_proc_format_is_byte_identical(targets, which):
+    pid = targets[which]
+    result = run_cli(str(pid), "--format", "proc")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b""
+    assert result.stdout == kernel_maps(pid)
+
+
+@pytest.mark.parametrize("which", ["idle", "awkward"])
+def test_proc_format_in_process(capsysbinary, targets, which):
+    pid = targets[which]
+    status, out, err = call_main(capsysbinary, str(pid), "--format", "proc")
+    assert (status, err) == (0, b"")
+    assert out == kernel_maps(pid)
+
+
+def test_self_and_no_argument():
+    (s1, out1, err1, pid1), (s2, out2, err2, pid2), (s3, out3, err3, _) = run_many(
+        ["self", "--format", "json"], ["--format", "json"], ["--format", "proc"]
+    )
+    assert (s1, err1, s2, err2, s3, err3) == (0, b"", 0, b"", 0, b"")
+    exe = os.path.realpath(sys.executable)
+    for out, pid in ((out1, pid1), (out2, pid2)):
+        data = json.loads(out)
+        assert data["pid"] == pid
+        paths = [region["path"] for region in data["regions"]]
+        assert exe in paths
+        assert "[stack]" in paths
+        assert os.path.realpath(memmaps._core.__file__) in paths
+        starts = [region["start"] for region in data["regions"]]
+        assert starts == sorted(starts)
+    lines = out3.splitlines(keepends=True)
+    assert all(MAPS_LINE.match(line) for line in lines)
+    assert any(line.endswith(b" [stack]\n") for line in lines)
+    assert any(line.endswith(os.fsencode(exe) + b"\n") for line in lines)
+    assert os.fsencode(memmaps.parse(out3).to_proc_maps()) == out3
+
+
+@pytest.mark.parametrize("args", [[], ["self"]])
+def test_self_in_process_matches_the_kernel(capsysbinary, args):
+    matched = 0
+    for _ in range(10):
+        before = kernel_maps("self")
+        status, out, err = call_main(capsysbinary, *args, "--format", "proc")
+        after = kernel_maps("self")
+        assert (status, err) == (0, b"")
+        if out in (before, after):
+            matched += 1
+            break
+    assert matched == 1
+
+
+# ---- --format table ----
+
+_UNIT_POWER = {unit: 1024**i for i, unit in enumerate("BKMGTPE")}
+
+
+def check_human_size(text: str, size: int) -> None:
+    match = re.fullmatch(r"(\d+(?:\.\d)?)([BKMGTPE])", text)
+    assert match, text
+    value, unit = float(match.group(1)), match.group(2)
+    assert value < 1024 or unit == "E", text
+    assert abs(value * _UNIT_POWER[unit] - size) <= 0.05 * size + 1, (text, size)
+
+
+def check_table(text: str, maps) -> None:
+    lines = text.split("\n")
+    assert lines[-1] == ""
+    header, rows, footer = lines[0], lines[1:-2], lines[-2]
+    names = ["START", "END", "SIZE", "PERMS", "OFFSET", "DEV", "INODE", "KIND", "PATH"]
+    assert header.split() == names
+    left = {name: header.index(name) for name in ("START", "END", "PERMS", "KIND", "PATH")}
+    right = {name: header.index(name) + len(name) for name in ("SIZE", "OFFSET", "DEV", "INODE")}
+    assert len(rows) == len(maps)
+    for row, region in zip(rows, maps, strict=True):
+        fields = {}
+        for name, pos in left.items():
+            if name == "PATH" and region.path is None:
+                assert len(row) < pos, row
+                continue
+            assert pos == 0 or row[pos - 1] == " ", (name, row)
+            fields[name] = row[pos:] if name == "PATH" else row[pos:].split(" ", 1)[0]
+        for name, pos in right.items():
+            assert row[pos : pos + 1] == " ", (name, row)
+            fields[name] = row[:pos].rsplit(" ", 1)[1]
+        assert int(fields["START"], 16) == region.start, row
+        assert int(fields["END"], 16) == region.end, row
+        check_human_size(fields["SIZE"], region.size)
+        assert fields["PERMS"] == region.perms, row
+        assert int(fields["OFFSET"], 16) == region.offset, row
+        assert fields["DEV"] == f"{region.dev_major:02x}:{region.dev_minor:02x}", row
+        assert fields["INODE"] == str(region.inode), row
+        assert fields["KIND"] == region.kind, row
+        if region.path is not None and region.path.isprintable():
+            assert fields["PATH"] == region.path + (" (deleted)" if region.deleted else "")
+    match = re.fullmatch(r"(\d+) regions, (\S+) mapped", footer)
+    assert match, footer
+    assert int(match.group(1)) == len(maps)
+    check_human_size(match.group(2), sum(r.size for r in maps))
+
+
+def test_table_format(capsysbinary, idle):
+    status, out, err = call_main(capsysbinary, str(idle), "--format", "table")
+    assert (status, err) == (0, b"")
+    text = out.decode()
+    maps = memmaps.regions(idle)
+    check_table(text, maps)
+    lines = text.splitlines()
+    assert lines[0].startswith("START")
+    assert lines[-1].startswith(f"{len(maps)} regions, ")
+    vsyscall = [row for row in lines if row.endswith(" [vsyscall]")]
+    if any(r.path == "[vsyscall]" for r in maps):
+        assert len(vsyscall) == 1
+        assert " 4.0K --xp " in vsyscall[0]
+
+
+def test_table_is_the_default_format(idle):
+    result = run_cli(str(idle))
+    assert (result.returncode, result.stderr) == (0, b"")
+    assert result.stdout.decode() == memmaps.regions(idle).to_table()
+    assert result.stdout.startswith(b"START ")
+
+
+def test_table_columns_stay_aligned_for_an_offset_above_4gib(capsysbinary, awkward):
+    # The awkward target maps its file "big" at offset 4 GiB + 1 page.
+    status, out, err = call_main(capsysbinary, str(awkward), "--format", "table")
+    assert (status, err) == (0, b"")
+    check_table(out.decode("utf-8"), memmaps.regions(awkward))
+
+
+def test_table_format_awkward_names(capsysbinary, awkward, targets):
+    status, out, err = call_main(capsysbinary, str(awkward), "--format", "table")
+    assert (status, err) == (0, b"")
+    text = out.decode("utf-8")
+    rows = text.splitlines()
+    assert len(rows) == len(memmaps.regions(awkward)) + 2
+    assert rows[-1].startswith(f"{len(rows) - 2} regions, ")
+    directory = targets["dir"]
+    assert f"{directory}/sp ace\n" in text
+    assert f"{directory}/ lead\n" in text
+    assert f"{directory}/back\\slash\n" in text
+    assert f"{directory}/new\\nline\n" in text
+    assert f"{directory}/tab\\tname\n" in text
+    assert f"{directory}/bad\\xff\\xfe\n" in text
+    assert f"{directory}/gone (deleted)\n" in text
+
+
+# ---- --format json ----
+
+
+@pytest.mark.parametrize("which", ["idle", "awkward"])
+def test_json_format_in_process(capsysbinary, targets, which):
+    pid = targets[which]
+    status, out, err = call_main(capsysbinary, str(pid), "--format", "json")
+    assert (status, err) == (0, b"")
+    data = json.loads(out)
+    assert data == {"pid": pid, "regions": memmaps.regions(pid).to_dicts()}
+    assert len(data["regions"]) == len(kernel_lines(pid))
+    for region in data["regions"]:
+        assert list(region) == list(memmaps.Region._fields)
+
+
+def test_json_format(idle):
+    result = run_cli(str(idle), "--format", "json")
+    assert (result.returncode, result.stderr) == (0, b"")
+    data = json.loads(result.stdout)
+    assert data["pid"] == idle
+    assert data["regions"] == memmaps.regions(idle).to_dicts()
+
+
+def test_json_awkward_names(capsysbinary, awkward, targets):
+    status, out, _ = call_main(capsysbinary, str(awkward), "--format", "json")
+    assert status == 0
+    paths = {region["path"]: region for region in json.loads(out)["regions"]}
+    directory = targets["dir"]
+    for name in ["sp ace", " lead", "trail ", "tab\tname", "back\\slash", "bad\udcff\udcfe"]:
+        assert paths[f"{directory}/{name}"]["deleted"] is False
+        assert paths[f"{directory}/{name}"]["kind"] == "file"
+    assert paths[f"{directory}/gone"]["deleted"] is True
+    assert paths[f"{directory}/big"]["offset"] == (4 << 30) + os.sysconf("SC_PAGE_SIZE")
+    assert paths["/memfd:memfd name"]["kind"] == "memfd"
+    assert paths["/dev/zero"]["kind"] == "shmem"
+
+
+# ---- filters ----
+
+
+@pytest.mark.parametrize("perms", ["r-x", "rx", "rw", "r--s", "s", "p", "r"])
+def test_perms(capsysbinary, awkward, perms):
+    status, out, err = call_main(capsysbinary, str(awkward), "--format", "proc", "--perms", perms)
+    assert (status, err) == (0, b"")
+    letters = set(perms) - {"-"}
+
+    def wanted(line):
+        held = line_perms(line)
+        return all(
+            letter in held[:3] if letter in "rwx" else held[3] == letter for letter in letters
+        )
+
+    expected = [line for line in kernel_lines(awkward) if wanted(line)]
+    assert expected
+    assert out.splitlines(keepends=True) == expected
+
+
+def test_perms_excludes(capsysbinary, awkward):
+    status, out, _ = call_main(capsysbinary, str(awkward), "--format", "proc", "--perms", "rwx")
+    assert status == 0
+    assert all(line_perms(line)[:3] == "rwx" for line in out.splitlines(keepends=True))
+    assert len(out.splitlines()) < len(kernel_lines(awkward))
+
+
+def test_path(capsysbinary, awkward, targets):
+    directory = targets["dir"]
+    lines = kernel_lines(awkward)
+    for path, suffix in [
+        ("sp ace", b"/sp ace\n"),
+        (" lead", b"/ lead\n"),
+        (f"{directory}/trail ", b"/trail \n"),
+        (f"{directory}/tab\tname", b"/tab\tname\n"),
+        ("three", b"/three\n"),
+        ("/dev/zero", b" /dev/zero (deleted)\n"),
+    ]:
+        status, out, err = call_main(capsysbinary, str(awkward), "--format", "proc", "--path", path)
+        assert (status, err) == (0, b""), path
+        expected = [line for line in lines if line.endswith(suffix)]
+        assert expected, path
+        assert out.splitlines(keepends=True) == expected, path
+
+
+def test_path_bare_library_name(capsysbinary, idle):
+    status, out, err = call_main(capsysbinary, str(idle), "--format", "proc", "--path", "libc.so.6")
+    assert (status, err) == (0, b"")
+    expected = [line for line in kernel_lines(idle) if line.endswith(b"/libc.so.6\n")]
+    assert len(expected) >= 2
+    assert out.splitlines(keepends=True) == expected
+    status, out, _ = call_main(capsysbinary, str(idle), "--format", "proc", "--path", "libc")
+    assert (status, out) == (0, b"")
+
+
+def test_kind_repeatable(capsysbinary, awkward, idle):
+    for pid, kinds, suffixes in [
+        (idle, ["heap", "stack"], [b" [heap]\n", b" [stack]\n"]),
+        (idle, ["vdso"], [b" [vdso]\n"]),
+        (awkward, ["memfd"], [b" /memfd:memfd name (deleted)\n"]),
+        (awkward, ["shmem", "vdso"], [b" /dev/zero (deleted)\n", b" [vdso]\n"]),
+    ]:
+        args = [str(pid), "--format", "proc"]
+        for kind in kinds:
+            args += ["--kind", kind]
+        status, out, err = call_main(capsysbinary, *args)
+        assert (status, err) == (0, b"")
+        expected = [line for line in kernel_lines(pid) if line.endswith(tuple(suffixes))]
+        assert len(expected) >= len(kinds)
+        assert out.splitlines(keepends=True) == expected
+
+
+def test_filters_combine(capsysbinary, idle):
+    status, out, _ = call_main(
+        capsysbinary, str(idle), "--format", "proc", "--path", "libc.so.6", "--perms", "r-x"
+    )
+    assert status == 0
+    expected = [
+        line
+        for line in kernel_lines(idle)
+        if line.endswith(b"/libc.so.6\n") and line_perms(line)[0::2] == "rx"
+    ]
+    assert len(expected) == 1
+    assert out.splitlines(keepends=True) == expected
+
+
+def test_coalesce(capsysbinary, awkward, targets):
+    status, out, err = call_main(capsysbinary, str(awkward), "--format", "proc", "--coalesce")
+    assert (status, err) == (0, b"")
+    maps = memmaps.regions(awkward)
+    assert out == os.fsencode(maps.coalesce().to_proc_maps())
+    three = [line for line in kernel_lines(awkward) if line.endswith(b"/three\n")]
+    assert len(three) == 3
+    merged = [line for line in out.splitlines(keepends=True) if line.endswith(b"/three\n")]
+    assert len(merged) == 1
+    first_start = three[0].split(b"-", 1)[0]
+    last_end = three[2].split(b" ", 1)[0].split(b"-")[1]
+    assert merged[0] == first_start + b"-" + last_end + three[0][len(first_start) * 2 + 1 :]
+    assert len(out.splitlines()) < len(three) + len(kernel_lines(awkward)) - 2
+
+
+# ---- --at ----
+
+
+def test_at_hex_and_decimal(capsysbinary, idle):
+    maps = memmaps.regions(idle)
+    lines = kernel_lines(idle)
+    for index in (0, len(maps) // 2, len(maps) - 1):
+        region = maps[index]
+        for addr in (region.start, region.end - 1, region.start + region.size // 3):
+            for text in (hex(addr), str(addr), f"{addr:#X}"):
+                status, out, err = call_main(
+                    capsysbinary, str(idle), "--format", "proc", "--at", text
+                )
+                assert (status, err) == (0, b""), text
+                assert out == lines[index], text
+
+
+def test_at_table(capsysbinary, idle):
+    region = memmaps.regions(idle).filter(kind="stack")[0]
+    status, out, _ = call_main(capsysbinary, str(idle), "--at", hex(region.start + 8))
+    assert status == 0
+    rows = out.decode().splitlines()
+    assert len(rows) == 3
+    assert rows[0].startswith("START")
+    assert rows[1].split()[-2:] == ["stack", "[stack]"]
+    assert rows[2].startswith("1 regions, ")
+
+
+def test_at_unmapped(capsysbinary, idle):
+    maps = memmaps.regions(idle)
+    gap = next(a.end for a, b in itertools.pairwise(maps) if a.end < b.start)
+    for addr in (0x10, gap, 2**64 + 5):
+        status, out, err = call_main(capsysbinary, str(idle), "--at", hex(addr))
+        assert status == 1
+        assert out == b""
+        assert hex(addr) in assert_one_error_line(err)
+    result = run_cli(str(idle), "--at", "16")
+    assert result.returncode == 1
+    assert result.stdout == b""
+    assert "0x10" in assert_one_error_line(result.stderr)
+
+
+def test_at_with_filters(capsysbinary, idle):
+    heap = memmaps.regions(idle).filter(kind="heap")[0]
+    status, out, _ = call_main(
+        capsysbinary, str(idle), "--format", "proc", "--kind", "stack", "--at", hex(heap.start)
+    )
+    assert (status, out) == (1, b"")
+
+
+# ---- errors ----
+
+
+def test_missing_process():
+    pid = missing_pid()
+    result = run_cli(str(pid))
+    assert result.returncode == 1
+    assert result.stdout == b""
+    text = assert_one_error_line(result.stderr)
+    assert str(pid) in text
+
+
+def test_missing_process_in_process(capsysbinary):
+    pid = missing_pid()
+    status, out, err = call_main(capsysbinary, str(pid), "--format", "json")
+    assert (status, out) == (1, b"")
+    assert str(pid) in assert_one_error_line(err)
+
+
+def test_access_denied_pid_1():
+    try:
+        memmaps.regions(1)
+    except memmaps.AccessDenied:
+        pass
+    else:
+        pytest.skip("pid 1's map is readable here")
+    result = run_cli("1")
+    assert result.returncode == 1
+    assert result.stdout == b""
+    text = assert_one_error_line(result.stderr)
+    assert "access denied" in text.lower()
+
+
+@pytest.mark.parametrize(
+    ("args", "mention"),
+    [
+        (["abc"], "abc"),
+        (["-5"], "-5"),
+        (["--at", "zz"], "zz"),
+        (["--kind", "nope"], "nope"),
+        (["--format", "xml"], "xml"),
+        (["1", "2"], "2"),
+    ],
+)
+def test_bad_arguments_in_process(capsys, args, mention):
+    with pytest.raises(SystemExit) as info:
+        memmaps.cli.main(args)
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("usage: memmaps")
+    assert "memmaps: error: " in captured.err
+    assert mention in captured.err.splitlines()[-1]
+    assert "Traceback" not in captured.err
+
+
+def test_bad_arguments_exit_2():
+    cases = [["abc"], ["-5"], ["--at", "zz"], ["--kind", "nope"]]
+    for args, (status, out, err, _) in zip(cases, run_many(*cases), strict=True):
+        text = err.decode()
+        assert status == 2, (args, text)
+        assert out == b""
+        assert text.startswith("usage: memmaps"), text
+        assert "memmaps: error: " in text
+        assert args[-1] in text.splitlines()[-1]
+        assert "Traceback" not in text
+
+
+# ---- pipes and the console script ----
+
+
+def test_output_into_a_reader_that_stops_early():
+    script = (
+        f"{shlex.quote(sys.executable)} -m memmaps --format proc | head -1; "
+        'echo "status=${PIPESTATUS[0]}"'
+    )
+    result = subprocess.run(
+        ["bash", "-c", script], capture_output=True, timeout=60, cwd=os.getcwd()
+    )
+    assert result.stderr == b""
+    first, status = result.stdout.splitlines()
+    assert MAPS_LINE.match(first)
+    assert status == b"status=0"
+
+
+@pytest.mark.parametrize("fmt", ["proc", "table", "json"])
+def test_output_into_a_closed_pipe(fmt):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "memmaps", "--format", fmt],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+        )
+    finally:
+        os.close(write_end)
+    _, err = proc.communicate(timeout=60)
+    assert err == b""
+    assert proc.returncode == 0
+
+
+def test_console_script(idle):
+    script = shutil.which("memmaps")
+    assert script is not None, "the memmaps console script is not on PATH"
+    result = subprocess.run(
+        [script, str(idle), "--format", "proc"], capture_output=True, timeout=60
+    )
+    assert (result.returncode, result.stderr) == (0, b"")
+    assert result.stdout == kernel_maps(idle)
