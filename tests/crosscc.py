@@ -1,0 +1,235 @@
+"""Cross-compiling plain C for other systems with the zig toolchain.
+
+The PyPI ``ziglang`` package ships a clang driver (``zig cc``) together with
+the headers and link stubs of macOS (libSystem.tbd), Windows (mingw-w64) and
+FreeBSD (libc, libutil, ...), so the native core can be compiled -- and
+linked -- for those systems on this Linux machine without any SDK.
+
+Facts worth knowing (zig 0.17.1):
+
+* Target spellings: ``aarch64-macos``, ``x86_64-macos``, ``x86_64-windows-gnu``,
+  ``x86_64-freebsd`` (the ABI defaults to ``-none``).  A minimum OS version
+  goes into the target (``aarch64-macos.11.0``); ``-mmacosx-version-min`` is
+  ignored.  Default macOS minimum is 15.0, default FreeBSD is 14.0.
+* ``-c`` needs nothing from the cache and takes ~0.15 s even cold.  Linking
+  first builds the target's C runtime into the cache: a few seconds for macOS
+  and FreeBSD, but about 80 s for Windows (mingw-w64 CRT) on 2 cores; later
+  links take ~0.15 s.
+* The cache defaults to ``$XDG_CACHE_HOME/zig`` or ``$HOME/.cache/zig``.
+  Without HOME zig fails ("unable to resolve zig cache directory"), and with an
+  unwritable cache directory it was seen to spin forever at full CPU.  So we
+  always point ``ZIG_GLOBAL_CACHE_DIR``/``ZIG_LOCAL_CACHE_DIR`` at a private
+  writable directory and always run zig with a timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+NATIVE_DIR = REPO / "memmaps" / "native"
+
+#: The systems the native core must build for besides Linux.
+TARGETS: tuple[str, ...] = (
+    "aarch64-macos",
+    "x86_64-macos",
+    "x86_64-windows-gnu",
+    "x86_64-freebsd",
+)
+
+#: The development flags: warnings are errors.
+CFLAGS: tuple[str, ...] = ("-std=c11", "-Wall", "-Wextra", "-Werror", "-O2")
+
+#: A cold -c compile takes well under a second; this only guards against a
+#: hung zig (see the module docstring).
+COMPILE_TIMEOUT = 120.0
+#: A cold link may build a whole C runtime first (~80 s for Windows).
+LINK_TIMEOUT = 600.0
+
+_cache_dir: Path | None = None
+
+
+def zig_command() -> list[str] | None:
+    """The command that runs zig from the ``ziglang`` package, or None."""
+    spec = importlib.util.find_spec("ziglang")
+    if spec is None or spec.origin is None:
+        return None
+    exe = "zig.exe" if os.name == "nt" else "zig"
+    binary = Path(spec.origin).resolve().parent / exe
+    if binary.is_file() and os.access(binary, os.X_OK):
+        # Skips a Python start-up per compile compared with -m ziglang.
+        return [str(binary)]
+    return [sys.executable, "-m", "ziglang"]
+
+
+def require_zig() -> list[str]:
+    """zig_command(), or skip the calling test with the reason."""
+    import pytest
+
+    cmd = zig_command()
+    if cmd is None:
+        pytest.skip(
+            "the ziglang package is not installed "
+            "(pip install ziglang) so nothing can be cross-compiled"
+        )
+    return cmd
+
+
+def _usable_dir(path: Path) -> bool:
+    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+        return False
+    if hasattr(os, "getuid"):
+        # A shared temp folder: do not use a directory someone else made.
+        return path.stat().st_uid == os.getuid()
+    return True
+
+
+def cache_dir() -> Path:
+    """A writable zig cache directory, the same for the whole session.
+
+    ``ZIG_GLOBAL_CACHE_DIR`` if set (it must be writable), else
+    ``MEMMAPS_ZIG_CACHE_DIR``, else ``<tempdir>/memmaps-zig-cache-<uid>``,
+    which persists between runs so that the slow first link of each target
+    is paid once per machine.
+    """
+    global _cache_dir
+    if _cache_dir is not None:
+        return _cache_dir
+    explicit = os.environ.get("ZIG_GLOBAL_CACHE_DIR") or os.environ.get("MEMMAPS_ZIG_CACHE_DIR")
+    if explicit:
+        path = Path(explicit)
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise RuntimeError(
+                f"zig cache directory {path} is not writable (zig hangs on an unwritable cache)"
+            )
+    else:
+        uid = os.getuid() if hasattr(os, "getuid") else "user"
+        path = Path(tempfile.gettempdir()) / f"memmaps-zig-cache-{uid}"
+        with contextlib.suppress(OSError):
+            path.mkdir(mode=0o700, exist_ok=True)
+        if not _usable_dir(path):
+            path = Path(tempfile.mkdtemp(prefix="memmaps-zig-cache-"))
+    _cache_dir = path
+    return path
+
+
+def environment() -> dict[str, str]:
+    """os.environ with the zig cache pointed at cache_dir()."""
+    env = dict(os.environ)
+    cache = str(cache_dir())
+    env["ZIG_GLOBAL_CACHE_DIR"] = cache
+    env["ZIG_LOCAL_CACHE_DIR"] = cache
+    return env
+
+
+def run(
+    args: Sequence[str], *, timeout: float = COMPILE_TIMEOUT, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Runs ``zig <args>``; never raises on a non-zero exit."""
+    cmd = zig_command()
+    if cmd is None:
+        raise RuntimeError("the ziglang package is not installed")
+    return subprocess.run(
+        [*cmd, *args],
+        cwd=cwd,
+        env=environment(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=timeout,
+        check=False,
+    )
+
+
+def cc(
+    target: str,
+    args: Sequence[str],
+    *,
+    flags: Sequence[str] = CFLAGS,
+    include_dirs: Iterable[Path] = (NATIVE_DIR,),
+    timeout: float = COMPILE_TIMEOUT,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``zig cc -target TARGET <flags> -I... <args>``."""
+    includes = [f"-I{d}" for d in include_dirs]
+    return run(
+        ["cc", "-target", target, *flags, *includes, *args],
+        timeout=timeout,
+        cwd=cwd,
+    )
+
+
+def compile_object(
+    source: Path,
+    output: Path,
+    target: str,
+    extra: Sequence[str] = (),
+    *,
+    flags: Sequence[str] = CFLAGS,
+    include_dirs: Iterable[Path] = (NATIVE_DIR,),
+    timeout: float = COMPILE_TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """Compiles one C file to an object file (-c)."""
+    return cc(
+        target,
+        ["-c", str(source), "-o", str(output), *extra],
+        flags=flags,
+        include_dirs=include_dirs,
+        timeout=timeout,
+    )
+
+
+def link(
+    sources: Sequence[Path],
+    output: Path,
+    target: str,
+    extra: Sequence[str] = (),
+    *,
+    flags: Sequence[str] = CFLAGS,
+    include_dirs: Iterable[Path] = (NATIVE_DIR,),
+    timeout: float = LINK_TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """Compiles and links an executable (or a library with -shared).
+
+    Libraries go in extra: ``-lpsapi`` is not needed on Windows (psapi.h maps
+    to the K32* functions of kernel32); on FreeBSD zig links libutil whether
+    or not ``-lutil`` is given.  The first link for a target builds its C
+    runtime into the cache, hence the long default timeout.
+    """
+    return cc(
+        target,
+        [*(str(s) for s in sources), "-o", str(output), *extra],
+        flags=flags,
+        include_dirs=include_dirs,
+        timeout=timeout,
+    )
+
+
+def describe(proc: subprocess.CompletedProcess[str]) -> str:
+    """A failure message: the command, the exit status and zig's output."""
+    cmd = " ".join(str(a) for a in proc.args)
+    return (
+        f"$ {cmd}\nexit status {proc.returncode}\n"
+        f"--- stderr ---\n{proc.stderr}--- stdout ---\n{proc.stdout}"
+    )
+
+
+def is_portable(path: Path) -> bool:
+    """A native C file meant to compile on every system (not *_linux.c)."""
+    return path.suffix == ".c" and not path.name.endswith("_linux.c")
+
+
+def portable_sources(folder: Path = NATIVE_DIR) -> list[Path]:
+    """The portable C files of the native core, sorted by name."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_portable(p))
