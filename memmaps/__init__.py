@@ -25,6 +25,7 @@ from .errors import (
 )
 from .maps import Maps
 from .region import KINDS, Region
+from .usage import Usage
 
 __version__ = "0.1.0"
 
@@ -38,12 +39,14 @@ __all__ = [
     "Region",
     "SymbolNotFound",
     "UnsupportedPlatform",
+    "Usage",
     "ZombieProcess",
     "parse",
     "regions",
+    "usage",
 ]
 
-_core.setup(Region, _from_native)
+_core.setup(Region, Usage, _from_native)
 
 #: The C core's name for what it reads: "linux", or "unsupported".
 BACKEND: str = _core.BACKEND
@@ -66,18 +69,37 @@ def regions(pid: int | None = None, *, usage: bool = False) -> Maps:
     """All regions of process ``pid`` (None: this process), sorted by start
     and never overlapping.
 
+    ``usage=True`` also fills ``Region.usage``.  On Linux that reads
+    /proc/PID/smaps, which walks the target's page tables while holding its
+    mmap lock (its mmap/munmap wait meanwhile): ask only when you need the
+    figures, and prefer ``usage(pid)`` for totals.
+
     Raises NoSuchProcess (ZombieProcess for a zombie) when there is no map to
     read, AccessDenied with the reason when the OS refuses.
     """
     native_pid = _check_pid(pid)
-    if usage:
-        raise UnsupportedPlatform("usage=True is not available in this version")
-    found = _core.regions(native_pid)
+    found = _core.regions(native_pid, _core.USAGE if usage else 0)
     return Maps._trusted(found, os.getpid() if pid is None else pid)
 
 
+def usage(pid: int | None = None) -> Usage:
+    """Whole-process totals (None: this process).
+
+    On Linux this reads /proc/PID/smaps_rollup, which the kernel adds up in
+    one pass and which alone has ``pss_anon``, ``pss_file`` and
+    ``pss_shmem``; kernels before 4.14 lack it, and the regions of smaps are
+    summed instead.  A kernel thread has no figures (every one is None).
+    """
+    native_pid = _check_pid(pid)
+    found = _core.process_usage(native_pid)
+    if not found or found[0].usage is None:
+        return Usage()
+    return found[0].usage
+
+
 def parse(text: str | bytes) -> Maps:
-    """Regions from saved /proc/PID/maps text (str or bytes).
+    """Regions from saved /proc/PID/maps or smaps text (str or bytes); smaps
+    text fills ``Region.usage``.
 
     The text alone cannot tell two things a live read can: whether ``\\012``
     in a name was a newline or those four characters (parse assumes a

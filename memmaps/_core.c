@@ -1,11 +1,11 @@
 /* memmaps._core: the only file that speaks to Python.
  *
  * It parses arguments, releases the GIL around the native calls, and turns
- * mm_list records into Region objects.  Region is a tuple subclass defined in
- * memmaps/region.py and handed over once by setup(); building its instances
- * here is the hot path of every listing, so the strings that repeat (the 16
- * permission strings, the kinds, the paths of one file's mappings) are made
- * once and shared.
+ * mm_list records into Region and Usage objects.  Both are tuple subclasses
+ * defined in Python and handed over once by setup(); building them is the hot
+ * path of every listing, so what repeats (the 16 permission strings, the
+ * kinds, the paths of one file's mappings, page-sized figures, VmFlags sets)
+ * is made once per listing and shared.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -33,6 +33,10 @@ enum {
     REGION_FIELDS
 };
 
+/* Usage is the mm_usage_field figures, then these two; memmaps/usage.py has
+ * the same list. */
+enum { U_VMFLAGS = MM_USAGE_FIELDS, U_EXTRA, USAGE_FIELDS };
+
 static const char *const kind_names[MM_KIND_COUNT] = {
     [MM_KIND_FILE] = "file",         [MM_KIND_ANON] = "anon",
     [MM_KIND_HEAP] = "heap",         [MM_KIND_STACK] = "stack",
@@ -45,9 +49,11 @@ static const char *const kind_names[MM_KIND_COUNT] = {
 
 typedef struct {
     PyTypeObject *region_type; /* memmaps.region.Region, from setup() */
+    PyTypeObject *usage_type;  /* memmaps.usage.Usage, from setup() */
     PyObject *make_error;      /* memmaps.errors._from_native, from setup() */
     PyObject *perms[16];       /* "---p" ... "rwxs", by MM_PROT_* bits */
     PyObject *kinds[MM_KIND_COUNT];
+    PyObject *empty_tuple;
 } module_state;
 
 static inline module_state *
@@ -56,38 +62,70 @@ get_state(PyObject *module)
     return (module_state *)PyModule_GetState(module);
 }
 
-/* ---- paths: decoded once per distinct name in a listing ---- */
+/* ---- building objects: what repeats within one listing is shared ---- */
 
-#define PATH_CACHE_SIZE 256 /* a power of two */
+#define TEXT_CACHE_SIZE 256 /* powers of two */
+#define INT_CACHE_SIZE  256
 
 typedef struct {
     const char *bytes; /* into the mm_list being converted */
     uint32_t len;
-    PyObject *path; /* borrowed from a Region built earlier */
-} path_cache_entry;
+    PyObject *object; /* borrowed: an object built earlier holds it */
+} text_cache_entry;
+
+typedef struct {
+    uint64_t value;
+    PyObject *object; /* borrowed, as above */
+} int_cache_entry;
+
+typedef struct {
+    const mm_usage *usage;
+    PyObject *object; /* borrowed, as above */
+} usage_cache_entry;
+
+typedef struct {
+    module_state *state;
+    const mm_list *list;
+    text_cache_entry paths[TEXT_CACHE_SIZE];
+    text_cache_entry vmflags[TEXT_CACHE_SIZE];
+    int_cache_entry ints[INT_CACHE_SIZE];
+    usage_cache_entry usages[TEXT_CACHE_SIZE];
+} builder;
 
 static uint32_t
-hash_name(const char *name, uint32_t len)
+hash_bytes(const char *bytes, uint32_t len)
 {
-    /* FNV-1a: names are short and this runs once per region. */
+    /* FNV-1a: the texts are short and this runs once per region. */
     uint32_t hash = 2166136261u;
     for (uint32_t i = 0; i < len; i++) {
-        hash = (hash ^ (unsigned char)name[i]) * 16777619u;
+        hash = (hash ^ (unsigned char)bytes[i]) * 16777619u;
     }
     return hash;
 }
 
-/* A new reference to the str for a name, shared with earlier regions. */
-static PyObject *
-path_object(path_cache_entry *cache, const char *name, uint32_t len)
+/* The cache entry for a text; a hit when entry->object is set and equal. */
+static text_cache_entry *
+text_entry(text_cache_entry *cache, const char *bytes, uint32_t len)
 {
-    path_cache_entry *entry =
-        &cache[hash_name(name, len) & (PATH_CACHE_SIZE - 1)];
+    return &cache[hash_bytes(bytes, len) & (TEXT_CACHE_SIZE - 1)];
+}
+
+static int
+text_hit(const text_cache_entry *entry, const char *bytes, uint32_t len)
+{
+    return entry->object != NULL && entry->len == len &&
+           memcmp(entry->bytes, bytes, len) == 0;
+}
+
+/* A new reference to the str of a name. */
+static PyObject *
+path_object(builder *b, const char *name, uint32_t len)
+{
+    text_cache_entry *entry = text_entry(b->paths, name, len);
     PyObject *path;
 
-    if (entry->path != NULL && entry->len == len &&
-        memcmp(entry->bytes, name, len) == 0) {
-        return Py_NewRef(entry->path);
+    if (text_hit(entry, name, len)) {
+        return Py_NewRef(entry->object);
     }
     /* The file system encoding with surrogateescape, as os.fsdecode does, so
      * undecodable bytes survive a round trip through os.fsencode. */
@@ -95,72 +133,300 @@ path_object(path_cache_entry *cache, const char *name, uint32_t len)
     if (path != NULL) {
         entry->bytes = name;
         entry->len = len;
-        entry->path = path; /* kept alive by the Region that takes it */
+        entry->object = path;
     }
     return path;
 }
 
+/* A new reference to an int; figures like 4096 repeat across regions. */
 static PyObject *
-new_region(module_state *state, const mm_list *list, const mm_region *r,
-           path_cache_entry *cache, PyObject **last_inode,
-           uint64_t *last_inode_value)
+int_object(builder *b, uint64_t value)
 {
+    int_cache_entry *entry;
+    PyObject *object;
+
+    if (value <= 256) {
+        return PyLong_FromUnsignedLongLong(value); /* CPython shares these */
+    }
+    entry = &b->ints[((value >> 10) * 2654435761u) & (INT_CACHE_SIZE - 1)];
+    if (entry->object != NULL && entry->value == value) {
+        return Py_NewRef(entry->object);
+    }
+    object = PyLong_FromUnsignedLongLong(value);
+    if (object != NULL) {
+        entry->value = value;
+        entry->object = object;
+    }
+    return object;
+}
+
+/* A new reference to the tuple of VmFlags codes, e.g. ("rd", "wr", "mr"). */
+static PyObject *
+vmflags_object(builder *b, const char *text, uint32_t len)
+{
+    text_cache_entry *entry = text_entry(b->vmflags, text, len);
+    PyObject *codes, *tuple;
+    const char *p = text, *end = text + len;
+
+    if (text_hit(entry, text, len)) {
+        return Py_NewRef(entry->object);
+    }
+    codes = PyList_New(0);
+    if (codes == NULL) {
+        return NULL;
+    }
+    while (p < end) {
+        const char *code_end = memchr(p, ' ', (size_t)(end - p));
+        PyObject *code;
+        if (code_end == NULL) {
+            code_end = end;
+        }
+        if (code_end > p) {
+            code = PyUnicode_DecodeASCII(p, code_end - p, "backslashreplace");
+            if (code == NULL) {
+                Py_DECREF(codes);
+                return NULL;
+            }
+            PyUnicode_InternInPlace(&code);
+            if (PyList_Append(codes, code) < 0) {
+                Py_DECREF(code);
+                Py_DECREF(codes);
+                return NULL;
+            }
+            Py_DECREF(code);
+        }
+        p = code_end + 1;
+    }
+    tuple = PyList_AsTuple(codes);
+    Py_DECREF(codes);
+    if (tuple != NULL) {
+        entry->bytes = text;
+        entry->len = len;
+        entry->object = tuple;
+    }
+    return tuple;
+}
+
+/* The value of an smaps line whose key is not known here: the figure in
+ * bytes for "N kB", an int for a bare number, else the text as it is. */
+static PyObject *
+extra_value(const char *p, const char *end)
+{
+    const char *digits_end = p;
+    uint64_t value = 0;
+    int overflow = 0;
+
+    while (p < end && *p == ' ') {
+        p++;
+    }
+    while (end > p && end[-1] == ' ') {
+        end--;
+    }
+    digits_end = p;
+    while (digits_end < end && *digits_end >= '0' && *digits_end <= '9') {
+        uint64_t digit = (uint64_t)(*digits_end - '0');
+        overflow |= value > (UINT64_MAX - digit) / 10;
+        value = value * 10 + digit;
+        digits_end++;
+    }
+    if (!overflow && digits_end > p) {
+        if (digits_end == end) {
+            return PyLong_FromUnsignedLongLong(value);
+        }
+        if (end - digits_end == 3 && memcmp(digits_end, " kB", 3) == 0 &&
+            value <= UINT64_MAX / 1024) {
+            return PyLong_FromUnsignedLongLong(value * 1024);
+        }
+    }
+    return PyUnicode_DecodeFSDefaultAndSize(p, end - p);
+}
+
+/* ((key, value), ...) for the lines of a region's smaps block whose keys are
+ * not known here: kept, so that a newer kernel's figures are not lost. */
+static PyObject *
+extras_object(builder *b, const mm_usage *usage)
+{
+    const char *p = b->list->bytes + usage->block_off;
+    const char *end = p + usage->block_len;
+    PyObject *pairs = PyList_New(0);
+    PyObject *result;
+
+    if (pairs == NULL) {
+        return NULL;
+    }
+    while (p < end) {
+        const char *line_end = memchr(p, '\n', (size_t)(end - p));
+        const char *colon;
+        int in_kb;
+
+        if (line_end == NULL) {
+            line_end = end;
+        }
+        colon = memchr(p, ':', (size_t)(line_end - p));
+        if (colon != NULL &&
+            mm_smaps_field(p, (size_t)(colon - p), &in_kb) == -1) {
+            PyObject *pair = Py_BuildValue(
+                "(NN)", PyUnicode_DecodeFSDefaultAndSize(p, colon - p),
+                extra_value(colon + 1, line_end));
+            if (pair == NULL || PyList_Append(pairs, pair) < 0) {
+                Py_XDECREF(pair);
+                Py_DECREF(pairs);
+                return NULL;
+            }
+            Py_DECREF(pair);
+        }
+        p = line_end + 1;
+    }
+    result = PyList_AsTuple(pairs);
+    Py_DECREF(pairs);
+    return result;
+}
+
+/* Fills a freshly allocated tuple subclass instance item by item. */
+#define SET(tuple, index, value)                                              \
+    do {                                                                      \
+        PyObject *item_ = (value);                                            \
+        if (item_ == NULL) {                                                  \
+            goto error;                                                       \
+        }                                                                     \
+        PyTuple_SET_ITEM((tuple), (index), item_);                            \
+    } while (0)
+
+static PyObject *
+new_usage(builder *b, const mm_usage *u)
+{
+    PyTypeObject *type = b->state->usage_type;
+    PyObject *usage = type->tp_alloc(type, USAGE_FIELDS);
+
+    if (usage == NULL) {
+        return NULL;
+    }
+    /* Only ints, bools, None, strs and tuples of those: no cycles. */
+    PyObject_GC_UnTrack(usage);
+    for (int field = 0; field < MM_USAGE_FIELDS; field++) {
+        if (!(u->present & (1u << field))) {
+            SET(usage, field, Py_NewRef(Py_None));
+        }
+        else if (field == MM_USAGE_THP_ELIGIBLE) {
+            SET(usage, field, PyBool_FromLong(u->value[field] != 0));
+        }
+        else {
+            SET(usage, field, int_object(b, u->value[field]));
+        }
+    }
+    if (u->flags & MM_USAGE_HAS_VMFLAGS) {
+        SET(usage, U_VMFLAGS,
+            vmflags_object(b, b->list->bytes + u->vmflags_off,
+                           u->vmflags_len));
+    }
+    else {
+        SET(usage, U_VMFLAGS, Py_NewRef(Py_None));
+    }
+    if (u->flags & MM_USAGE_HAS_EXTRA) {
+        SET(usage, U_EXTRA, extras_object(b, u));
+    }
+    else {
+        SET(usage, U_EXTRA, Py_NewRef(b->state->empty_tuple));
+    }
+    return usage;
+
+error:
+    Py_DECREF(usage);
+    return NULL;
+}
+
+static uint64_t
+hash_usage(const mm_usage *u)
+{
+    uint64_t hash = u->present ^ ((uint64_t)u->vmflags_len << 32);
+
+    for (int field = 0; field < MM_USAGE_FIELDS; field++) {
+        hash = (hash ^ u->value[field]) * 0x100000001b3ull;
+    }
+    return hash ^ (hash >> 29);
+}
+
+static int
+same_usage(const mm_list *list, const mm_usage *a, const mm_usage *b)
+{
+    return a->present == b->present && a->flags == b->flags &&
+           memcmp(a->value, b->value, sizeof(a->value)) == 0 &&
+           a->vmflags_len == b->vmflags_len &&
+           memcmp(list->bytes + a->vmflags_off, list->bytes + b->vmflags_off,
+                  a->vmflags_len) == 0;
+}
+
+/* A new reference to the Usage of u.  Regions with the very same figures
+ * (the untouched ones, guard pages, a library's read-only pieces) share one
+ * immutable Usage, as they share their path. */
+static PyObject *
+usage_object(builder *b, const mm_usage *u)
+{
+    usage_cache_entry *entry;
+    PyObject *usage;
+
+    if (u->flags & MM_USAGE_HAS_EXTRA) {
+        return new_usage(b, u); /* rare; and its extras would need comparing */
+    }
+    entry = &b->usages[hash_usage(u) & (TEXT_CACHE_SIZE - 1)];
+    if (entry->object != NULL && same_usage(b->list, entry->usage, u)) {
+        return Py_NewRef(entry->object);
+    }
+    usage = new_usage(b, u);
+    if (usage != NULL) {
+        entry->usage = u;
+        entry->object = usage;
+    }
+    return usage;
+}
+
+static PyObject *
+new_region(builder *b, const mm_region *r)
+{
+    module_state *state = b->state;
     PyTypeObject *type = state->region_type;
     PyObject *region = type->tp_alloc(type, REGION_FIELDS);
-    PyObject *item;
 
     if (region == NULL) {
         return NULL;
     }
-    /* Every field is an int, a str, a bool or None, so a Region can never be
-     * part of a reference cycle; keeping it away from the cyclic collector
-     * saves the collector from walking every region of every listing. */
+    /* Every field is an int, a str, a bool, None or a Usage of those, so a
+     * Region can never be part of a reference cycle; keeping it away from
+     * the cyclic collector saves walking every region of every listing. */
     PyObject_GC_UnTrack(region);
 
-#define SET(index, value)                                                     \
-    do {                                                                      \
-        item = (value);                                                       \
-        if (item == NULL) {                                                   \
-            goto error;                                                       \
-        }                                                                     \
-        PyTuple_SET_ITEM(region, (index), item);                              \
-    } while (0)
-
-    SET(F_START, PyLong_FromUnsignedLongLong(r->start));
-    SET(F_END, PyLong_FromUnsignedLongLong(r->end));
-    SET(F_PERMS, Py_NewRef(state->perms[r->prot & 15]));
-    SET(F_OFFSET, PyLong_FromUnsignedLongLong(r->offset));
-    SET(F_DEV_MAJOR, PyLong_FromUnsignedLong(r->dev_major));
-    SET(F_DEV_MINOR, PyLong_FromUnsignedLong(r->dev_minor));
-    if (*last_inode != NULL && *last_inode_value == r->inode) {
-        SET(F_INODE, Py_NewRef(*last_inode));
-    }
-    else {
-        SET(F_INODE, PyLong_FromUnsignedLongLong(r->inode));
-        *last_inode = item; /* borrowed: this region holds it */
-        *last_inode_value = r->inode;
-    }
+    SET(region, F_START, PyLong_FromUnsignedLongLong(r->start));
+    SET(region, F_END, PyLong_FromUnsignedLongLong(r->end));
+    SET(region, F_PERMS, Py_NewRef(state->perms[r->prot & 15]));
+    SET(region, F_OFFSET, int_object(b, r->offset));
+    SET(region, F_DEV_MAJOR, int_object(b, r->dev_major));
+    SET(region, F_DEV_MINOR, int_object(b, r->dev_minor));
+    SET(region, F_INODE, int_object(b, r->inode));
     if (r->flags & MM_REGION_NAMED) {
-        SET(F_PATH,
-            path_object(cache, list->bytes + r->name_off, r->name_len));
+        SET(region, F_PATH,
+            path_object(b, b->list->bytes + r->name_off, r->name_len));
     }
     else {
-        SET(F_PATH, Py_NewRef(Py_None));
+        SET(region, F_PATH, Py_NewRef(Py_None));
     }
-    SET(F_DELETED, PyBool_FromLong(r->flags & MM_REGION_DELETED));
-    SET(F_KIND,
+    SET(region, F_DELETED, PyBool_FromLong(r->flags & MM_REGION_DELETED));
+    SET(region, F_KIND,
         Py_NewRef(state->kinds[r->kind < MM_KIND_COUNT ? r->kind
                                                        : MM_KIND_SPECIAL]));
-    SET(F_USAGE, Py_NewRef(Py_None));
-    if (r->max_prot == MM_PROT_UNKNOWN) {
-        SET(F_MAX_PERMS, Py_NewRef(Py_None));
+    if (r->usage != 0 && r->usage <= b->list->usage_count) {
+        SET(region, F_USAGE, usage_object(b, &b->list->usages[r->usage - 1]));
     }
     else {
-        SET(F_MAX_PERMS, Py_NewRef(state->perms[r->max_prot & 15]));
+        SET(region, F_USAGE, Py_NewRef(Py_None));
     }
-    SET(F_SHARE_MODE, Py_NewRef(Py_None));
-    SET(F_TAG, Py_NewRef(Py_None));
-#undef SET
+    if (r->max_prot == MM_PROT_UNKNOWN) {
+        SET(region, F_MAX_PERMS, Py_NewRef(Py_None));
+    }
+    else {
+        SET(region, F_MAX_PERMS, Py_NewRef(state->perms[r->max_prot & 15]));
+    }
+    SET(region, F_SHARE_MODE, Py_NewRef(Py_None));
+    SET(region, F_TAG, Py_NewRef(Py_None));
     return region;
 
 error:
@@ -168,29 +434,30 @@ error:
     return NULL;
 }
 
+#undef SET
+
 static PyObject *
 build_regions(module_state *state, const mm_list *list)
 {
     PyObject *result = PyTuple_New((Py_ssize_t)list->count);
-    path_cache_entry *cache;
-    PyObject *last_inode = NULL;
-    uint64_t last_inode_value = 0;
+    builder *b;
     int gc_was_enabled;
 
     if (result == NULL) {
         return NULL;
     }
-    cache = PyMem_Calloc(PATH_CACHE_SIZE, sizeof(path_cache_entry));
-    if (cache == NULL) {
+    b = PyMem_Calloc(1, sizeof(builder));
+    if (b == NULL) {
         Py_DECREF(result);
         return PyErr_NoMemory();
     }
+    b->state = state;
+    b->list = list;
     /* Nothing built here can form a cycle; a collection in the middle would
      * only walk the young objects for nothing. */
     gc_was_enabled = PyGC_Disable();
     for (size_t i = 0; i < list->count; i++) {
-        PyObject *region = new_region(state, list, &list->regions[i], cache,
-                                      &last_inode, &last_inode_value);
+        PyObject *region = new_region(b, &list->regions[i]);
         if (region == NULL) {
             Py_CLEAR(result);
             break;
@@ -200,7 +467,7 @@ build_regions(module_state *state, const mm_list *list)
     if (gc_was_enabled) {
         PyGC_Enable();
     }
-    PyMem_Free(cache);
+    PyMem_Free(b);
     return result;
 }
 
@@ -257,7 +524,8 @@ raise_native_error(module_state *state, const mm_err *err, long pid,
 static int
 check_setup(module_state *state)
 {
-    if (state->region_type == NULL || state->make_error == NULL) {
+    if (state->region_type == NULL || state->usage_type == NULL ||
+        state->make_error == NULL) {
         PyErr_SetString(PyExc_RuntimeError,
                         "memmaps._core.setup() has not been called; "
                         "import memmaps instead");
@@ -266,35 +534,86 @@ check_setup(module_state *state)
     return 0;
 }
 
+static int
+check_tuple_subclass(PyObject *type, const char *what)
+{
+    if (!PyType_Check(type) ||
+        !PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
+        PyErr_Format(PyExc_TypeError, "setup(): %s must be a tuple subclass",
+                     what);
+        return -1;
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(setup_doc,
-             "setup($module, region_type, make_error, /)\n--\n\n"
-             "Hands over the Region class and the factory of exceptions.\n"
-             "memmaps calls this once when it is imported.");
+             "setup($module, region_type, usage_type, make_error, /)\n--\n\n"
+             "Hands over the Region and Usage classes and the factory of\n"
+             "exceptions.  memmaps calls this once when it is imported.");
 
 static PyObject *
 core_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     module_state *state = get_state(module);
 
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "setup() takes 2 arguments (%zd given)",
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "setup() takes 3 arguments (%zd given)",
                      nargs);
         return NULL;
     }
-    if (!PyType_Check(args[0]) ||
-        !PyType_IsSubtype((PyTypeObject *)args[0], &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "setup(): region_type must be a tuple subclass");
+    if (check_tuple_subclass(args[0], "region_type") < 0 ||
+        check_tuple_subclass(args[1], "usage_type") < 0) {
         return NULL;
     }
-    if (!PyCallable_Check(args[1])) {
+    if (!PyCallable_Check(args[2])) {
         PyErr_SetString(PyExc_TypeError,
                         "setup(): make_error must be callable");
         return NULL;
     }
     Py_XSETREF(state->region_type, (PyTypeObject *)Py_NewRef(args[0]));
-    Py_XSETREF(state->make_error, Py_NewRef(args[1]));
+    Py_XSETREF(state->usage_type, (PyTypeObject *)Py_NewRef(args[1]));
+    Py_XSETREF(state->make_error, Py_NewRef(args[2]));
     Py_RETURN_NONE;
+}
+
+/* Runs a backend call without the GIL and converts what it found. */
+typedef mm_status (*backend_call)(const mm_target *, unsigned, mm_list *,
+                                  mm_err *);
+
+static PyObject *
+call_backend(PyObject *module, PyObject *args, const char *format,
+             backend_call call)
+{
+    module_state *state = get_state(module);
+    long pid;
+    unsigned int flags = 0;
+    mm_target target;
+    mm_list list;
+    mm_err err;
+    mm_status status;
+    PyObject *result;
+
+    if (!PyArg_ParseTuple(args, format, &pid, &flags)) {
+        return NULL;
+    }
+    if (check_setup(state) < 0) {
+        return NULL;
+    }
+    target.pid = pid < 0 ? MM_PID_SELF : pid;
+    mm_list_init(&list);
+    memset(&err, 0, sizeof(err));
+    Py_BEGIN_ALLOW_THREADS
+        status = call(&target, flags, &list, &err);
+    Py_END_ALLOW_THREADS
+    if (status != MM_OK) {
+        result =
+            raise_native_error(state, &err, pid, list.bytes, list.bytes_len);
+    }
+    else {
+        result = build_regions(state, &list);
+    }
+    mm_list_free(&list);
+    return result;
 }
 
 PyDoc_STRVAR(
@@ -306,43 +625,26 @@ PyDoc_STRVAR(
 static PyObject *
 core_regions(PyObject *module, PyObject *args)
 {
-    module_state *state = get_state(module);
-    long pid;
-    unsigned int flags = 0;
-    mm_target target;
-    mm_list list;
-    mm_err err;
-    mm_status status;
-    PyObject *result;
+    return call_backend(module, args, "l|I:regions", mm_regions);
+}
 
-    if (!PyArg_ParseTuple(args, "l|I:regions", &pid, &flags)) {
-        return NULL;
-    }
-    if (check_setup(state) < 0) {
-        return NULL;
-    }
-    target.pid = pid < 0 ? MM_PID_SELF : pid;
-    mm_list_init(&list);
-    memset(&err, 0, sizeof(err));
-    Py_BEGIN_ALLOW_THREADS status = mm_regions(&target, flags, &list, &err);
-    Py_END_ALLOW_THREADS if (status != MM_OK)
-    {
-        result =
-            raise_native_error(state, &err, pid, list.bytes, list.bytes_len);
-    }
-    else
-    {
-        result = build_regions(state, &list);
-    }
-    mm_list_free(&list);
-    return result;
+PyDoc_STRVAR(
+    process_usage_doc,
+    "process_usage($module, pid, flags=0, /)\n--\n\n"
+    "The whole process's usage, as a tuple of one Region whose usage holds\n"
+    "the totals (Linux: the [rollup] of smaps_rollup).");
+
+static PyObject *
+core_process_usage(PyObject *module, PyObject *args)
+{
+    return call_backend(module, args, "l|I:process_usage", mm_process_usage);
 }
 
 PyDoc_STRVAR(
     parse_maps_doc,
     "parse_maps($module, text, /)\n--\n\n"
-    "Regions from /proc/PID/maps text (a bytes-like object), as a tuple of\n"
-    "Region, sorted and never overlapping.");
+    "Regions from /proc/PID/maps or smaps text (a bytes-like object), as a\n"
+    "tuple of Region, sorted and never overlapping.");
 
 static PyObject *
 core_parse_maps(PyObject *module, PyObject *arg)
@@ -362,18 +664,17 @@ core_parse_maps(PyObject *module, PyObject *arg)
     }
     mm_list_init(&list);
     memset(&err, 0, sizeof(err));
-    Py_BEGIN_ALLOW_THREADS status =
-        mm_parse_maps(view.buf, (size_t)view.len, &list, &err);
-    if (status == MM_OK) {
-        mm_list_normalize(&list);
-    }
-    Py_END_ALLOW_THREADS if (status != MM_OK)
-    {
+    Py_BEGIN_ALLOW_THREADS
+        status = mm_parse_maps(view.buf, (size_t)view.len, &list, &err);
+        if (status == MM_OK) {
+            mm_list_normalize(&list);
+        }
+    Py_END_ALLOW_THREADS
+    if (status != MM_OK) {
         result =
             raise_native_error(state, &err, -1, view.buf, (size_t)view.len);
     }
-    else
-    {
+    else {
         result = build_regions(state, &list);
     }
     mm_list_free(&list);
@@ -385,14 +686,29 @@ static PyMethodDef core_methods[] = {
     {"setup", (PyCFunction)(void (*)(void))core_setup, METH_FASTCALL,
      setup_doc},
     {"regions", core_regions, METH_VARARGS, regions_doc},
+    {"process_usage", core_process_usage, METH_VARARGS, process_usage_doc},
     {"parse_maps", core_parse_maps, METH_O, parse_maps_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static int
+add_int_constants(PyObject *module)
+{
+    if (PyModule_AddIntConstant(module, "TEXT_ONLY", MM_REGIONS_TEXT_ONLY) <
+            0 ||
+        PyModule_AddIntConstant(module, "USAGE", MM_REGIONS_USAGE) < 0 ||
+        PyModule_AddIntConstant(module, "NO_ROLLUP", MM_USAGE_NO_ROLLUP) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int
 core_exec(PyObject *module)
 {
     module_state *state = get_state(module);
+    PyObject *kinds;
+    int rc;
 
     for (int prot = 0; prot < 16; prot++) {
         char text[5] = {
@@ -413,26 +729,24 @@ core_exec(PyObject *module)
             return -1;
         }
     }
-    if (PyModule_AddStringConstant(module, "BACKEND", mm_backend_name()) < 0 ||
-        PyModule_AddIntConstant(module, "TEXT_ONLY", MM_REGIONS_TEXT_ONLY) <
-            0) {
+    state->empty_tuple = PyTuple_New(0);
+    if (state->empty_tuple == NULL) {
         return -1;
     }
-    {
-        PyObject *kinds = PyTuple_New(MM_KIND_COUNT);
-        if (kinds == NULL) {
-            return -1;
-        }
-        for (int kind = 0; kind < MM_KIND_COUNT; kind++) {
-            PyTuple_SET_ITEM(kinds, kind, Py_NewRef(state->kinds[kind]));
-        }
-        int rc = PyModule_AddObjectRef(module, "KINDS", kinds);
-        Py_DECREF(kinds);
-        if (rc < 0) {
-            return -1;
-        }
+    if (PyModule_AddStringConstant(module, "BACKEND", mm_backend_name()) < 0 ||
+        add_int_constants(module) < 0) {
+        return -1;
     }
-    return 0;
+    kinds = PyTuple_New(MM_KIND_COUNT);
+    if (kinds == NULL) {
+        return -1;
+    }
+    for (int kind = 0; kind < MM_KIND_COUNT; kind++) {
+        PyTuple_SET_ITEM(kinds, kind, Py_NewRef(state->kinds[kind]));
+    }
+    rc = PyModule_AddObjectRef(module, "KINDS", kinds);
+    Py_DECREF(kinds);
+    return rc;
 }
 
 static int
@@ -440,6 +754,7 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
 {
     module_state *state = get_state(module);
     Py_VISIT(state->region_type);
+    Py_VISIT(state->usage_type);
     Py_VISIT(state->make_error);
     return 0;
 }
@@ -449,7 +764,9 @@ core_clear(PyObject *module)
 {
     module_state *state = get_state(module);
     Py_CLEAR(state->region_type);
+    Py_CLEAR(state->usage_type);
     Py_CLEAR(state->make_error);
+    Py_CLEAR(state->empty_tuple);
     for (int i = 0; i < 16; i++) {
         Py_CLEAR(state->perms[i]);
     }

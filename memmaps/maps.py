@@ -11,6 +11,7 @@ from operator import itemgetter
 from typing import Any, overload
 
 from .region import KINDS, Region
+from .usage import Usage
 
 _start_of = itemgetter(0)
 
@@ -214,6 +215,17 @@ class Maps(Sequence[Region]):
             groups.setdefault(region.path, []).append(region)
         return {path: Maps._trusted(tuple(regions), self._pid) for path, regions in groups.items()}
 
+    def total(self) -> Usage | None:
+        """The usage of all regions added up (None when they have none: read
+        with ``usage=True``).  ``size`` is the mapped size."""
+        usages = [region.usage for region in self._regions]
+        if not usages or any(usage is None for usage in usages):
+            return None
+        total = usages[0]
+        for usage in usages[1:]:
+            total = total + usage  # type: ignore[operator]
+        return total
+
     # ---- renderings ----
 
     def to_proc_maps(self) -> str:
@@ -227,7 +239,7 @@ class Maps(Sequence[Region]):
         for region in self._regions:
             entry = region._asdict()
             usage = entry["usage"]
-            if usage is not None and hasattr(usage, "to_dict"):
+            if usage is not None:
                 entry["usage"] = usage.to_dict()
             dicts.append(entry)
         return dicts

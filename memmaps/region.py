@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
+
+from .usage import Usage
 
 #: Every value of :attr:`Region.kind`, as the C core names them.
 KINDS = (
@@ -42,7 +44,7 @@ class Region(NamedTuple):
     path: str | None = None
     deleted: bool = False
     kind: str = "anon"
-    usage: Any = None
+    usage: Usage | None = None
     max_perms: str | None = None
     share_mode: str | None = None
     tag: str | None = None

@@ -280,7 +280,11 @@ def test_empty_and_backward_entries_are_dropped():
         ("2000-1000 r--p 0 00:00 0\n", 1, "below the start"),
         ("11112222333344445-1 r--p 0 00:00 0\n", 1, "start address"),
         ("1000-2000 r--p 0 00:00 0\n\n3000-4000 r--p 0 00:00 0\n", 2, "blank line"),
-        ("1000-2000 r--p 0 00:00 0\nSize: 4 kB\n", 2, "start address"),
+        ("Size: 4 kB\n1000-2000 r--p 0 00:00 0\n", 1, "before any region"),
+        ("1000-2000 r--p 0 00:00 0\nRss: lots kB\n", 2, "decimal figure"),
+        ("1000-2000 r--p 0 00:00 0\nRss: 4 MB\n", 2, "in kB"),
+        ("1000-2000 r--p 0 00:00 0\nRss: 4 kB and more\n", 2, "after the figure"),
+        ("1000-2000 r--p 0 00:00 0\nRss: 18014398509481984 kB\n", 2, "too large"),
         ("1000-2000 r--p 0 00:00 0\t/x\n", 1, "space after the inode"),
     ],
 )

@@ -56,6 +56,56 @@ typedef enum mm_kind {
     MM_KIND_COUNT
 } mm_kind;
 
+/* The usage figures of a region, in bytes, as Linux's smaps names them (the
+ * other systems fill what they can).  The order is part of the interface
+ * with _core.c and memmaps/usage.py. */
+typedef enum mm_usage_field {
+    MM_USAGE_SIZE = 0,
+    MM_USAGE_KERNEL_PAGE_SIZE,
+    MM_USAGE_MMU_PAGE_SIZE,
+    MM_USAGE_RSS,
+    MM_USAGE_PSS,
+    MM_USAGE_PSS_DIRTY,
+    MM_USAGE_PSS_ANON,
+    MM_USAGE_PSS_FILE,
+    MM_USAGE_PSS_SHMEM,
+    MM_USAGE_SHARED_CLEAN,
+    MM_USAGE_SHARED_DIRTY,
+    MM_USAGE_PRIVATE_CLEAN,
+    MM_USAGE_PRIVATE_DIRTY,
+    MM_USAGE_REFERENCED,
+    MM_USAGE_ANONYMOUS,
+    MM_USAGE_KSM,
+    MM_USAGE_LAZY_FREE,
+    MM_USAGE_ANON_HUGE_PAGES,
+    MM_USAGE_SHMEM_PMD_MAPPED,
+    MM_USAGE_FILE_PMD_MAPPED,
+    MM_USAGE_SHARED_HUGETLB,
+    MM_USAGE_PRIVATE_HUGETLB,
+    MM_USAGE_SWAP,
+    MM_USAGE_SWAP_PSS,
+    MM_USAGE_LOCKED,
+    MM_USAGE_THP_ELIGIBLE,   /* 0 or 1, not bytes */
+    MM_USAGE_PROTECTION_KEY, /* a key number, not bytes */
+    MM_USAGE_FIELDS
+} mm_usage_field;
+
+/* mm_usage.flags */
+enum {
+    MM_USAGE_HAS_VMFLAGS = 1, /* vmflags_off/len hold the VmFlags codes */
+    MM_USAGE_HAS_EXTRA = 2,   /* the block has lines of keys not known here */
+};
+
+typedef struct mm_usage {
+    uint64_t value[MM_USAGE_FIELDS];
+    uint32_t present; /* bit 1 << field for each figure the source gave */
+    uint32_t vmflags_len;
+    size_t vmflags_off; /* into mm_list.bytes: "rd wr mr mw me ac" */
+    size_t block_off;   /* into mm_list.bytes: the region's field lines, */
+    size_t block_len;   /* where the unknown ones are found again */
+    uint8_t flags;      /* MM_USAGE_* */
+} mm_usage;
+
 typedef struct mm_region {
     uint64_t start; /* [start, end) */
     uint64_t end;
@@ -69,6 +119,7 @@ typedef struct mm_region {
     uint8_t max_prot; /* MM_PROT_* or MM_PROT_UNKNOWN */
     uint8_t flags;    /* MM_REGION_* */
     uint8_t kind;     /* mm_kind */
+    uint32_t usage;   /* 1 + index into mm_list.usages; 0: no usage */
 } mm_region;
 
 /* A growable array of regions plus one byte buffer that holds their names.
@@ -81,6 +132,9 @@ typedef struct mm_list {
     char *bytes;
     size_t bytes_len;
     size_t bytes_cap;
+    mm_usage *usages; /* only for listings that asked for usage */
+    size_t usage_count;
+    size_t usage_capacity;
 } mm_list;
 
 typedef enum mm_status {
@@ -120,12 +174,23 @@ enum {
     /* Read names from the text only, without asking the kernel for the exact
      * bytes of ambiguous ones.  For tests and benchmarks of the fallback. */
     MM_REGIONS_TEXT_ONLY = 1,
+    /* Fill usage figures too.  On Linux this reads smaps, which walks the
+     * target's page tables under its mmap lock: only when asked. */
+    MM_REGIONS_USAGE = 2,
+    /* mm_process_usage: sum the regions even where the kernel has a rollup,
+     * to test the path older kernels take. */
+    MM_USAGE_NO_ROLLUP = 4,
 };
 
 /* All regions of the target, sorted by start and never overlapping.  On
  * failure returns the status, fills err and leaves out empty. */
 mm_status mm_regions(const mm_target *target, unsigned flags, mm_list *out,
                      mm_err *err);
+
+/* The whole process's usage figures, as one region (on Linux the range of
+ * smaps_rollup's [rollup] line) whose usage holds the totals. */
+mm_status mm_process_usage(const mm_target *target, unsigned flags,
+                           mm_list *out, mm_err *err);
 
 /* Which backend this build has: "linux", "macos", ... or "unsupported". */
 const char *mm_backend_name(void);
@@ -141,6 +206,12 @@ int mm_list_reserve(mm_list *list, size_t count);
 mm_region *mm_list_push(mm_list *list);
 /* Room for at least extra more bytes; 0 on success. */
 int mm_list_reserve_bytes(mm_list *list, size_t extra);
+/* A new zeroed usage record for the region at index, or NULL when out of
+ * memory. */
+mm_usage *mm_list_add_usage(mm_list *list, size_t index);
+/* Adds the figures of one usage record to a total: a figure is in the total
+ * when every record added had it.  first says total is still empty. */
+void mm_usage_add(mm_usage *total, const mm_usage *usage, int first);
 /* Copies a name into the byte buffer and points region at it; 0 on
  * success.  region must belong to list. */
 int mm_list_set_name(mm_list *list, size_t index, const char *name,
@@ -163,11 +234,16 @@ mm_status mm_err_set(mm_err *err, mm_status status, int os_errno,
 
 /* ---- the /proc/PID/maps text format, portable ---- */
 
-/* Parses maps text.  The region names point into list->bytes, so the text is
- * first copied there unless it already is list->bytes (the live reader reads
- * straight into it).  Names are unescaped in place.  Returns MM_OK or
- * MM_ERR_PARSE / MM_ERR_NOMEM with err filled (line_off/line_len then index
- * the text as given). */
+/* The usage field an smaps key names, MM_SMAPS_VMFLAGS, or -1 for a key not
+ * known here.  *in_kb says whether its figure is printed in kB. */
+#define MM_SMAPS_VMFLAGS (-2)
+int mm_smaps_field(const char *key, size_t len, int *in_kb);
+
+/* Parses maps or smaps text (or smaps_rollup).  The region names point into
+ * list->bytes, so the text is first copied there unless it already is
+ * list->bytes (the live reader reads straight into it).  Names are unescaped
+ * in place.  Returns MM_OK or MM_ERR_PARSE / MM_ERR_NOMEM with err filled
+ * (line_off/line_len then index the text as given). */
 mm_status mm_parse_maps(const char *text, size_t len, mm_list *out,
                         mm_err *err);
 

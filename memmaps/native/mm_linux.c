@@ -422,16 +422,23 @@ restore_suffix(mm_list *list, size_t index)
     return rc;
 }
 
-/* Settles the two ambiguities of the text for the regions that have them. */
+/* Settles the two ambiguities of the text for the regions that have them.
+ * PROCMAP_QUERY is asked through a maps file: *maps_fd, opened here when it
+ * is -1 (after reading smaps, which has no ioctl) and then left open. */
 static void
-make_names_exact(long pid, int maps_fd, unsigned flags, mm_list *list)
+make_names_exact(long pid, int *maps_fd, unsigned flags, mm_list *list)
 {
     for (size_t i = 0; i < list->count; i++) {
         mm_region *region = &list->regions[i];
 
         if (region->flags & MM_REGION_UNESCAPED &&
             !(flags & MM_REGIONS_TEXT_ONLY)) {
-            if (query_exact_name(maps_fd, list, i) == 0) {
+            if (*maps_fd < 0) {
+                char path[64];
+                proc_path(path, sizeof(path), pid, "maps");
+                *maps_fd = open(path, O_RDONLY | O_CLOEXEC);
+            }
+            if (*maps_fd >= 0 && query_exact_name(*maps_fd, list, i) == 0) {
                 region = &list->regions[i];
                 region->flags &= (uint8_t)~MM_REGION_UNESCAPED;
             }
@@ -490,17 +497,28 @@ process_exited(long pid, int pidfd)
 
 enum read_outcome { READ_DONE, READ_AGAIN, READ_FAILED };
 
-/* One open and read of the maps text into out->bytes.  *fd is left open for
- * the name queries.  READ_AGAIN: the process is alive but the address space
- * read is gone: it called execve mid-read (read the new one), or it is
- * exiting and the pidfd does not say so yet (the next read finds nothing). */
+/* Whether the pid is a kernel thread, which has no user address space. */
+static int
+is_kernel_thread(long pid)
+{
+    proc_state state;
+    return read_proc_state(pid, &state) == 0 &&
+           (state.flags & MM_PF_KTHREAD) && state.state != 'Z';
+}
+
+/* One open and read of /proc/PID/<file> into out->bytes.  *fd is left open
+ * for the name queries.  READ_AGAIN: the process is alive but the address
+ * space read is gone: it called execve mid-read (read the new one), or it is
+ * exiting and the pidfd does not say so yet (the next read finds nothing).
+ * one_piece: the kernel writes the file whole in one go (smaps_rollup), so
+ * it cannot be cut short. */
 static enum read_outcome
-read_maps_text(long pid, int pidfd, int *fd, mm_list *out, mm_err *err)
+read_proc_text(long pid, int pidfd, const char *file, int one_piece, int *fd,
+               mm_list *out, mm_err *err)
 {
     char path[64];
-    proc_state state;
 
-    proc_path(path, sizeof(path), pid, "maps");
+    proc_path(path, sizeof(path), pid, file);
     *fd = open(path, O_RDONLY | O_CLOEXEC);
     if (*fd < 0) {
         open_failed(pid, errno, err);
@@ -510,6 +528,10 @@ read_maps_text(long pid, int pidfd, int *fd, mm_list *out, mm_err *err)
         int error = errno;
         if (error == ENOMEM) {
             mm_err_set(err, MM_ERR_NOMEM, error, "out of memory");
+        }
+        else if (error == ESRCH && pid >= 0 && is_kernel_thread(pid)) {
+            out->bytes_len = 0; /* smaps_rollup says ESRCH for them */
+            return READ_DONE;
         }
         else if (error == ESRCH) {
             process_gone(pid, err);
@@ -528,14 +550,9 @@ read_maps_text(long pid, int pidfd, int *fd, mm_list *out, mm_err *err)
         return READ_FAILED;
     }
     if (out->bytes_len == 0) {
-        /* Kernel threads have no user address space. */
-        if (read_proc_state(pid, &state) == 0 &&
-            (state.flags & MM_PF_KTHREAD) && state.state != 'Z') {
-            return READ_DONE;
-        }
-        return READ_AGAIN;
+        return is_kernel_thread(pid) ? READ_DONE : READ_AGAIN;
     }
-    if (!address_space_alive(*fd)) {
+    if (!one_piece && !address_space_alive(*fd)) {
         if (process_exited(pid, pidfd)) {
             process_gone(pid, err);
             return READ_FAILED;
@@ -545,15 +562,18 @@ read_maps_text(long pid, int pidfd, int *fd, mm_list *out, mm_err *err)
     return READ_DONE;
 }
 
-mm_status
-mm_regions(const mm_target *target, unsigned flags, mm_list *out, mm_err *err)
+/* Reads and parses /proc/PID/<file>, with the checks that make the result
+ * either whole or an error.  *fd is left open (or -1) for the caller. */
+static mm_status
+read_and_parse(long pid, const char *file, int one_piece, int *fd,
+               mm_list *out, mm_err *err)
 {
-    long pid = target->pid;
-    int pidfd = -1, fd = -1;
-    mm_status status = MM_OK;
+    int pidfd = -1;
+    mm_status status;
     enum read_outcome outcome = READ_AGAIN;
 
     mm_list_clear(out);
+    *fd = -1;
     if (pid >= 0) {
         /* A pidfd taken before the open pins the process meant: if it dies
          * and its pid is reused before the open, the pidfd still says it
@@ -564,37 +584,118 @@ mm_regions(const mm_target *target, unsigned flags, mm_list *out, mm_err *err)
         }
     }
     for (int attempt = 0; attempt < 3 && outcome == READ_AGAIN; attempt++) {
-        if (fd >= 0) {
-            close(fd);
-            fd = -1;
+        if (*fd >= 0) {
+            close(*fd);
+            *fd = -1;
         }
-        outcome = read_maps_text(pid, pidfd, &fd, out, err);
+        outcome = read_proc_text(pid, pidfd, file, one_piece, fd, out, err);
+    }
+    if (pidfd >= 0) {
+        close(pidfd);
     }
     if (outcome == READ_FAILED) {
-        status = err->status;
-        goto done;
+        return err->status;
     }
     if (outcome == READ_AGAIN) {
         /* Still no address space to read: it is exiting. */
-        status = process_gone(pid, err);
-        goto done;
+        return process_gone(pid, err);
     }
     status = mm_parse_maps(out->bytes, out->bytes_len, out, err);
-    if (status != MM_OK) {
-        goto done;
+    if (status == MM_OK) {
+        mm_list_normalize(out);
     }
-    make_names_exact(pid, fd, flags, out);
-    mm_list_normalize(out);
+    return status;
+}
 
-done:
-    if (status != MM_OK) {
+mm_status
+mm_regions(const mm_target *target, unsigned flags, mm_list *out, mm_err *err)
+{
+    int fd = -1;
+    int usage = (flags & MM_REGIONS_USAGE) != 0;
+    mm_status status;
+
+    /* smaps costs the target: it walks page tables under the mmap lock. */
+    status = read_and_parse(target->pid, usage ? "smaps" : "maps", 0, &fd, out,
+                            err);
+    if (status == MM_OK) {
+        if (usage && fd >= 0) {
+            close(fd); /* smaps has no PROCMAP_QUERY */
+            fd = -1;
+        }
+        make_names_exact(target->pid, &fd, flags, out);
+    }
+    else {
         out->count = 0;
     }
     if (fd >= 0) {
         close(fd);
     }
-    if (pidfd >= 0) {
-        close(pidfd);
-    }
     return status;
+}
+
+/* Whether this kernel has smaps_rollup (4.14 and newer). */
+static int
+have_smaps_rollup(void)
+{
+    return access("/proc/self/smaps_rollup", R_OK) == 0;
+}
+
+mm_status
+mm_process_usage(const mm_target *target, unsigned flags, mm_list *out,
+                 mm_err *err)
+{
+    int fd = -1;
+    mm_status status;
+    mm_usage total;
+    uint64_t start, end;
+
+    if (!(flags & MM_USAGE_NO_ROLLUP) && have_smaps_rollup()) {
+        /* The kernel adds it up, holding the lock once: the cheapest way,
+         * and the only one that has Pss_Anon, Pss_File and Pss_Shmem. */
+        status = read_and_parse(target->pid, "smaps_rollup", 1, &fd, out, err);
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (status == MM_OK && out->count > 1) {
+            return mm_err_set(err, MM_ERR_PARSE, 0,
+                              "smaps_rollup has %zu regions, not one",
+                              out->count);
+        }
+        return status;
+    }
+    status = read_and_parse(target->pid, "smaps", 0, &fd, out, err);
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (status != MM_OK || out->count == 0) {
+        return status;
+    }
+    start = out->regions[0].start;
+    end = out->regions[out->count - 1].end;
+    for (size_t i = 0; i < out->count; i++) {
+        const mm_region *region = &out->regions[i];
+        static const mm_usage none;
+        const mm_usage *usage =
+            region->usage ? &out->usages[region->usage - 1] : &none;
+        mm_usage_add(&total, usage, i == 0);
+    }
+    /* One region over the whole range, as smaps_rollup shows it. */
+    out->count = 0;
+    out->usage_count = 0;
+    {
+        mm_region *rollup = mm_list_push(out);
+        mm_usage *usage;
+        if (rollup == NULL) {
+            return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+        }
+        rollup->start = start;
+        rollup->end = end;
+        rollup->kind = MM_KIND_SPECIAL;
+        if (mm_list_set_name(out, 0, "[rollup]", 8) != 0 ||
+            (usage = mm_list_add_usage(out, 0)) == NULL) {
+            return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+        }
+        *usage = total;
+    }
+    return MM_OK;
 }

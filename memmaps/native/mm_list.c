@@ -17,6 +17,7 @@ mm_list_free(mm_list *list)
 {
     free(list->regions);
     free(list->bytes);
+    free(list->usages);
     mm_list_init(list);
 }
 
@@ -25,6 +26,7 @@ mm_list_clear(mm_list *list)
 {
     list->count = 0;
     list->bytes_len = 0;
+    list->usage_count = 0;
 }
 
 /* Grows *cap geometrically until it holds need; 0 on success. */
@@ -74,6 +76,44 @@ mm_list_push(mm_list *list)
     memset(region, 0, sizeof(*region));
     region->max_prot = MM_PROT_UNKNOWN;
     return region;
+}
+
+mm_usage *
+mm_list_add_usage(mm_list *list, size_t index)
+{
+    mm_usage *usage;
+
+    if (list->usage_count >= UINT32_MAX - 1 ||
+        grow((void **)&list->usages, &list->usage_capacity,
+             list->usage_count + 1, sizeof(mm_usage), 64) != 0) {
+        return NULL;
+    }
+    usage = &list->usages[list->usage_count++];
+    memset(usage, 0, sizeof(*usage));
+    list->regions[index].usage = (uint32_t)list->usage_count;
+    return usage;
+}
+
+/* Figures that describe a region rather than count its memory. */
+#define MM_USAGE_NOT_ADDITIVE                                                 \
+    ((1u << MM_USAGE_KERNEL_PAGE_SIZE) | (1u << MM_USAGE_MMU_PAGE_SIZE) |     \
+     (1u << MM_USAGE_THP_ELIGIBLE) | (1u << MM_USAGE_PROTECTION_KEY))
+
+void
+mm_usage_add(mm_usage *total, const mm_usage *usage, int first)
+{
+    if (first) {
+        memset(total, 0, sizeof(*total));
+        total->present = usage->present & ~MM_USAGE_NOT_ADDITIVE;
+    }
+    else {
+        total->present &= usage->present;
+    }
+    for (int field = 0; field < MM_USAGE_FIELDS; field++) {
+        if (total->present & (1u << field)) {
+            total->value[field] += usage->value[field];
+        }
+    }
 }
 
 int

@@ -84,6 +84,23 @@ expect(const char **p, const char *end, char c)
     return 0;
 }
 
+/* Skips spaces, eight at a time where it can: the kernel pads columns with
+ * runs of them, and this is the inner loop of parsing smaps. */
+static const char *
+skip_spaces(const char *p, const char *end)
+{
+    static const char eight_spaces[8] = {' ', ' ', ' ', ' ',
+                                         ' ', ' ', ' ', ' '};
+
+    while (end - p >= 8 && memcmp(p, eight_spaces, 8) == 0) {
+        p += 8;
+    }
+    while (p < end && *p == ' ') {
+        p++;
+    }
+    return p;
+}
+
 static int
 has_prefix(const char *name, size_t len, const char *prefix)
 {
@@ -285,10 +302,7 @@ parse_line(char *line, char *line_end, mm_list *out)
     }
     p++;
     prefix_len = (size_t)(p - line);
-    spaces = 0;
-    while (p + spaces < line_end && p[spaces] == ' ') {
-        spaces++;
-    }
+    spaces = (size_t)(skip_spaces(p, line_end) - p);
     /* The name starts one column past the padding.  Text whose padding was
      * squeezed (copied through a tool that collapses spaces) has no room for
      * leading spaces in names, so the name starts at the first non-space. */
@@ -338,11 +352,175 @@ parse_line(char *line, char *line_end, mm_list *out)
     return "";
 }
 
+/* The keys of smaps, in the order the kernel prints them, so that the key
+ * after the last one found is usually the next. */
+static const struct {
+    const char *key;
+    uint8_t len;
+    int8_t field;
+    uint8_t in_kb;
+} smaps_keys[] = {
+#define KEY(name, field, in_kb)                                               \
+    {                                                                         \
+        name, sizeof(name) - 1, field, in_kb                                  \
+    }
+    KEY("Size", MM_USAGE_SIZE, 1),
+    KEY("KernelPageSize", MM_USAGE_KERNEL_PAGE_SIZE, 1),
+    KEY("MMUPageSize", MM_USAGE_MMU_PAGE_SIZE, 1),
+    KEY("Rss", MM_USAGE_RSS, 1),
+    KEY("Pss", MM_USAGE_PSS, 1),
+    KEY("Pss_Dirty", MM_USAGE_PSS_DIRTY, 1),
+    KEY("Pss_Anon", MM_USAGE_PSS_ANON, 1),
+    KEY("Pss_File", MM_USAGE_PSS_FILE, 1),
+    KEY("Pss_Shmem", MM_USAGE_PSS_SHMEM, 1),
+    KEY("Shared_Clean", MM_USAGE_SHARED_CLEAN, 1),
+    KEY("Shared_Dirty", MM_USAGE_SHARED_DIRTY, 1),
+    KEY("Private_Clean", MM_USAGE_PRIVATE_CLEAN, 1),
+    KEY("Private_Dirty", MM_USAGE_PRIVATE_DIRTY, 1),
+    KEY("Referenced", MM_USAGE_REFERENCED, 1),
+    KEY("Anonymous", MM_USAGE_ANONYMOUS, 1),
+    KEY("KSM", MM_USAGE_KSM, 1),
+    KEY("LazyFree", MM_USAGE_LAZY_FREE, 1),
+    KEY("AnonHugePages", MM_USAGE_ANON_HUGE_PAGES, 1),
+    KEY("ShmemPmdMapped", MM_USAGE_SHMEM_PMD_MAPPED, 1),
+    KEY("FilePmdMapped", MM_USAGE_FILE_PMD_MAPPED, 1),
+    KEY("Shared_Hugetlb", MM_USAGE_SHARED_HUGETLB, 1),
+    KEY("Private_Hugetlb", MM_USAGE_PRIVATE_HUGETLB, 1),
+    KEY("Swap", MM_USAGE_SWAP, 1),
+    KEY("SwapPss", MM_USAGE_SWAP_PSS, 1),
+    KEY("Locked", MM_USAGE_LOCKED, 1),
+    KEY("THPeligible", MM_USAGE_THP_ELIGIBLE, 0),
+    KEY("ProtectionKey", MM_USAGE_PROTECTION_KEY, 0),
+    KEY("VmFlags", MM_SMAPS_VMFLAGS, 0),
+#undef KEY
+};
+
+#define SMAPS_KEY_COUNT ((int)(sizeof(smaps_keys) / sizeof(smaps_keys[0])))
+
+/* Looks key up starting from *hint, the entry after the last one found. */
+static int
+find_smaps_key(const char *key, size_t len, int *hint)
+{
+    for (int tried = 0, i = *hint; tried < SMAPS_KEY_COUNT; tried++) {
+        if (smaps_keys[i].len == len &&
+            memcmp(smaps_keys[i].key, key, len) == 0) {
+            *hint = i + 1 == SMAPS_KEY_COUNT ? 0 : i + 1;
+            return i;
+        }
+        i = i + 1 == SMAPS_KEY_COUNT ? 0 : i + 1;
+    }
+    return -1;
+}
+
+int
+mm_smaps_field(const char *key, size_t len, int *in_kb)
+{
+    int hint = 0;
+    int entry = find_smaps_key(key, len, &hint);
+
+    *in_kb = entry >= 0 && smaps_keys[entry].in_kb;
+    return entry >= 0 ? smaps_keys[entry].field : -1;
+}
+
+static int
+is_key_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '_';
+}
+
+/* The length of the "Key" of a "Key: value" line, or 0 when the line is not
+ * one (region lines have a '-' after their first hex number). */
+static size_t
+field_key_length(const char *line, const char *line_end)
+{
+    const char *p = line;
+
+    if (p >= line_end ||
+        !((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z'))) {
+        return 0;
+    }
+    while (p < line_end && is_key_char(*p)) {
+        p++;
+    }
+    return p < line_end && *p == ':' ? (size_t)(p - line) : 0;
+}
+
+/* Parses one "Key: value" line of smaps into the usage of the last region. */
+static const char *
+parse_field_line(char *line, char *line_end, size_t key_len, int entry,
+                 mm_list *out, int *hint)
+{
+    const char *base = out->bytes;
+    const char *p = line + key_len + 1;
+    mm_usage *usage;
+
+    if (out->count == 0) {
+        return "a field line before any region line";
+    }
+    if (out->regions[out->count - 1].usage) {
+        usage = &out->usages[out->regions[out->count - 1].usage - 1];
+    }
+    else {
+        usage = mm_list_add_usage(out, out->count - 1);
+        if (usage == NULL) {
+            return NULL;
+        }
+        usage->block_off = (size_t)(line - base);
+    }
+    usage->block_len = (size_t)(line_end - base) - usage->block_off;
+    p = skip_spaces(p, line_end);
+    if (entry < 0) {
+        entry = find_smaps_key(line, key_len, hint);
+    }
+    if (entry < 0) {
+        usage->flags |= MM_USAGE_HAS_EXTRA; /* kept, read again by _core.c */
+        return "";
+    }
+    if (smaps_keys[entry].field == MM_SMAPS_VMFLAGS) {
+        const char *end = line_end;
+        while (end > p && end[-1] == ' ') {
+            end--;
+        }
+        usage->vmflags_off = (size_t)(p - base);
+        usage->vmflags_len = (uint32_t)(end - p);
+        usage->flags |= MM_USAGE_HAS_VMFLAGS;
+        return "";
+    }
+    {
+        uint64_t value;
+        int field = smaps_keys[entry].field;
+
+        if (parse_decimal(&p, line_end, &value) != 0) {
+            return "expected a decimal figure after the key";
+        }
+        if (smaps_keys[entry].in_kb) {
+            if (expect(&p, line_end, ' ') != 0 || line_end - p < 2 ||
+                p[0] != 'k' || p[1] != 'B') {
+                return "expected the figure in kB";
+            }
+            p += 2;
+            if (value > UINT64_MAX / 1024) {
+                return "the figure is too large";
+            }
+            value *= 1024;
+        }
+        p = skip_spaces(p, line_end);
+        if (p != line_end) {
+            return "unexpected text after the figure";
+        }
+        usage->value[field] = value;
+        usage->present |= 1u << field;
+    }
+    return "";
+}
+
 mm_status
 mm_parse_maps(const char *text, size_t len, mm_list *out, mm_err *err)
 {
     char *cursor, *end;
     size_t lineno = 0;
+    int hint = 0;
 
     if (text != out->bytes) {
         mm_list_clear(out);
@@ -354,7 +532,8 @@ mm_parse_maps(const char *text, size_t len, mm_list *out, mm_err *err)
         }
         out->bytes_len = len;
     }
-    /* One region per line is a good guess, and saves the regrowing. */
+    /* One region per line of maps text is a good guess, and saves the
+     * regrowing; smaps has about 25 lines a region. */
     {
         size_t guess = len / 48 + 1;
         if (mm_list_reserve(out, guess) != 0) {
@@ -381,7 +560,24 @@ mm_parse_maps(const char *text, size_t len, mm_list *out, mm_err *err)
             return parse_error(err, lineno, out->bytes, cursor, line_end,
                                "blank line");
         }
-        problem = parse_line(cursor, line_end, out);
+        {
+            /* Most lines of smaps are the key that came next last time. */
+            size_t key_len = smaps_keys[hint].len;
+            int entry = hint;
+
+            if ((size_t)(line_end - cursor) <= key_len ||
+                cursor[key_len] != ':' ||
+                memcmp(cursor, smaps_keys[hint].key, key_len) != 0) {
+                key_len = field_key_length(cursor, line_end);
+                entry = -1;
+            }
+            else {
+                hint = hint + 1 == SMAPS_KEY_COUNT ? 0 : hint + 1;
+            }
+            problem = key_len ? parse_field_line(cursor, line_end, key_len,
+                                                 entry, out, &hint)
+                              : parse_line(cursor, line_end, out);
+        }
         if (problem == NULL) {
             return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
         }

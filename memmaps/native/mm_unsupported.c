@@ -18,3 +18,10 @@ mm_regions(const mm_target *target, unsigned flags, mm_list *out, mm_err *err)
                       "reading a live process's memory map is not supported "
                       "on this system yet");
 }
+
+mm_status
+mm_process_usage(const mm_target *target, unsigned flags, mm_list *out,
+                 mm_err *err)
+{
+    return mm_regions(target, flags, out, err);
+}
