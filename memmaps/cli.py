@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
         help="table: for people (default); proc: exactly /proc/PID/maps; json",
     )
     parser.add_argument(
+        "--usage",
+        action="store_true",
+        help="add what each region costs (RSS, PSS, dirty, swap) from smaps, "
+        "with totals; this walks the target's page tables under its mmap lock",
+    )
+    parser.add_argument(
         "--perms",
         type=_perms_argument,
         help="keep regions with at least these permissions, e.g. r-x or rw",
@@ -87,9 +93,14 @@ def _render(maps: Maps, fmt: str) -> bytes:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.usage and args.format == "proc":
+        parser.error(
+            "--usage has no proc format (it is what /proc/PID/smaps shows): use table or json"
+        )
     try:
-        maps = regions(args.pid)
+        maps = regions(args.pid, usage=args.usage)
         if args.perms is not None or args.path is not None or args.kind:
             maps = maps.filter(args.perms, path=args.path, kind=args.kind)
         if args.coalesce:

@@ -250,7 +250,10 @@ class Maps(Sequence[Region]):
         return json.dumps({"pid": self._pid, "regions": self.to_dicts()}, indent=indent)
 
     def to_table(self) -> str:
-        """An aligned table for people, with human sizes."""
+        """An aligned table for people, with human sizes.  When every region
+        has usage, the columns are those of ``pmap -x`` (size, RSS, PSS,
+        dirty, swap) with a total; hugetlb pages, which RSS leaves out, are
+        shown under it."""
         return _table(self)
 
 
@@ -322,38 +325,98 @@ def _printable(path: str) -> str:
     return "".join(out)
 
 
-def _table(maps: Maps) -> str:
-    rows = []
-    for region in maps:
-        name = "" if region.path is None else _printable(region.path)
-        if region.deleted:
-            name += " (deleted)"
-        rows.append(
-            (
-                f"{region.start:x}",
-                f"{region.end:x}",
-                _human_size(region.end - region.start),
-                region.perms,
-                f"{region.offset:x}",
-                f"{region.dev_major:02x}:{region.dev_minor:02x}",
-                str(region.inode),
-                region.kind,
-                name,
-            )
-        )
-    header = ("START", "END", "SIZE", "PERMS", "OFFSET", "DEV", "INODE", "KIND", "PATH")
-    # Addresses are zero-padded to one width so that they sort as text too.
-    address_width = max([8, *(len(row[1]) for row in rows)])
-    rows = [(row[0].zfill(address_width), row[1].zfill(address_width), *row[2:]) for row in rows]
-    widths = [max([len(header[i]), *(len(row[i]) for row in rows)]) for i in range(8)]
-    right = {2, 4, 5, 6}  # numbers line up on their last digit
+def _name(region: Region) -> str:
+    name = "" if region.path is None else _printable(region.path)
+    return name + " (deleted)" if region.deleted else name
+
+
+def _figure(value: int | None) -> str:
+    return "-" if value is None else _human_size(value)
+
+
+def _dirty(usage: Usage) -> int | None:
+    if usage.shared_dirty is None or usage.private_dirty is None:
+        return None
+    return usage.shared_dirty + usage.private_dirty
+
+
+def _layout(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], right: set[int]) -> list[str]:
+    """Aligned lines; the last column (the name) is left as it is."""
+    last = len(header) - 1
+    widths = [max([len(header[i]), *(len(row[i]) for row in rows)]) for i in range(last)]
     lines = []
     for row in [header, *rows]:
         cells = [
-            row[i].rjust(widths[i]) if i in right else row[i].ljust(widths[i]) for i in range(8)
+            row[i].rjust(widths[i]) if i in right else row[i].ljust(widths[i]) for i in range(last)
         ]
         # Only padding is stripped: a name may end in spaces of its own.
-        lines.append(" ".join(cells) + " " + row[8] if row[8] else " ".join(cells).rstrip())
+        lines.append(" ".join(cells) + " " + row[last] if row[last] else " ".join(cells).rstrip())
+    return lines
+
+
+def _table(maps: Maps) -> str:
+    # Addresses are zero-padded to one width so that they sort as text too.
+    width = max([8, *(len(f"{region.end:x}") for region in maps)])
     mapped = sum(region.end - region.start for region in maps)
+    if maps and all(region.usage is not None for region in maps):
+        return _usage_table(maps, width, mapped)
+    rows = [
+        (
+            f"{region.start:0{width}x}",
+            f"{region.end:0{width}x}",
+            _human_size(region.end - region.start),
+            region.perms,
+            f"{region.offset:x}",
+            f"{region.dev_major:02x}:{region.dev_minor:02x}",
+            str(region.inode),
+            region.kind,
+            _name(region),
+        )
+        for region in maps
+    ]
+    header = ("START", "END", "SIZE", "PERMS", "OFFSET", "DEV", "INODE", "KIND", "PATH")
+    lines = _layout(header, rows, right={2, 4, 5, 6})
     lines.append(f"{len(maps)} regions, {_human_size(mapped)} mapped")
+    return "\n".join(lines) + "\n"
+
+
+def _usage_table(maps: Maps, width: int, mapped: int) -> str:
+    """What pmap -x shows: where, how big, and what it costs."""
+    rows = []
+    for region in maps:
+        usage = region.usage
+        assert usage is not None
+        rows.append(
+            (
+                f"{region.start:0{width}x}",
+                _human_size(region.end - region.start),
+                _figure(usage.rss),
+                _figure(usage.pss),
+                _figure(_dirty(usage)),
+                _figure(usage.swap),
+                region.perms,
+                region.kind,
+                _name(region),
+            )
+        )
+    total = maps.total()
+    assert total is not None
+    rows.append(
+        (
+            "total",
+            _human_size(mapped),
+            _figure(total.rss),
+            _figure(total.pss),
+            _figure(_dirty(total)),
+            _figure(total.swap),
+            "",
+            "",
+            f"{len(maps)} regions",
+        )
+    )
+    header = ("START", "SIZE", "RSS", "PSS", "DIRTY", "SWAP", "PERMS", "KIND", "PATH")
+    lines = _layout(header, rows, right={1, 2, 3, 4, 5})
+    hugetlb = (total.shared_hugetlb or 0) + (total.private_hugetlb or 0)
+    if hugetlb:
+        lines.append(f"hugetlb pages, not counted in RSS: {_human_size(hugetlb)}")
     return "\n".join(lines) + "\n"

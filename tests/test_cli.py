@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -640,3 +641,67 @@ def test_console_script(idle):
     )
     assert (result.returncode, result.stderr) == (0, b"")
     assert result.stdout == kernel_maps(idle)
+
+
+# ---- --usage ----
+
+
+def _smaps_rss_by_start(pid: int) -> dict[int, int]:
+    """Rss of each region from the kernel's smaps text, in bytes."""
+    rss: dict[int, int] = {}
+    start = None
+    for line in Path(f"/proc/{pid}/smaps").read_text(errors="surrogateescape").splitlines():
+        head = line.split(" ", 1)[0]
+        if "-" in head and not head.endswith(":"):
+            start = int(head.split("-")[0], 16)
+        elif line.startswith("Rss:"):
+            rss[start] = int(line.split()[1]) * 1024
+    return rss
+
+
+def test_usage_table_has_pmap_columns_and_a_total(capsysbinary, idle):
+    status, out, err = call_main(capsysbinary, str(idle), "--usage")
+    assert status == 0, err
+    lines = out.decode().splitlines()
+    assert lines[0].split() == [
+        "START",
+        "SIZE",
+        "RSS",
+        "PSS",
+        "DIRTY",
+        "SWAP",
+        "PERMS",
+        "KIND",
+        "PATH",
+    ]
+    regions = memmaps.regions(idle)
+    assert len(lines) == 1 + len(regions) + 1
+    total = lines[-1].split()
+    assert total[0] == "total"
+    assert total[-2:] == [str(len(regions)), "regions"]
+    # Each row's RSS agrees with the kernel's figure for that region.
+    kernel = _smaps_rss_by_start(idle)
+    for line in lines[1:-1]:
+        cells = line.split()
+        start, rss = int(cells[0], 16), cells[2]
+        expected = memmaps.maps._human_size(kernel[start])
+        assert rss == expected, line
+
+
+def test_usage_json_carries_every_figure(capsysbinary, idle):
+    status, out, _ = call_main(capsysbinary, str(idle), "--usage", "--format", "json")
+    assert status == 0
+    document = json.loads(out)
+    kernel = _smaps_rss_by_start(idle)
+    assert document["regions"], document
+    for region in document["regions"]:
+        usage = region["usage"]
+        assert set(usage) == set(memmaps.Usage._fields)
+        assert usage["rss"] == kernel[region["start"]]
+        assert isinstance(usage["vmflags"], list)
+
+
+def test_usage_has_no_proc_format():
+    result = run_cli("--usage", "--format", "proc")
+    assert result.returncode == 2
+    assert b"--usage has no proc format" in result.stderr
