@@ -4,6 +4,8 @@
  * Usage: target MODE N [FILE]
  *   MODE anon  N private anonymous read-write mappings of one page each
  *              (never written, so nothing is resident and they cost no RAM)
+ *   MODE dirty the same, each page written once (resident and dirty), for
+ *              usage figures that are not all zero
  *   MODE file  N private read-only mappings of one page each of FILE, page i
  *              of the file in mapping i (FILE is created, and grown to N
  *              pages if shorter; it stays sparse, nothing is written)
@@ -33,7 +35,7 @@
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: target anon|file N [FILE]\n");
+    fprintf(stderr, "usage: target anon|dirty|file N [FILE]\n");
     exit(2);
 }
 
@@ -123,7 +125,8 @@ main(int argc, char **argv)
         }
         fd = open_backing_file(argv[3], count * page);
     }
-    else if (strcmp(mode, "anon") != 0 || argc != 3) {
+    else if ((strcmp(mode, "anon") != 0 && strcmp(mode, "dirty") != 0) ||
+             argc != 3) {
         usage();
     }
 
@@ -158,6 +161,9 @@ main(int argc, char **argv)
         }
         if (munmap(slot + page, page) != 0) {
             fail("munmap of the gap after", (long)i);
+        }
+        if (strcmp(mode, "dirty") == 0) {
+            slot[0] = 1;
         }
     }
     if (fd >= 0) {
