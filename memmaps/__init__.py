@@ -42,6 +42,7 @@ __all__ = [
     "Usage",
     "ZombieProcess",
     "parse",
+    "region_at",
     "regions",
     "usage",
 ]
@@ -80,6 +81,29 @@ def regions(pid: int | None = None, *, usage: bool = False) -> Maps:
     native_pid = _check_pid(pid)
     found = _core.regions(native_pid, _core.USAGE if usage else 0)
     return Maps._trusted(found, os.getpid() if pid is None else pid)
+
+
+def _check_addr(addr: int) -> int:
+    if isinstance(addr, bool) or not isinstance(addr, int):
+        raise TypeError(f"addr must be an int, not {type(addr).__name__}")
+    if not 0 <= addr < 2**64:
+        raise ValueError(f"addr must be between 0 and 2**64 - 1, got {addr:#x}")
+    return addr
+
+
+def region_at(pid: int | None, addr: int) -> Region | None:
+    """The region of process ``pid`` (None: this process) that holds
+    ``addr``, or None when nothing is mapped there.
+
+    On Linux 6.11 and newer this is one PROCMAP_QUERY, a few microseconds
+    whatever the size of the map; older kernels search the listing.  The
+    answer is always what ``regions(pid).at(addr)`` gives.  Setting the
+    environment variable MEMMAPS_REGION_AT=listing forces the listing.
+    """
+    native_pid = _check_pid(pid)
+    flags = _core.FROM_LISTING if os.environ.get("MEMMAPS_REGION_AT") == "listing" else 0
+    found = _core.region_at(native_pid, _check_addr(addr), flags)
+    return found[0] if found else None
 
 
 def usage(pid: int | None = None) -> Usage:

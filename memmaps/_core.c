@@ -486,6 +486,7 @@ raise_native_error(module_state *state, const mm_err *err, long pid,
         [MM_ERR_UNSUPPORTED] = "unsupported",
         [MM_ERR_ARGUMENT] = "argument",
         [MM_ERR_OS] = "os",
+        [MM_ERR_NOT_FOUND] = "not_found",
     };
     PyObject *line, *pid_object, *exc;
 
@@ -640,6 +641,47 @@ core_process_usage(PyObject *module, PyObject *args)
     return call_backend(module, args, "l|I:process_usage", mm_process_usage);
 }
 
+PyDoc_STRVAR(region_at_doc,
+             "region_at($module, pid, addr, flags=0, /)\n--\n\n"
+             "The region of process pid holding addr, as a tuple of one\n"
+             "Region, or an empty tuple when addr is not mapped.");
+
+static PyObject *
+core_region_at(PyObject *module, PyObject *args)
+{
+    module_state *state = get_state(module);
+    long pid;
+    unsigned long long addr;
+    unsigned int flags = 0;
+    mm_target target;
+    mm_list list;
+    mm_err err;
+    mm_status status;
+    PyObject *result;
+
+    if (!PyArg_ParseTuple(args, "lK|I:region_at", &pid, &addr, &flags)) {
+        return NULL;
+    }
+    if (check_setup(state) < 0) {
+        return NULL;
+    }
+    target.pid = pid < 0 ? MM_PID_SELF : pid;
+    mm_list_init(&list);
+    memset(&err, 0, sizeof(err));
+    Py_BEGIN_ALLOW_THREADS
+        status = mm_region_at(&target, (uint64_t)addr, flags, &list, &err);
+    Py_END_ALLOW_THREADS
+    if (status != MM_OK) {
+        result =
+            raise_native_error(state, &err, pid, list.bytes, list.bytes_len);
+    }
+    else {
+        result = build_regions(state, &list);
+    }
+    mm_list_free(&list);
+    return result;
+}
+
 PyDoc_STRVAR(
     parse_maps_doc,
     "parse_maps($module, text, /)\n--\n\n"
@@ -687,6 +729,7 @@ static PyMethodDef core_methods[] = {
      setup_doc},
     {"regions", core_regions, METH_VARARGS, regions_doc},
     {"process_usage", core_process_usage, METH_VARARGS, process_usage_doc},
+    {"region_at", core_region_at, METH_VARARGS, region_at_doc},
     {"parse_maps", core_parse_maps, METH_O, parse_maps_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -697,7 +740,9 @@ add_int_constants(PyObject *module)
     if (PyModule_AddIntConstant(module, "TEXT_ONLY", MM_REGIONS_TEXT_ONLY) <
             0 ||
         PyModule_AddIntConstant(module, "USAGE", MM_REGIONS_USAGE) < 0 ||
-        PyModule_AddIntConstant(module, "NO_ROLLUP", MM_USAGE_NO_ROLLUP) < 0) {
+        PyModule_AddIntConstant(module, "NO_ROLLUP", MM_USAGE_NO_ROLLUP) < 0 ||
+        PyModule_AddIntConstant(module, "FROM_LISTING",
+                                MM_REGION_AT_FROM_LISTING) < 0) {
         return -1;
     }
     return 0;

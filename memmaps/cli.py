@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import Error, Maps, regions
+from . import Error, Maps, region_at, regions
 from .region import KINDS
 
 
@@ -99,18 +99,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(
             "--usage has no proc format (it is what /proc/PID/smaps shows): use table or json"
         )
+    filtering = args.perms is not None or args.path is not None or bool(args.kind)
     try:
-        maps = regions(args.pid, usage=args.usage)
-        if args.perms is not None or args.path is not None or args.kind:
-            maps = maps.filter(args.perms, path=args.path, kind=args.kind)
-        if args.coalesce:
-            maps = maps.coalesce()
-        if args.at is not None:
-            found = maps.at(args.at)
-            if found is None:
-                print(f"memmaps: no region holds {args.at:#x}", file=sys.stderr)
-                return 1
-            maps = Maps((found,), maps.pid)
+        if args.at is not None and not (filtering or args.coalesce or args.usage):
+            # One lookup, without listing the whole map.
+            found = region_at(args.pid, args.at)
+            maps = Maps(
+                () if found is None else (found,), os.getpid() if args.pid is None else args.pid
+            )
+        else:
+            maps = regions(args.pid, usage=args.usage)
+            if filtering:
+                maps = maps.filter(args.perms, path=args.path, kind=args.kind)
+            if args.coalesce:
+                maps = maps.coalesce()
+            if args.at is not None:
+                found = maps.at(args.at)
+                maps = Maps(() if found is None else (found,), maps.pid)
+        if args.at is not None and not maps:
+            print(f"memmaps: no region holds {args.at:#x}", file=sys.stderr)
+            return 1
         output = _render(maps, args.format)
     except (Error, OSError, ValueError, TypeError) as error:
         print(f"memmaps: {error}", file=sys.stderr)

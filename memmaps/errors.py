@@ -67,6 +67,8 @@ def _from_native(
         error = ParseError(message, lineno, None if line is None else os.fsdecode(line))
     elif status == "unsupported":
         error = UnsupportedPlatform(message)
+    elif status == "not_found":
+        error = SymbolNotFound(message)
     elif status == "argument":
         error = ValueError(message)
     else:

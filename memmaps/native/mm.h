@@ -147,6 +147,8 @@ typedef enum mm_status {
     MM_ERR_UNSUPPORTED,
     MM_ERR_ARGUMENT,
     MM_ERR_OS,
+    MM_ERR_NOT_FOUND, /* a lookup that found nothing: not an error of the input
+                       */
 } mm_status;
 
 /* What went wrong, for the caller to turn into an exception.  message is a
@@ -180,12 +182,20 @@ enum {
     /* mm_process_usage: sum the regions even where the kernel has a rollup,
      * to test the path older kernels take. */
     MM_USAGE_NO_ROLLUP = 4,
+    /* mm_region_at: search the full listing instead of asking the kernel
+     * for the one region, to test the path older kernels take. */
+    MM_REGION_AT_FROM_LISTING = 8,
 };
 
 /* All regions of the target, sorted by start and never overlapping.  On
  * failure returns the status, fills err and leaves out empty. */
 mm_status mm_regions(const mm_target *target, unsigned flags, mm_list *out,
                      mm_err *err);
+
+/* The region that contains addr, as a list of one region, or of none when
+ * addr is not mapped.  Where the system allows, without listing them all. */
+mm_status mm_region_at(const mm_target *target, uint64_t addr, unsigned flags,
+                       mm_list *out, mm_err *err);
 
 /* The whole process's usage figures, as one region (on Linux the range of
  * smaps_rollup's [rollup] line) whose usage holds the totals. */

@@ -318,53 +318,92 @@ pidfd_exited(int pidfd)
     return n > 0 && (pfd.revents & (POLLIN | POLLHUP)) != 0;
 }
 
+/* One PROCMAP_QUERY: the VMA covering addr (or, with
+ * MM_PROCMAP_QUERY_COVERING_OR_NEXT_VMA, the next one), and its name as raw
+ * bytes in a malloc'd *name of *name_len bytes (NULL and 0 when it has none;
+ * the " (deleted)" suffix as the kernel writes it).  0 on success, else -1
+ * with errno: ENOENT for no such VMA, ESRCH when the address space is gone,
+ * ENOTTY before Linux 6.11. */
+static int
+procmap_query(int maps_fd, uint64_t addr, uint64_t flags,
+              struct mm_procmap_query *query, char **name, size_t *name_len)
+{
+    size_t size = 4096 + MM_DELETED_SUFFIX_LEN + 1;
+
+    *name = NULL;
+    *name_len = 0;
+    for (int attempt = 0; attempt < 4; attempt++, size *= 4) {
+        char *buffer = malloc(size);
+        int rc;
+
+        if (buffer == NULL) {
+            errno = ENOMEM;
+            return -1;
+        }
+        memset(query, 0, sizeof(*query));
+        query->size = sizeof(*query);
+        query->query_flags = flags;
+        query->query_addr = addr;
+        query->vma_name_size = (uint32_t)size;
+        query->vma_name_addr = (uint64_t)(uintptr_t)buffer;
+        rc = ioctl(maps_fd, MM_PROCMAP_QUERY, query);
+        if (rc != 0) {
+            int error = errno;
+            free(buffer);
+            if (error == ENAMETOOLONG) {
+                continue;
+            }
+            errno = error;
+            return -1;
+        }
+        if (query->vma_name_size == 0) {
+            free(buffer);
+            return 0;
+        }
+        /* vma_name_size counts the terminating NUL. */
+        *name = buffer;
+        *name_len = query->vma_name_size - 1;
+        return 0;
+    }
+    errno = ENAMETOOLONG;
+    return -1;
+}
+
+/* Length of name without the " (deleted)" suffix d_path() adds, and whether
+ * it had one. */
+static size_t
+strip_deleted_suffix(const char *name, size_t len, int *had_suffix)
+{
+    *had_suffix = len >= MM_DELETED_SUFFIX_LEN &&
+                  memcmp(name + len - MM_DELETED_SUFFIX_LEN, MM_DELETED_SUFFIX,
+                         MM_DELETED_SUFFIX_LEN) == 0;
+    return *had_suffix ? len - MM_DELETED_SUFFIX_LEN : len;
+}
+
 /* Asks the kernel for the raw bytes of the name of the region at index, in
  * place of the text's escaped form.  Returns 0 when the name was replaced,
  * -1 when the kernel cannot say (older than 6.11, or the map changed). */
 static int
 query_exact_name(int maps_fd, mm_list *list, size_t index)
 {
-    size_t size = 4096 + MM_DELETED_SUFFIX_LEN + 1;
-    mm_region *region = &list->regions[index];
-    uint64_t start = region->start;
-    uint64_t end = region->end;
+    struct mm_procmap_query query;
+    uint64_t start = list->regions[index].start;
+    uint64_t end = list->regions[index].end;
+    char *name;
+    size_t len;
+    int had_suffix, rc;
 
-    for (int attempt = 0; attempt < 4; attempt++, size *= 4) {
-        struct mm_procmap_query query;
-        char *name = malloc(size);
-        size_t len;
-        int rc;
-
-        if (name == NULL) {
-            return -1;
-        }
-        memset(&query, 0, sizeof(query));
-        query.size = sizeof(query);
-        query.query_addr = start;
-        query.vma_name_size = (uint32_t)size;
-        query.vma_name_addr = (uint64_t)(uintptr_t)name;
-        rc = ioctl(maps_fd, MM_PROCMAP_QUERY, &query);
-        if (rc != 0 && errno == ENAMETOOLONG) {
-            free(name);
-            continue;
-        }
-        if (rc != 0 || query.vma_start != start || query.vma_end != end ||
-            query.vma_name_size == 0) {
-            free(name);
-            return -1;
-        }
-        /* vma_name_size counts the terminating NUL. */
-        len = query.vma_name_size - 1;
-        if (len >= MM_DELETED_SUFFIX_LEN &&
-            memcmp(name + len - MM_DELETED_SUFFIX_LEN, MM_DELETED_SUFFIX,
-                   MM_DELETED_SUFFIX_LEN) == 0) {
-            len -= MM_DELETED_SUFFIX_LEN;
-        }
-        rc = mm_list_set_name(list, index, name, len);
-        free(name);
-        return rc;
+    if (procmap_query(maps_fd, start, 0, &query, &name, &len) != 0) {
+        return -1;
     }
-    return -1;
+    if (query.vma_start != start || query.vma_end != end || name == NULL) {
+        free(name);
+        return -1;
+    }
+    len = strip_deleted_suffix(name, len, &had_suffix);
+    rc = mm_list_set_name(list, index, name, len);
+    free(name);
+    return rc;
 }
 
 /* A " (deleted)" suffix is also what a live file named "x (deleted)" looks
@@ -698,4 +737,162 @@ mm_process_usage(const mm_target *target, unsigned flags, mm_list *out,
         *usage = total;
     }
     return MM_OK;
+}
+
+/* The text path of mm_region_at: the whole listing, searched. */
+static mm_status
+region_at_from_listing(const mm_target *target, uint64_t addr, mm_list *out,
+                       mm_err *err)
+{
+    size_t low = 0, high;
+    mm_status status = mm_regions(target, 0, out, err);
+
+    if (status != MM_OK) {
+        return status;
+    }
+    /* The last region that starts at or below addr. */
+    high = out->count;
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        if (out->regions[middle].start <= addr) {
+            low = middle + 1;
+        }
+        else {
+            high = middle;
+        }
+    }
+    if (low > 0 && addr < out->regions[low - 1].end) {
+        out->regions[0] = out->regions[low - 1]; /* its name stays valid */
+        out->count = 1;
+    }
+    else {
+        out->count = 0;
+    }
+    return MM_OK;
+}
+
+/* The region PROCMAP_QUERY described, as the listing would show it. */
+static mm_status
+region_from_query(long pid, const struct mm_procmap_query *query, char *name,
+                  size_t name_len, mm_list *out, mm_err *err)
+{
+    mm_region *region = mm_list_push(out);
+    int deleted = 0;
+
+    if (region == NULL) {
+        return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+    region->start = query->vma_start;
+    region->end = query->vma_end;
+    region->offset = query->vma_offset;
+    region->inode = query->inode;
+    region->dev_major = query->dev_major;
+    region->dev_minor = query->dev_minor;
+    /* PROCMAP_QUERY_VMA_READ/WRITE/EXEC/SHARED are our MM_PROT_* bits. */
+    region->prot = (uint8_t)(query->vma_flags & 15);
+    if (name != NULL) {
+        name_len = strip_deleted_suffix(name, name_len, &deleted);
+        if (mm_list_set_name(out, 0, name, name_len) != 0) {
+            return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+        }
+        region = &out->regions[0];
+        if (deleted) {
+            region->flags |= MM_REGION_DELETED;
+        }
+        region->kind = (uint8_t)mm_classify_linux(
+            out->bytes + region->name_off, region->name_len, region->inode,
+            region->prot, deleted);
+        if (deleted && name_with_suffix_exists(pid, out, region) &&
+            restore_suffix(out, 0) != 0) {
+            return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+        }
+    }
+    else {
+        region->kind = (uint8_t)mm_classify_linux(NULL, 0, 0, region->prot, 0);
+    }
+    return MM_OK;
+}
+
+mm_status
+mm_region_at(const mm_target *target, uint64_t addr, unsigned flags,
+             mm_list *out, mm_err *err)
+{
+    long pid = target->pid;
+    int pidfd = -1, fd = -1, use_listing = 0;
+    struct mm_procmap_query query;
+    char *name = NULL;
+    size_t name_len;
+    mm_status status = MM_OK;
+
+    mm_list_clear(out);
+    if (flags & MM_REGION_AT_FROM_LISTING) {
+        return region_at_from_listing(target, addr, out, err);
+    }
+    if (pid >= 0) {
+        pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+        if (pidfd < 0 && errno == ESRCH) {
+            return open_failed(pid, ESRCH, err);
+        }
+    }
+    {
+        char path[64];
+        proc_path(path, sizeof(path), pid, "maps");
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0) {
+        status = open_failed(pid, errno, err);
+        goto done;
+    }
+    if (procmap_query(fd, addr, 0, &query, &name, &name_len) == 0) {
+        status = region_from_query(pid, &query, name, name_len, out, err);
+    }
+    else if (errno == ENOENT) {
+        /* A VMA above addr means addr is in a gap.  None above it, and addr
+         * may still be in the gate area ([vsyscall]), which is no VMA of
+         * the process and which only the text shows. */
+        if (procmap_query(fd, addr, MM_PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
+                          &query, &name, &name_len) == 0) {
+            free(name);
+            name = NULL;
+        }
+        else if (errno == ENOENT) {
+            use_listing = 1;
+        }
+        else {
+            status = errno == ESRCH ? process_gone(pid, err)
+                                    : mm_err_set(err, MM_ERR_OS, errno,
+                                                 "PROCMAP_QUERY failed: %s",
+                                                 strerror(errno));
+        }
+    }
+    else if (errno == ENOTTY || errno == EINVAL) {
+        use_listing = 1; /* before Linux 6.11 */
+    }
+    else if (errno == ESRCH) {
+        /* No address space: a kernel thread has none to look in. */
+        status =
+            pid >= 0 && is_kernel_thread(pid) ? MM_OK : process_gone(pid, err);
+    }
+    else {
+        status = mm_err_set(err, MM_ERR_OS, errno, "PROCMAP_QUERY failed: %s",
+                            strerror(errno));
+    }
+    free(name);
+    if (status == MM_OK && !use_listing && pidfd >= 0 && pidfd_exited(pidfd)) {
+        status = process_gone(pid, err);
+    }
+
+done:
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (pidfd >= 0) {
+        close(pidfd);
+    }
+    if (status != MM_OK) {
+        out->count = 0;
+        return status;
+    }
+    return use_listing ? region_at_from_listing(target, addr, out, err)
+                       : MM_OK;
 }

@@ -25,3 +25,11 @@ mm_process_usage(const mm_target *target, unsigned flags, mm_list *out,
 {
     return mm_regions(target, flags, out, err);
 }
+
+mm_status
+mm_region_at(const mm_target *target, uint64_t addr, unsigned flags,
+             mm_list *out, mm_err *err)
+{
+    (void)addr;
+    return mm_regions(target, flags, out, err);
+}
