@@ -350,3 +350,244 @@ def unused_pid() -> int:
 def kill_quietly(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+
+
+# --------------------------------------------------------------------------
+# Reference parser of the kernel's smaps / smaps_rollup text
+# --------------------------------------------------------------------------
+
+# Usage field names, in the order the library promises for the tuple.
+USAGE_FIELDS = (
+    "size",
+    "kernel_page_size",
+    "mmu_page_size",
+    "rss",
+    "pss",
+    "pss_dirty",
+    "pss_anon",
+    "pss_file",
+    "pss_shmem",
+    "shared_clean",
+    "shared_dirty",
+    "private_clean",
+    "private_dirty",
+    "referenced",
+    "anonymous",
+    "ksm",
+    "lazy_free",
+    "anon_huge_pages",
+    "shmem_pmd_mapped",
+    "file_pmd_mapped",
+    "shared_hugetlb",
+    "private_hugetlb",
+    "swap",
+    "swap_pss",
+    "locked",
+    "thp_eligible",
+    "protection_key",
+    "vmflags",
+    "extra",
+)
+
+# smaps keys printed as "N kB", and the Usage field each one fills.
+SMAPS_KB_KEYS = {
+    "Size": "size",
+    "KernelPageSize": "kernel_page_size",
+    "MMUPageSize": "mmu_page_size",
+    "Rss": "rss",
+    "Pss": "pss",
+    "Pss_Dirty": "pss_dirty",
+    "Pss_Anon": "pss_anon",
+    "Pss_File": "pss_file",
+    "Pss_Shmem": "pss_shmem",
+    "Shared_Clean": "shared_clean",
+    "Shared_Dirty": "shared_dirty",
+    "Private_Clean": "private_clean",
+    "Private_Dirty": "private_dirty",
+    "Referenced": "referenced",
+    "Anonymous": "anonymous",
+    "KSM": "ksm",
+    "LazyFree": "lazy_free",
+    "AnonHugePages": "anon_huge_pages",
+    "ShmemPmdMapped": "shmem_pmd_mapped",
+    "FilePmdMapped": "file_pmd_mapped",
+    "Shared_Hugetlb": "shared_hugetlb",
+    "Private_Hugetlb": "private_hugetlb",
+    "Swap": "swap",
+    "SwapPss": "swap_pss",
+    "Locked": "locked",
+}
+# Figures that count memory (a total adds them); the others describe.
+COUNTED_FIELDS = tuple(f for f in SMAPS_KB_KEYS.values() if not f.endswith("page_size"))
+DESCRIPTIVE_FIELDS = (
+    "kernel_page_size",
+    "mmu_page_size",
+    "thp_eligible",
+    "protection_key",
+    "vmflags",
+)
+
+_FIELD_LINE = re.compile(rb"([A-Za-z][A-Za-z0-9_]*):(.*)")
+_KB_VALUE = re.compile(rb" *([0-9]+) kB *")
+_NUMBER = re.compile(rb" *([0-9]+) *")
+
+
+@dataclass(frozen=True)
+class RefSmaps:
+    region: RefRegion
+    usage: dict  # Usage field -> value, every field (None when not printed)
+    block: bytes  # the header line and its field lines, newlines included
+
+
+def empty_usage() -> dict:
+    u: dict = dict.fromkeys(USAGE_FIELDS)
+    u["extra"] = ()
+    return u
+
+
+def _extra_value(raw: bytes):
+    text = raw.strip(b" ")
+    m = re.fullmatch(rb"([0-9]+) kB", text)
+    if m:
+        return int(m[1]) * 1024
+    if re.fullmatch(rb"[0-9]+", text):
+        return int(text)
+    return os.fsdecode(text)
+
+
+def parse_smaps(data: bytes) -> list[RefSmaps]:
+    """Strict parse of /proc/PID/smaps (or smaps_rollup) text, independent of
+    memmaps: each region's header (through parse_maps) and a dict of every
+    Usage field in bytes (None where the kernel did not print the key)."""
+    out: list[RefSmaps] = []
+    if not data:
+        return out
+    assert data.endswith(b"\n"), "smaps text does not end in a newline"
+    header: bytes | None = None
+    usage: dict = {}
+    block: list[bytes] = []
+    extra: list = []
+
+    def flush() -> None:
+        if header is not None:
+            usage["extra"] = tuple(extra)
+            (region,) = parse_maps(header + b"\n")
+            out.append(RefSmaps(region, dict(usage), b"".join(block)))
+
+    for lineno, line in enumerate(data[:-1].split(b"\n"), 1):
+        m = _FIELD_LINE.fullmatch(line)
+        if m is None or _PREFIX.match(line):
+            flush()
+            header, usage, block, extra = line, empty_usage(), [], []
+            block.append(line + b"\n")
+            continue
+        assert header is not None, f"line {lineno}: a field before any region: {line!r}"
+        block.append(line + b"\n")
+        key, value = m[1].decode(), m[2]
+        if key in SMAPS_KB_KEYS:
+            v = _KB_VALUE.fullmatch(value)
+            assert v, f"line {lineno}: not a kB figure: {line!r}"
+            field = SMAPS_KB_KEYS[key]
+            assert usage[field] is None, f"line {lineno}: {key} twice"
+            usage[field] = int(v[1]) * 1024
+        elif key in ("THPeligible", "ProtectionKey"):
+            v = _NUMBER.fullmatch(value)
+            assert v, f"line {lineno}: not a number: {line!r}"
+            n = int(v[1])
+            if key == "THPeligible":
+                assert n in (0, 1), line
+                usage["thp_eligible"] = bool(n)
+            else:
+                usage["protection_key"] = n
+        elif key == "VmFlags":
+            usage["vmflags"] = tuple(value.decode("ascii").split())
+        else:
+            extra.append((key, _extra_value(value)))
+    flush()
+    return out
+
+
+def read_proc(pid, name: str) -> bytes:
+    """The whole of /proc/PID/<name>, read in one go."""
+    with open(f"/proc/{pid}/{name}", "rb", buffering=0) as f:
+        chunks = []
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                break
+            chunks.append(b)
+    return b"".join(chunks)
+
+
+def usage_problems(lib, want: dict) -> list[str]:
+    """Differences between a memmaps Usage and a reference usage dict, types
+    included (a bool is not an int, an int is not a bool)."""
+    if lib is None:
+        return ["usage is None"]
+    diffs = []
+    for field in USAGE_FIELDS:
+        got, exp = getattr(lib, field), want[field]
+        if got != exp or type(got) is not type(exp):
+            diffs.append(f"{field}: expected {exp!r}, got {got!r}")
+    if tuple(lib) != tuple(getattr(lib, f) for f in USAGE_FIELDS):
+        diffs.append("the tuple order differs from the fields")
+    return diffs
+
+
+def sum_usages(usages: Iterable[dict], keep_descriptive: bool = True) -> dict:
+    """The documented total of reference usages: counted figures added (None
+    where any part lacks one); descriptive ones kept where all agree
+    (keep_descriptive) or None; extras of unknown keys left out."""
+    usages = list(usages)
+    total = empty_usage()
+    for field in COUNTED_FIELDS:
+        values = [u[field] for u in usages]
+        total[field] = None if not values or None in values else sum(values)
+    for field in DESCRIPTIVE_FIELDS:
+        values = {u[field] for u in usages}
+        total[field] = values.pop() if keep_descriptive and len(values) == 1 else None
+    return total
+
+
+# --------------------------------------------------------------------------
+# Huge pages
+# --------------------------------------------------------------------------
+
+NR_HUGEPAGES = "/proc/sys/vm/nr_hugepages"
+
+
+def meminfo(key: str) -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+@contextlib.contextmanager
+def free_hugepage():
+    """Makes sure one default-size huge page is free (as root, by raising
+    vm.nr_hugepages, restored on exit).  Yields None, or the reason why it
+    cannot.  Stop the processes that use the page before leaving."""
+    if meminfo("HugePages_Free") >= 1:
+        yield None
+        return
+    if os.geteuid() != 0 or not os.path.exists(NR_HUGEPAGES):
+        yield "no free huge page and not root (cannot raise vm.nr_hugepages)"
+        return
+    with open(NR_HUGEPAGES) as f:
+        old = f.read().strip()
+    try:
+        with open(NR_HUGEPAGES, "w") as f:
+            f.write(str(int(old) + 1))
+    except OSError as e:
+        yield f"cannot raise vm.nr_hugepages: {e}"
+        return
+    try:
+        if meminfo("HugePages_Free") < 1:
+            yield "the kernel could not allocate a huge page for vm.nr_hugepages"
+        else:
+            yield None
+    finally:
+        with open(NR_HUGEPAGES, "w") as f:
+            f.write(old)

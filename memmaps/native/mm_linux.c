@@ -21,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -559,6 +560,15 @@ read_proc_text(long pid, int pidfd, const char *file, int one_piece, int *fd,
 
     proc_path(path, sizeof(path), pid, file);
     *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0 && errno == ESRCH && pid >= 0) {
+        /* smaps_rollup refuses at open when there is no address space. */
+        if (is_kernel_thread(pid)) {
+            out->bytes_len = 0;
+            return READ_DONE;
+        }
+        process_gone(pid, err);
+        return READ_FAILED;
+    }
     if (*fd < 0) {
         open_failed(pid, errno, err);
         return READ_FAILED;
@@ -687,6 +697,7 @@ mm_process_usage(const mm_target *target, unsigned flags, mm_list *out,
     mm_status status;
     mm_usage total;
     uint64_t start, end;
+    int first;
 
     if (!(flags & MM_USAGE_NO_ROLLUP) && have_smaps_rollup()) {
         /* The kernel adds it up, holding the lock once: the cheapest way,
@@ -709,15 +720,32 @@ mm_process_usage(const mm_target *target, unsigned flags, mm_list *out,
     if (status != MM_OK || out->count == 0) {
         return status;
     }
-    start = out->regions[0].start;
-    end = out->regions[out->count - 1].end;
+    /* The gate area ([vsyscall]) is no VMA of the process: the rollup
+     * leaves it out of its range and its figures, and so does this. */
+    start = end = 0;
+    first = 1;
     for (size_t i = 0; i < out->count; i++) {
         const mm_region *region = &out->regions[i];
         static const mm_usage none;
         const mm_usage *usage =
             region->usage ? &out->usages[region->usage - 1] : &none;
-        mm_usage_add(&total, usage, i == 0);
+
+        if (region->kind == MM_KIND_VSYSCALL) {
+            continue;
+        }
+        if (first) {
+            start = region->start;
+        }
+        end = region->end;
+        mm_usage_add(&total, usage, first);
+        first = 0;
     }
+    if (first) {
+        out->count = 0;
+        return MM_OK;
+    }
+    /* The rollup has no Size line: neither does this total. */
+    total.present &= ~(1u << MM_USAGE_SIZE);
     /* One region over the whole range, as smaps_rollup shows it. */
     out->count = 0;
     out->usage_count = 0;
@@ -895,4 +923,84 @@ done:
     }
     return use_listing ? region_at_from_listing(target, addr, out, err)
                        : MM_OK;
+}
+
+/* Why the kernel refused to let us read the target's memory: ptrace's
+ * PTRACE_MODE_ATTACH check, where Yama's ptrace_scope applies too. */
+static mm_status
+memory_access_denied(long pid, int error, mm_err *err)
+{
+    char buf[16];
+    int scope = -1;
+
+    if (read_small_file("/proc/sys/kernel/yama/ptrace_scope", buf,
+                        sizeof(buf)) > 0) {
+        scope = atoi(buf);
+    }
+    if (scope == 1) {
+        return mm_err_set(
+            err, MM_ERR_ACCESS, error,
+            "cannot read the memory of process %ld: Yama's ptrace_scope is 1, "
+            "which lets a process read only its descendants; run as root, "
+            "give the reader CAP_SYS_PTRACE, or set "
+            "kernel.yama.ptrace_scope=0",
+            pid);
+    }
+    if (scope == 2) {
+        return mm_err_set(err, MM_ERR_ACCESS, error,
+                          "cannot read the memory of process %ld: Yama's "
+                          "ptrace_scope is 2, which needs CAP_SYS_PTRACE "
+                          "(root)",
+                          pid);
+    }
+    if (scope == 3) {
+        return mm_err_set(err, MM_ERR_ACCESS, error,
+                          "cannot read the memory of process %ld: Yama's "
+                          "ptrace_scope is 3, which forbids it to every "
+                          "process until reboot",
+                          pid);
+    }
+    return access_denied(pid, error == EPERM ? EACCES : error, err);
+}
+
+mm_status
+mm_read_memory(const mm_target *target, uint64_t addr, void *buf, size_t len,
+               size_t *got, mm_err *err)
+{
+    long pid = target->pid;
+    pid_t real_pid = pid < 0 ? getpid() : (pid_t)pid;
+    size_t done = 0;
+
+    *got = 0;
+    while (done < len) {
+        struct iovec local = {.iov_base = (char *)buf + done,
+                              .iov_len = len - done};
+        struct iovec remote = {.iov_base = (void *)(uintptr_t)(addr + done),
+                               .iov_len = len - done};
+        ssize_t n = process_vm_readv(real_pid, &local, 1, &remote, 1, 0);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EFAULT) {
+            break; /* unmapped or unreadable: a short read */
+        }
+        if (n < 0 && (errno == EPERM || errno == EACCES)) {
+            return memory_access_denied(pid, errno, err);
+        }
+        if (n < 0 && errno == ESRCH) {
+            return process_gone(pid, err);
+        }
+        if (n < 0) {
+            return mm_err_set(err, MM_ERR_OS, errno,
+                              "cannot read the memory of process %ld: %s", pid,
+                              strerror(errno));
+        }
+        if (n == 0) {
+            break;
+        }
+        done += (size_t)n;
+    }
+    *got = done;
+    return MM_OK;
 }
