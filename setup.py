@@ -9,7 +9,7 @@ import sys
 from setuptools import Extension, setup
 
 NATIVE = "memmaps/native"
-PORTABLE = ["mm_list.c", "mm_procmaps.c"]
+PORTABLE = ["mm_list.c", "mm_procmaps.c", "mm_elf.c"]
 
 if sys.platform.startswith("linux"):
     BACKEND = ["mm_linux.c"]
@@ -42,7 +42,7 @@ setup(
         Extension(
             "memmaps._core",
             sources=["memmaps/_core.c"] + [f"{NATIVE}/{name}" for name in PORTABLE + BACKEND],
-            depends=[f"{NATIVE}/mm.h"],
+            depends=[f"{NATIVE}/mm.h", f"{NATIVE}/mm_elf.h"],
             include_dirs=[NATIVE],
             extra_compile_args=compile_args(),
             extra_link_args=link_args(),

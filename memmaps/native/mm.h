@@ -197,6 +197,13 @@ mm_status mm_regions(const mm_target *target, unsigned flags, mm_list *out,
 mm_status mm_region_at(const mm_target *target, uint64_t addr, unsigned flags,
                        mm_list *out, mm_err *err);
 
+/* Copies len bytes of the target's memory at addr into buf.  *got says how
+ * many were read; fewer than len means the range runs into unmapped or
+ * unreadable memory.  Reading another process's memory needs more than its
+ * map does (ptrace attach rights), so errors name the rule that refused. */
+mm_status mm_read_memory(const mm_target *target, uint64_t addr, void *buf,
+                         size_t len, size_t *got, mm_err *err);
+
 /* The whole process's usage figures, as one region (on Linux the range of
  * smaps_rollup's [rollup] line) whose usage holds the totals. */
 mm_status mm_process_usage(const mm_target *target, unsigned flags,

@@ -33,3 +33,17 @@ mm_region_at(const mm_target *target, uint64_t addr, unsigned flags,
     (void)addr;
     return mm_regions(target, flags, out, err);
 }
+
+mm_status
+mm_read_memory(const mm_target *target, uint64_t addr, void *buf, size_t len,
+               size_t *got, mm_err *err)
+{
+    (void)target;
+    (void)addr;
+    (void)buf;
+    (void)len;
+    *got = 0;
+    return mm_err_set(err, MM_ERR_UNSUPPORTED, 0,
+                      "reading another process's memory is not supported "
+                      "on this system yet");
+}

@@ -1,0 +1,1229 @@
+/* The portable ELF reader (see mm_elf.h).
+ *
+ * Nothing read from the input is trusted.  Every field goes through get16,
+ * get32 and get64 in the file's byte order, every offset + length is checked
+ * for overflow and against the size the callback can serve, and every
+ * allocation is bounded by that size, or by ALLOC_CAP when the size is
+ * unknown (a process's memory), so that a hostile count can neither make it
+ * allocate gigabytes nor loop for long.
+ *
+ * The constants come from the System V gABI and the GNU extensions; they are
+ * spelled out here because <elf.h> exists only on some systems.
+ */
+#include "mm_elf.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EI_NIDENT       16
+#define ELFCLASS32      1
+#define ELFCLASS64      2
+#define ELFDATA2LSB     1
+#define ELFDATA2MSB     2
+#define EV_CURRENT      1
+#define PN_XNUM         0xffff
+#define SHN_UNDEF       0
+#define SHN_XINDEX      0xffff
+#define SHT_NULL        0
+#define SHT_SYMTAB      2
+#define SHT_STRTAB      3
+#define SHT_NOTE        7
+#define SHT_NOBITS      8
+#define SHT_DYNSYM      11
+#define SHT_GNU_VERSYM  0x6fffffff
+#define STB_LOCAL       0
+#define DT_NULL         0
+#define DT_HASH         4
+#define DT_STRTAB       5
+#define DT_SYMTAB       6
+#define DT_STRSZ        10
+#define DT_SYMENT       11
+#define DT_GNU_HASH     0x6ffffef5
+#define DT_VERSYM       0x6ffffff0
+#define NT_GNU_BUILD_ID 3
+/* A .gnu.version entry with this bit names a version that is not the
+ * default one (memcpy@GLIBC_2.2.5 beside memcpy@@GLIBC_2.14). */
+#define VERSYM_HIDDEN 0x8000
+
+/* The largest buffer read from an input of unknown size: far more than any
+ * real symbol table, far less than a hostile count would ask for. */
+#define ALLOC_CAP ((uint64_t)256 << 20)
+/* Core files of processes with many mappings use PN_XNUM for more than
+ * 65535 program headers; the kernel's vm.max_map_count is 65530 by default,
+ * so this is generous. */
+#define MAX_SEGMENTS ((uint64_t)1 << 20)
+/* Notes walked in one note segment or section. */
+#define MAX_NOTES 65536
+/* Entries decoded per read when walking a table in pieces. */
+#define CHUNK 64
+
+/* Structure sizes, indexed by is64. */
+static const size_t ehdr_size[2] = {52, 64};
+static const size_t phdr_size[2] = {32, 56};
+static const size_t shdr_size[2] = {40, 64};
+static const size_t sym_size[2] = {16, 24};
+static const size_t dyn_size[2] = {8, 16};
+
+typedef struct elf_section {
+    uint32_t name;
+    uint32_t type;
+    uint64_t offset;
+    uint64_t size;
+    uint32_t link;
+    uint32_t info;
+    uint64_t addralign;
+    uint64_t entsize;
+} elf_section;
+
+enum {
+    TABLE_UNLOADED = 0,
+    TABLE_ABSENT,
+    TABLE_LOADED,
+    TABLE_CORRUPT,
+};
+
+/* The symbol tables, in the order they are searched. */
+enum {
+    TAB_SYMTAB = 0,
+    TAB_DYNSYM,  /* the SHT_DYNSYM section */
+    TAB_DYNAMIC, /* the same table found through PT_DYNAMIC */
+    TAB_COUNT
+};
+
+static const char *const table_names[TAB_COUNT] = {".symtab", ".dynsym",
+                                                   "the dynamic symbol table"};
+
+/* A symbol table as read, kept so that repeated lookups read nothing. */
+typedef struct elf_table {
+    int state;
+    uint8_t *syms; /* count raw entries of sym_size[is64] bytes */
+    size_t count;
+    char *strings;
+    size_t strings_len;
+    /* A name that starts below this has its NUL inside the string table:
+     * one past the last NUL, so that checking a name costs nothing. */
+    size_t names_end;
+    uint8_t *versym; /* count raw 16-bit .gnu.version entries, or NULL */
+    uint64_t bias;   /* TAB_DYNAMIC: the dynamic_bias it was read with */
+    mm_err error;    /* TABLE_CORRUPT: why */
+} elf_table;
+
+typedef struct elf_internal {
+    elf_section *sections; /* NULL when there are no usable ones */
+    size_t section_count;
+    size_t shstrndx; /* 0: sections have no names */
+    elf_table tables[TAB_COUNT];
+} elf_internal;
+
+/* ---- bytes ---- */
+
+static uint16_t
+get16(const mm_elf *elf, const uint8_t *p)
+{
+    if (elf->big_endian) {
+        return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+    }
+    return (uint16_t)((unsigned)p[1] << 8 | p[0]);
+}
+
+static uint32_t
+get32(const mm_elf *elf, const uint8_t *p)
+{
+    if (elf->big_endian) {
+        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+               (uint32_t)p[2] << 8 | p[3];
+    }
+    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 |
+           p[0];
+}
+
+static uint64_t
+get64(const mm_elf *elf, const uint8_t *p)
+{
+    uint64_t hi, lo;
+
+    if (elf->big_endian) {
+        hi = get32(elf, p);
+        lo = get32(elf, p + 4);
+    }
+    else {
+        lo = get32(elf, p);
+        hi = get32(elf, p + 4);
+    }
+    return hi << 32 | lo;
+}
+
+/* An address or offset of the file's class: 4 or 8 bytes. */
+static uint64_t
+getword(const mm_elf *elf, const uint8_t *p)
+{
+    return elf->is64 ? get64(elf, p) : get32(elf, p);
+}
+
+static uint64_t
+align_up(uint64_t value, uint64_t align)
+{
+    /* Callers pass values far below 2**63, so this cannot wrap. */
+    return (value + align - 1) & ~(align - 1);
+}
+
+/* Whether [offset, offset + len) lies within what the callback serves. */
+static int
+in_bounds(const mm_elf *elf, uint64_t offset, uint64_t len)
+{
+    return offset <= elf->size && len <= elf->size - offset;
+}
+
+/* Reads exactly len bytes at offset; 0 on success. */
+static int
+read_at(const mm_elf *elf, uint64_t offset, void *buf, size_t len)
+{
+    if (!in_bounds(elf, offset, len)) {
+        return -1;
+    }
+    if (len == 0) {
+        return 0;
+    }
+    return elf->read(elf->ctx, offset, buf, len) == 0 ? 0 : -1;
+}
+
+/* The most bytes a table read from the input may take. */
+static uint64_t
+alloc_limit(const mm_elf *elf)
+{
+    return elf->size < ALLOC_CAP ? elf->size : ALLOC_CAP;
+}
+
+/* Reads len bytes at offset into a new buffer (*out, to be freed), for the
+ * table named by what.  A zero len gives a valid one-byte buffer. */
+static mm_status
+read_alloc(const mm_elf *elf, uint64_t offset, uint64_t len, const char *what,
+           void **out, mm_err *err)
+{
+    void *buf;
+
+    *out = NULL;
+    if (!in_bounds(elf, offset, len)) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "%s (0x%" PRIx64 " bytes at offset 0x%" PRIx64
+                          ") runs past the end of the ELF image",
+                          what, len, offset);
+    }
+    if (len > alloc_limit(elf)) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "%s is 0x%" PRIx64 " bytes, more than can be real",
+                          what, len);
+    }
+    buf = malloc(len ? (size_t)len : 1);
+    if (buf == NULL) {
+        return mm_err_set(err, MM_ERR_NOMEM, 0,
+                          "out of memory reading %s (0x%" PRIx64 " bytes)",
+                          what, len);
+    }
+    if (read_at(elf, offset, buf, (size_t)len) != 0) {
+        free(buf);
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "%s (0x%" PRIx64 " bytes at offset 0x%" PRIx64
+                          ") cannot be read",
+                          what, len, offset);
+    }
+    *out = buf;
+    return MM_OK;
+}
+
+/* ---- headers ---- */
+
+static void
+decode_section(const mm_elf *elf, const uint8_t *p, elf_section *s)
+{
+    s->name = get32(elf, p);
+    s->type = get32(elf, p + 4);
+    if (elf->is64) {
+        s->offset = get64(elf, p + 24);
+        s->size = get64(elf, p + 32);
+        s->link = get32(elf, p + 40);
+        s->info = get32(elf, p + 44);
+        s->addralign = get64(elf, p + 48);
+        s->entsize = get64(elf, p + 56);
+    }
+    else {
+        s->offset = get32(elf, p + 16);
+        s->size = get32(elf, p + 20);
+        s->link = get32(elf, p + 24);
+        s->info = get32(elf, p + 28);
+        s->addralign = get32(elf, p + 32);
+        s->entsize = get32(elf, p + 36);
+    }
+}
+
+static void
+decode_segment(const mm_elf *elf, const uint8_t *p, mm_elf_segment *s)
+{
+    s->type = get32(elf, p);
+    if (elf->is64) {
+        s->flags = get32(elf, p + 4);
+        s->offset = get64(elf, p + 8);
+        s->vaddr = get64(elf, p + 16);
+        s->filesz = get64(elf, p + 32);
+        s->memsz = get64(elf, p + 40);
+        s->align = get64(elf, p + 48);
+    }
+    else {
+        s->offset = get32(elf, p + 4);
+        s->vaddr = get32(elf, p + 8);
+        s->filesz = get32(elf, p + 16);
+        s->memsz = get32(elf, p + 20);
+        s->flags = get32(elf, p + 24);
+        s->align = get32(elf, p + 28);
+    }
+}
+
+/* Section header 0, which holds the true counts when they do not fit the
+ * ELF header's 16-bit fields (extended numbering).  0 on success. */
+static int
+read_section_zero(const mm_elf *elf, uint64_t shoff, unsigned shentsize,
+                  elf_section *s)
+{
+    uint8_t raw[64];
+
+    if (shoff == 0 || shentsize != shdr_size[elf->is64] ||
+        read_at(elf, shoff, raw, shentsize) != 0) {
+        return -1;
+    }
+    decode_section(elf, raw, s);
+    return s->type == SHT_NULL ? 0 : -1;
+}
+
+/* Reads the section headers into elf->internal.  They are optional: a
+ * failure other than MM_ERR_NOMEM only means the file is used through its
+ * program headers, so err says why for whoever wants to know. */
+static mm_status
+load_sections(mm_elf *elf, uint64_t shoff, unsigned shentsize, unsigned shnum,
+              unsigned shstrndx, mm_err *err)
+{
+    elf_internal *in = elf->internal;
+    elf_section zero;
+    uint64_t count = shnum;
+    uint8_t raw[CHUNK * 64];
+
+    if (shoff == 0) {
+        return mm_err_set(err, MM_ERR_PARSE, 0, "no section headers");
+    }
+    if (shentsize != shdr_size[elf->is64]) {
+        return mm_err_set(err, MM_ERR_PARSE, 0, "e_shentsize is %u, not %zu",
+                          shentsize, shdr_size[elf->is64]);
+    }
+    if (read_section_zero(elf, shoff, shentsize, &zero) != 0) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "section header 0 cannot be read or is not null");
+    }
+    if (count == 0) {
+        count = zero.size;
+    }
+    if (shstrndx == SHN_XINDEX) {
+        shstrndx = zero.link;
+    }
+    if (count > alloc_limit(elf) / sizeof(elf_section) ||
+        !in_bounds(elf, shoff, count * shentsize)) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "%" PRIu64 " section headers at offset 0x%" PRIx64
+                          " run past the end of the ELF image",
+                          count, shoff);
+    }
+    in->sections = calloc((size_t)count, sizeof(elf_section));
+    if (in->sections == NULL) {
+        return mm_err_set(err, MM_ERR_NOMEM, 0,
+                          "out of memory for %" PRIu64 " section headers",
+                          count);
+    }
+    for (uint64_t i = 0; i < count; i += CHUNK) {
+        uint64_t n = count - i < CHUNK ? count - i : CHUNK;
+        if (read_at(elf, shoff + i * shentsize, raw,
+                    (size_t)(n * shentsize)) != 0) {
+            free(in->sections);
+            in->sections = NULL;
+            return mm_err_set(err, MM_ERR_PARSE, 0,
+                              "section headers cannot be read");
+        }
+        for (uint64_t j = 0; j < n; j++) {
+            decode_section(elf, raw + j * shentsize, &in->sections[i + j]);
+        }
+    }
+    in->section_count = (size_t)count;
+    in->shstrndx = shstrndx < count ? shstrndx : 0;
+    return MM_OK;
+}
+
+static mm_status
+load_segments(mm_elf *elf, uint64_t phoff, unsigned phentsize, uint64_t count,
+              mm_err *err)
+{
+    uint8_t raw[CHUNK * 56];
+
+    if (count == 0) {
+        return MM_OK;
+    }
+    if (phentsize != phdr_size[elf->is64]) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "e_phentsize is %u, not %zu for a %d-bit file",
+                          phentsize, phdr_size[elf->is64],
+                          elf->is64 ? 64 : 32);
+    }
+    if (count > MAX_SEGMENTS || !in_bounds(elf, phoff, count * phentsize)) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "%" PRIu64 " program headers at offset 0x%" PRIx64
+                          " run past the end of the ELF image",
+                          count, phoff);
+    }
+    elf->segments = calloc((size_t)count, sizeof(mm_elf_segment));
+    if (elf->segments == NULL) {
+        return mm_err_set(err, MM_ERR_NOMEM, 0,
+                          "out of memory for %" PRIu64 " program headers",
+                          count);
+    }
+    for (uint64_t i = 0; i < count; i += CHUNK) {
+        uint64_t n = count - i < CHUNK ? count - i : CHUNK;
+        if (read_at(elf, phoff + i * phentsize, raw,
+                    (size_t)(n * phentsize)) != 0) {
+            return mm_err_set(err, MM_ERR_PARSE, 0,
+                              "program headers at offset 0x%" PRIx64
+                              " cannot be read",
+                              phoff);
+        }
+        for (uint64_t j = 0; j < n; j++) {
+            decode_segment(elf, raw + j * phentsize, &elf->segments[i + j]);
+        }
+    }
+    elf->segment_count = (size_t)count;
+    return MM_OK;
+}
+
+mm_status
+mm_elf_open(mm_elf *elf, mm_read_fn read, void *ctx, uint64_t size,
+            mm_err *err)
+{
+    return mm_elf_open_flags(elf, read, ctx, size, 0, err);
+}
+
+mm_status
+mm_elf_open_flags(mm_elf *elf, mm_read_fn read, void *ctx, uint64_t size,
+                  unsigned flags, mm_err *err)
+{
+    uint8_t h[64];
+    uint64_t phoff, shoff, phnum;
+    unsigned phentsize, shentsize, shnum, shstrndx;
+    mm_err section_err;
+    mm_status status;
+
+    memset(elf, 0, sizeof(*elf));
+    elf->read = read;
+    elf->ctx = ctx;
+    elf->size = size;
+    if (read == NULL) {
+        return mm_err_set(err, MM_ERR_ARGUMENT, 0, "no read callback");
+    }
+    if (read_at(elf, 0, h, EI_NIDENT) != 0) {
+        return mm_err_set(err, MM_ERR_PARSE, 0, "too short for an ELF header");
+    }
+    if (memcmp(h, "\177ELF", 4) != 0) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "not an ELF file (no \\177ELF magic)");
+    }
+    if (h[4] != ELFCLASS32 && h[4] != ELFCLASS64) {
+        return mm_err_set(err, MM_ERR_PARSE, 0, "unknown ELF class %u", h[4]);
+    }
+    if (h[5] != ELFDATA2LSB && h[5] != ELFDATA2MSB) {
+        return mm_err_set(err, MM_ERR_PARSE, 0, "unknown ELF data encoding %u",
+                          h[5]);
+    }
+    if (h[6] != EV_CURRENT) {
+        return mm_err_set(err, MM_ERR_PARSE, 0, "unknown ELF version %u",
+                          h[6]);
+    }
+    elf->is64 = h[4] == ELFCLASS64;
+    elf->big_endian = h[5] == ELFDATA2MSB;
+    if (read_at(elf, 0, h, ehdr_size[elf->is64]) != 0) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "too short for a %d-bit ELF header",
+                          elf->is64 ? 64 : 32);
+    }
+    elf->type = get16(elf, h + 16);
+    elf->machine = get16(elf, h + 18);
+    if (elf->is64) {
+        elf->entry = get64(elf, h + 24);
+        phoff = get64(elf, h + 32);
+        shoff = get64(elf, h + 40);
+        phentsize = get16(elf, h + 54);
+        phnum = get16(elf, h + 56);
+        shentsize = get16(elf, h + 58);
+        shnum = get16(elf, h + 60);
+        shstrndx = get16(elf, h + 62);
+    }
+    else {
+        elf->entry = get32(elf, h + 24);
+        phoff = get32(elf, h + 28);
+        shoff = get32(elf, h + 32);
+        phentsize = get16(elf, h + 42);
+        phnum = get16(elf, h + 44);
+        shentsize = get16(elf, h + 46);
+        shnum = get16(elf, h + 48);
+        shstrndx = get16(elf, h + 50);
+    }
+
+    elf->internal = calloc(1, sizeof(elf_internal));
+    if (elf->internal == NULL) {
+        status = mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+        goto error;
+    }
+    if (phnum == PN_XNUM) {
+        elf_section zero;
+        if (read_section_zero(elf, shoff, shentsize, &zero) != 0) {
+            status = mm_err_set(err, MM_ERR_PARSE, 0,
+                                "e_phnum is PN_XNUM but section header 0, "
+                                "which holds the count, cannot be read");
+            goto error;
+        }
+        phnum = zero.info;
+    }
+    if (!(flags & MM_ELF_NO_SECTIONS)) {
+        status = load_sections(elf, shoff, shentsize, shnum, shstrndx,
+                               &section_err);
+        if (status == MM_ERR_NOMEM) {
+            *err = section_err;
+            goto error;
+        }
+    }
+    status = load_segments(elf, phoff, phentsize, phnum, err);
+    if (status != MM_OK) {
+        goto error;
+    }
+    if (elf->segment_count == 0 && mm_elf_section_count(elf) == 0) {
+        status = mm_err_set(err, MM_ERR_PARSE, 0,
+                            "neither program headers nor usable section "
+                            "headers");
+        goto error;
+    }
+    return MM_OK;
+
+error:
+    mm_elf_close(elf);
+    return status;
+}
+
+static void
+free_table(elf_table *t)
+{
+    free(t->syms);
+    free(t->strings);
+    free(t->versym);
+    memset(t, 0, sizeof(*t));
+}
+
+void
+mm_elf_close(mm_elf *elf)
+{
+    elf_internal *in = elf->internal;
+
+    if (in != NULL) {
+        for (int i = 0; i < TAB_COUNT; i++) {
+            free_table(&in->tables[i]);
+        }
+        free(in->sections);
+        free(in);
+    }
+    free(elf->segments);
+    elf->segments = NULL;
+    elf->segment_count = 0;
+    elf->internal = NULL;
+}
+
+size_t
+mm_elf_section_count(const mm_elf *elf)
+{
+    const elf_internal *in = elf->internal;
+
+    return in != NULL && in->sections != NULL ? in->section_count : 0;
+}
+
+/* ---- addresses ---- */
+
+/* The file offset of [vaddr, vaddr + len), which must lie within the file
+ * bytes of one PT_LOAD; 0 on success. */
+static int
+vaddr_range_to_offset(const mm_elf *elf, uint64_t vaddr, uint64_t len,
+                      uint64_t *offset)
+{
+    for (size_t i = 0; i < elf->segment_count; i++) {
+        const mm_elf_segment *s = &elf->segments[i];
+        uint64_t delta;
+        if (s->type != MM_PT_LOAD || vaddr < s->vaddr) {
+            continue;
+        }
+        delta = vaddr - s->vaddr;
+        if (delta >= s->filesz || len > s->filesz - delta ||
+            s->offset > UINT64_MAX - delta) {
+            continue;
+        }
+        *offset = s->offset + delta;
+        return 0;
+    }
+    return -1;
+}
+
+int
+mm_elf_vaddr_to_offset(const mm_elf *elf, uint64_t vaddr, uint64_t *offset)
+{
+    return vaddr_range_to_offset(elf, vaddr, 1, offset);
+}
+
+/* ---- notes ---- */
+
+/* The build-id among the notes in [offset, offset + size), copied as
+ * mm_elf_build_id does; 0 when there is none. */
+static size_t
+notes_build_id(const mm_elf *elf, uint64_t offset, uint64_t size,
+               uint64_t align, uint8_t *out, size_t cap)
+{
+    uint64_t pos = 0;
+
+    /* As binutils does: 8-byte alignment for the notes that ask for it
+     * (.note.gnu.property on 64-bit), 4 for everything else. */
+    align = align == 8 ? 8 : 4;
+    if (offset > elf->size) {
+        return 0;
+    }
+    if (size > elf->size - offset) {
+        size = elf->size - offset; /* a truncated file: what is there */
+    }
+    for (int n = 0; n < MAX_NOTES && size - pos >= 12; n++) {
+        uint8_t h[12];
+        uint8_t name[4];
+        uint32_t namesz, descsz, type;
+        uint64_t desc, next;
+
+        if (read_at(elf, offset + pos, h, sizeof(h)) != 0) {
+            return 0;
+        }
+        namesz = get32(elf, h);
+        descsz = get32(elf, h + 4);
+        type = get32(elf, h + 8);
+        desc = align_up(pos + 12 + namesz, align);
+        next = align_up(desc + descsz, align);
+        if (desc > size || descsz > size - desc) {
+            return 0; /* runs past its segment: corrupt */
+        }
+        if (type == NT_GNU_BUILD_ID && namesz == 4 &&
+            read_at(elf, offset + pos + 12, name, 4) == 0 &&
+            memcmp(name, "GNU", 4) == 0 && descsz > 0) {
+            size_t len = descsz < cap ? descsz : cap;
+            if (read_at(elf, offset + desc, out, len) != 0) {
+                return 0;
+            }
+            return len;
+        }
+        if (next >= size) {
+            break;
+        }
+        pos = next;
+    }
+    return 0;
+}
+
+size_t
+mm_elf_build_id(mm_elf *elf, uint8_t *out, size_t cap)
+{
+    const elf_internal *in = elf->internal;
+    size_t len;
+
+    /* The notes segment first: an image read from memory has no sections. */
+    for (size_t i = 0; i < elf->segment_count; i++) {
+        const mm_elf_segment *s = &elf->segments[i];
+        if (s->type == MM_PT_NOTE) {
+            len =
+                notes_build_id(elf, s->offset, s->filesz, s->align, out, cap);
+            if (len > 0) {
+                return len;
+            }
+        }
+    }
+    for (size_t i = 0; i < mm_elf_section_count(elf); i++) {
+        const elf_section *s = &in->sections[i];
+        if (s->type == SHT_NOTE) {
+            len = notes_build_id(elf, s->offset, s->size, s->addralign, out,
+                                 cap);
+            if (len > 0) {
+                return len;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- sections by name ---- */
+
+/* Whether section s is named name, read with bounds from .shstrtab. */
+static int
+section_named(const mm_elf *elf, const elf_section *s, const char *name)
+{
+    const elf_internal *in = elf->internal;
+    const elf_section *names;
+    size_t len = strlen(name) + 1;
+    char buf[64];
+
+    if (in->shstrndx == 0 || len > sizeof(buf)) {
+        return 0;
+    }
+    names = &in->sections[in->shstrndx];
+    if (names->type == SHT_NOBITS || s->name >= names->size ||
+        len > names->size - s->name || names->offset > UINT64_MAX - s->name ||
+        read_at(elf, names->offset + s->name, buf, len) != 0) {
+        return 0;
+    }
+    return memcmp(buf, name, len) == 0;
+}
+
+size_t
+mm_elf_debuglink(mm_elf *elf, char *out, size_t cap)
+{
+    const elf_internal *in = elf->internal;
+
+    if (cap == 0) {
+        return 0;
+    }
+    out[0] = '\0';
+    for (size_t i = 0; i < mm_elf_section_count(elf); i++) {
+        const elf_section *s = &in->sections[i];
+        size_t len;
+        const char *end;
+        if (s->type == SHT_NOBITS ||
+            !section_named(elf, s, ".gnu_debuglink")) {
+            continue;
+        }
+        /* The name, NUL, padding to 4, then a CRC32 of the debug file. */
+        len = s->size < cap ? (size_t)s->size : cap;
+        if (read_at(elf, s->offset, out, len) != 0) {
+            out[0] = '\0';
+            return 0;
+        }
+        end = memchr(out, '\0', len);
+        if (end == NULL) {
+            /* No NUL in the section (corrupt) or in cap bytes. */
+            out[0] = '\0';
+            return 0;
+        }
+        return (size_t)(end - out);
+    }
+    return 0;
+}
+
+/* ---- symbol tables ---- */
+
+/* Sets names_end from the string table just read. */
+static void
+find_names_end(elf_table *t)
+{
+    size_t i = t->strings_len;
+
+    while (i > 0 && t->strings[i - 1] != '\0') {
+        i--;
+    }
+    t->names_end = i;
+}
+
+/* Reads the table of section type (SHT_SYMTAB or SHT_DYNSYM) into t. */
+static mm_status
+load_section_table(mm_elf *elf, elf_table *t, uint32_t type, mm_err *err)
+{
+    const elf_internal *in = elf->internal;
+    const char *what = type == SHT_SYMTAB ? ".symtab" : ".dynsym";
+    const elf_section *s = NULL, *str;
+    size_t index = 0, entsize = sym_size[elf->is64];
+    mm_status status;
+    void *buf;
+
+    for (size_t i = 0; i < mm_elf_section_count(elf); i++) {
+        if (in->sections[i].type == type) {
+            s = &in->sections[i];
+            index = i;
+            break;
+        }
+    }
+    if (s == NULL) {
+        t->state = TABLE_ABSENT;
+        return MM_ERR_NOT_FOUND;
+    }
+    if (s->entsize != entsize) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "%s has sh_entsize %" PRIu64 ", not %zu", what,
+                          s->entsize, entsize);
+    }
+    if (s->link == 0 || s->link >= in->section_count ||
+        in->sections[s->link].type != SHT_STRTAB) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "%s links to section %" PRIu32
+                          ", which is not a string table",
+                          what, s->link);
+    }
+    str = &in->sections[s->link];
+    status = read_alloc(elf, s->offset, s->size / entsize * entsize, what,
+                        &buf, err);
+    if (status != MM_OK) {
+        return status;
+    }
+    t->syms = buf;
+    t->count = (size_t)(s->size / entsize);
+    status = read_alloc(elf, str->offset, str->size,
+                        type == SHT_SYMTAB ? "the string table of .symtab"
+                                           : "the string table of .dynsym",
+                        &buf, err);
+    if (status != MM_OK) {
+        return status;
+    }
+    t->strings = buf;
+    t->strings_len = (size_t)str->size;
+    find_names_end(t);
+
+    /* .gnu.version says which of several same-named symbols is the default
+     * version.  Optional: a missing or odd one is simply not used. */
+    for (size_t i = 0; type == SHT_DYNSYM && i < in->section_count; i++) {
+        const elf_section *v = &in->sections[i];
+        mm_err ignored;
+        if (v->type == SHT_GNU_VERSYM && v->link == index &&
+            v->size / 2 >= t->count) {
+            status = read_alloc(elf, v->offset, (uint64_t)t->count * 2,
+                                ".gnu.version", &buf, &ignored);
+            if (status == MM_ERR_NOMEM) {
+                *err = ignored;
+                return status;
+            }
+            t->versym = buf;
+            break;
+        }
+    }
+    t->state = TABLE_LOADED;
+    return MM_OK;
+}
+
+/* A DT_* address as an unrelocated virtual address.  The dynamic loader
+ * adds the load bias to these in memory on most architectures; the vdso and
+ * files keep the link-time value, which lies below the bias. */
+static uint64_t
+unbias(uint64_t addr, uint64_t bias)
+{
+    return addr >= bias ? addr - bias : addr;
+}
+
+/* The number of symbols a DT_GNU_HASH table covers: one past the highest
+ * index reached from its buckets, found at the end of that chain.  The
+ * walk is bounded by max_count. */
+static mm_status
+gnu_hash_count(const mm_elf *elf, uint64_t offset, uint64_t max_count,
+               uint64_t *count, mm_err *err)
+{
+    uint8_t raw[CHUNK * 4];
+    uint32_t nbuckets, symoffset, bloom_size;
+    uint64_t buckets, chain, highest = 0;
+
+    if (read_at(elf, offset, raw, 16) != 0) {
+        goto truncated;
+    }
+    nbuckets = get32(elf, raw);
+    symoffset = get32(elf, raw + 4);
+    bloom_size = get32(elf, raw + 8);
+    buckets = offset + 16 + (uint64_t)bloom_size * (elf->is64 ? 8 : 4);
+    if (buckets < offset || !in_bounds(elf, buckets, (uint64_t)nbuckets * 4) ||
+        (uint64_t)nbuckets * 4 > alloc_limit(elf)) {
+        goto truncated;
+    }
+    chain = buckets + (uint64_t)nbuckets * 4;
+    for (uint32_t i = 0; i < nbuckets; i += CHUNK) {
+        uint32_t n = nbuckets - i < CHUNK ? nbuckets - i : CHUNK;
+        if (read_at(elf, buckets + (uint64_t)i * 4, raw, n * 4) != 0) {
+            goto truncated;
+        }
+        for (uint32_t j = 0; j < n; j++) {
+            uint32_t b = get32(elf, raw + j * 4);
+            highest = b > highest ? b : highest;
+        }
+    }
+    if (highest < symoffset) {
+        /* Empty buckets: only the symbols below symoffset, which are not
+         * hashed (the null symbol, undefined ones). */
+        *count = symoffset;
+        return MM_OK; /* checked against the table's bounds by the caller */
+    }
+    /* The last chain ends at the entry whose low bit is set. */
+    for (uint64_t index = highest; index < max_count;) {
+        uint64_t at = chain + (index - symoffset) * 4;
+        uint64_t n = max_count - index < CHUNK ? max_count - index : CHUNK;
+        if (at < chain || !in_bounds(elf, at, 4)) {
+            goto truncated;
+        }
+        if (!in_bounds(elf, at, n * 4)) {
+            n = (elf->size - at) / 4;
+        }
+        if (read_at(elf, at, raw, (size_t)n * 4) != 0) {
+            goto truncated;
+        }
+        for (uint64_t j = 0; j < n; j++, index++) {
+            if (get32(elf, raw + j * 4) & 1) {
+                *count = index + 1;
+                return MM_OK;
+            }
+        }
+    }
+    return mm_err_set(err, MM_ERR_PARSE, 0,
+                      "a DT_GNU_HASH chain does not end within %" PRIu64
+                      " symbols",
+                      max_count);
+
+truncated:
+    return mm_err_set(err, MM_ERR_PARSE, 0,
+                      "the DT_GNU_HASH table at offset 0x%" PRIx64
+                      " is truncated or cannot be read",
+                      offset);
+}
+
+/* Reads the dynamic symbol table through PT_DYNAMIC into t. */
+static mm_status
+load_dynamic_table(mm_elf *elf, elf_table *t, uint64_t bias, mm_err *err)
+{
+    const mm_elf_segment *dynamic = NULL;
+    size_t entsize = dyn_size[elf->is64], symsize = sym_size[elf->is64];
+    uint64_t symtab = 0, strtab = 0, strsz = 0, syment = symsize, hash = 0,
+             gnu_hash = 0, versym = 0, count = 0, off, max_count;
+    int have_symtab = 0, have_strtab = 0, have_strsz = 0;
+    uint8_t *raw = NULL;
+    void *buf;
+    mm_status status;
+
+    t->bias = bias;
+    for (size_t i = 0; i < elf->segment_count; i++) {
+        if (elf->segments[i].type == MM_PT_DYNAMIC) {
+            dynamic = &elf->segments[i];
+            break;
+        }
+    }
+    if (dynamic == NULL) {
+        t->state = TABLE_ABSENT;
+        return MM_ERR_NOT_FOUND;
+    }
+    status =
+        read_alloc(elf, dynamic->offset, dynamic->filesz / entsize * entsize,
+                   "PT_DYNAMIC", &buf, err);
+    if (status != MM_OK) {
+        return status;
+    }
+    raw = buf;
+    for (uint64_t i = 0; i < dynamic->filesz / entsize; i++) {
+        const uint8_t *p = raw + i * entsize;
+        uint64_t tag = getword(elf, p);
+        uint64_t val = getword(elf, p + entsize / 2);
+        if (tag == DT_NULL) {
+            break;
+        }
+        /* The first of each wins, as in the dynamic loader. */
+        switch (tag) {
+        case DT_SYMTAB:
+            if (!have_symtab) {
+                symtab = unbias(val, bias);
+                have_symtab = 1;
+            }
+            break;
+        case DT_STRTAB:
+            if (!have_strtab) {
+                strtab = unbias(val, bias);
+                have_strtab = 1;
+            }
+            break;
+        case DT_STRSZ:
+            if (!have_strsz) {
+                strsz = val;
+                have_strsz = 1;
+            }
+            break;
+        case DT_SYMENT:
+            syment = val;
+            break;
+        case DT_HASH:
+            hash = hash ? hash : unbias(val, bias);
+            break;
+        case DT_GNU_HASH:
+            gnu_hash = gnu_hash ? gnu_hash : unbias(val, bias);
+            break;
+        case DT_VERSYM:
+            versym = versym ? versym : unbias(val, bias);
+            break;
+        default:
+            break;
+        }
+    }
+    free(raw);
+    raw = NULL;
+    if (!have_symtab) {
+        t->state = TABLE_ABSENT;
+        return MM_ERR_NOT_FOUND;
+    }
+    if (!have_strtab || !have_strsz) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "PT_DYNAMIC has DT_SYMTAB without DT_STRTAB and "
+                          "DT_STRSZ");
+    }
+    if (syment != symsize) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "DT_SYMENT is %" PRIu64 ", not %zu", syment,
+                          symsize);
+    }
+    max_count = alloc_limit(elf) / symsize;
+    if (hash != 0) {
+        /* nbucket, then nchain, which is the number of symbols. */
+        uint8_t h[8];
+        if (mm_elf_vaddr_to_offset(elf, hash, &off) != 0 ||
+            read_at(elf, off, h, sizeof(h)) != 0) {
+            return mm_err_set(err, MM_ERR_PARSE, 0,
+                              "DT_HASH 0x%" PRIx64 " cannot be read", hash);
+        }
+        count = get32(elf, h + 4);
+    }
+    else if (gnu_hash != 0) {
+        if (mm_elf_vaddr_to_offset(elf, gnu_hash, &off) != 0) {
+            return mm_err_set(err, MM_ERR_PARSE, 0,
+                              "DT_GNU_HASH 0x%" PRIx64
+                              " is not in a PT_LOAD segment",
+                              gnu_hash);
+        }
+        status = gnu_hash_count(elf, off, max_count, &count, err);
+        if (status != MM_OK) {
+            return status;
+        }
+    }
+    else {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "PT_DYNAMIC has neither DT_HASH nor DT_GNU_HASH, "
+                          "which give the number of symbols");
+    }
+    if (count > max_count ||
+        vaddr_range_to_offset(elf, symtab, count * symsize, &off) != 0) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "DT_SYMTAB 0x%" PRIx64 " with %" PRIu64
+                          " symbols is not in a PT_LOAD segment",
+                          symtab, count);
+    }
+    status = read_alloc(elf, off, count * symsize, "DT_SYMTAB", &buf, err);
+    if (status != MM_OK) {
+        return status;
+    }
+    t->syms = buf;
+    t->count = (size_t)count;
+    if (vaddr_range_to_offset(elf, strtab, strsz, &off) != 0) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "DT_STRTAB 0x%" PRIx64 " of DT_STRSZ %" PRIu64
+                          " is not in a PT_LOAD segment",
+                          strtab, strsz);
+    }
+    status = read_alloc(elf, off, strsz, "DT_STRTAB", &buf, err);
+    if (status != MM_OK) {
+        return status;
+    }
+    t->strings = buf;
+    t->strings_len = (size_t)strsz;
+    find_names_end(t);
+    if (versym != 0 &&
+        vaddr_range_to_offset(elf, versym, count * 2, &off) == 0) {
+        mm_err ignored;
+        status = read_alloc(elf, off, count * 2, "DT_VERSYM", &buf, &ignored);
+        if (status == MM_ERR_NOMEM) {
+            *err = ignored;
+            return status;
+        }
+        t->versym = buf; /* NULL when it could not be read: not used */
+    }
+    t->state = TABLE_LOADED;
+    return MM_OK;
+}
+
+/* Table which of elf, read on first use and kept: MM_OK when it is there,
+ * MM_ERR_NOT_FOUND when the file has none, MM_ERR_PARSE when it is corrupt
+ * (the error is kept too, so a corrupt table is not read again). */
+static mm_status
+get_table(mm_elf *elf, int which, uint64_t bias, elf_table **out, mm_err *err)
+{
+    elf_internal *in = elf->internal;
+    elf_table *t = &in->tables[which];
+    mm_status status;
+
+    *out = t;
+    if (which == TAB_DYNAMIC && t->state != TABLE_UNLOADED &&
+        t->bias != bias) {
+        free_table(t);
+    }
+    switch (t->state) {
+    case TABLE_LOADED:
+        return MM_OK;
+    case TABLE_ABSENT:
+        return MM_ERR_NOT_FOUND;
+    case TABLE_CORRUPT:
+        *err = t->error;
+        return t->error.status;
+    default:
+        break;
+    }
+    if (which == TAB_DYNAMIC) {
+        status = load_dynamic_table(elf, t, bias, err);
+    }
+    else {
+        status = load_section_table(
+            elf, t, which == TAB_SYMTAB ? SHT_SYMTAB : SHT_DYNSYM, err);
+    }
+    if (status == MM_ERR_PARSE) {
+        free_table(t);
+        t->state = TABLE_CORRUPT;
+        t->bias = bias;
+        t->error = *err;
+    }
+    else if (status == MM_ERR_NOMEM) {
+        free_table(t); /* not kept: it may work next time */
+    }
+    return status;
+}
+
+/* Looks name up in one table. */
+static mm_status
+search_table(const mm_elf *elf, const elf_table *t, const char *name,
+             mm_elf_symbol *out, mm_err *err, const char *what)
+{
+    size_t entsize = sym_size[elf->is64], len = strlen(name);
+    size_t corrupt = 0;
+    const uint8_t *best = NULL;
+    int best_rank = 0;
+
+    for (size_t i = 0; i < t->count; i++) {
+        const uint8_t *p = t->syms + i * entsize;
+        uint32_t st_name = get32(elf, p);
+        uint16_t shndx = get16(elf, p + (elf->is64 ? 6 : 14));
+        uint8_t info = p[elf->is64 ? 4 : 12];
+        int rank;
+
+        if (shndx == SHN_UNDEF) {
+            continue;
+        }
+        if (st_name >= t->names_end) {
+            corrupt = corrupt ? corrupt : i;
+            continue;
+        }
+        if (len >= t->strings_len - st_name ||
+            memcmp(t->strings + st_name, name, len + 1) != 0) {
+            continue;
+        }
+        /* Several symbols may share a name: prefer a global one, and of
+         * those the default version. */
+        if (info >> 4 == STB_LOCAL) {
+            rank = 1;
+        }
+        else if (t->versym != NULL &&
+                 (get16(elf, t->versym + i * 2) & VERSYM_HIDDEN)) {
+            rank = 2;
+        }
+        else {
+            rank = 3;
+        }
+        if (rank > best_rank) {
+            best = p;
+            best_rank = rank;
+            if (rank == 3) {
+                break;
+            }
+        }
+    }
+    if (best != NULL) {
+        uint8_t info = best[elf->is64 ? 4 : 12];
+        memset(out, 0, sizeof(*out));
+        if (elf->is64) {
+            out->value = get64(elf, best + 8);
+            out->size = get64(elf, best + 16);
+            out->section = get16(elf, best + 6);
+        }
+        else {
+            out->value = get32(elf, best + 4);
+            out->size = get32(elf, best + 8);
+            out->section = get16(elf, best + 14);
+        }
+        out->type = info & 0xf;
+        out->binding = info >> 4;
+        return MM_OK;
+    }
+    if (corrupt) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "symbol %zu of %s has a name outside its string "
+                          "table",
+                          corrupt, what);
+    }
+    return MM_ERR_NOT_FOUND;
+}
+
+mm_status
+mm_elf_find_symbol(mm_elf *elf, const char *name, uint64_t dynamic_bias,
+                   mm_elf_symbol *out, mm_err *err)
+{
+    mm_err first;
+    int have_error = 0;
+
+    if (elf->internal == NULL || name == NULL) {
+        return mm_err_set(err, MM_ERR_ARGUMENT, 0,
+                          "no open ELF image or no name");
+    }
+    first.status = MM_OK;
+    /* A corrupt table does not hide the others: its error is reported
+     * only when no other table has the name. */
+    for (int which = 0; which < TAB_COUNT; which++) {
+        elf_table *t;
+        mm_err e;
+        mm_status status;
+
+        if (which == TAB_DYNAMIC && mm_elf_section_count(elf) > 0) {
+            /* With sections, .dynsym is that table (or the file has none,
+             * like a separate debug file whose PT_DYNAMIC points at
+             * nothing). */
+            break;
+        }
+        status = get_table(elf, which, dynamic_bias, &t, &e);
+        if (status == MM_OK) {
+            status = search_table(elf, t, name, out, &e, table_names[which]);
+        }
+        if (status == MM_OK) {
+            out->from_dynsym = which != TAB_SYMTAB;
+            return MM_OK;
+        }
+        if (status == MM_ERR_NOMEM) {
+            *err = e;
+            return status;
+        }
+        if (status == MM_ERR_PARSE && !have_error) {
+            first = e;
+            have_error = 1;
+        }
+    }
+    if (have_error) {
+        *err = first;
+        return MM_ERR_PARSE;
+    }
+    return mm_err_set(err, MM_ERR_NOT_FOUND, 0, "no defined symbol %.200s",
+                      name);
+}
+
+/* ---- buffers ---- */
+
+int
+mm_read_buffer(void *ctx, uint64_t offset, void *buf, size_t len)
+{
+    const mm_buffer *b = ctx;
+
+    if (offset > b->len || len > b->len - offset) {
+        return -1;
+    }
+    if (len > 0) {
+        memcpy(buf, b->data + offset, len);
+    }
+    return 0;
+}

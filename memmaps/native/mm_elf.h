@@ -1,0 +1,130 @@
+/* A portable ELF reader: plain C, no Python, no <elf.h>, so that it builds
+ * and behaves the same on every system.
+ *
+ * It reads 32- and 64-bit, little- and big-endian files through a read
+ * callback, so the bytes can come from a file, a buffer, or another process's
+ * memory.  Every offset, size and count in the input is treated as hostile:
+ * a truncated or corrupt file gives MM_ERR_PARSE with a message, never a
+ * crash, an out-of-bounds read, or an unbounded allocation or loop.
+ */
+#ifndef MM_ELF_H
+#define MM_ELF_H
+
+#include "mm.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Reads len bytes at offset into buf; returns 0 only when all of them were
+ * read.  offset counts from the start of the ELF image (the file, or the
+ * address the image is read at). */
+typedef int (*mm_read_fn)(void *ctx, uint64_t offset, void *buf, size_t len);
+
+/* A program header. */
+typedef struct mm_elf_segment {
+    uint32_t type;  /* PT_LOAD = 1, PT_DYNAMIC = 2, PT_NOTE = 4, ... */
+    uint32_t flags; /* PF_X = 1, PF_W = 2, PF_R = 4 */
+    uint64_t offset;
+    uint64_t vaddr;
+    uint64_t filesz;
+    uint64_t memsz;
+    uint64_t align;
+} mm_elf_segment;
+
+#define MM_PT_LOAD    1
+#define MM_PT_DYNAMIC 2
+#define MM_PT_NOTE    4
+
+typedef struct mm_elf {
+    mm_read_fn read;
+    void *ctx;
+    uint64_t size; /* bytes the callback can serve, UINT64_MAX if unknown */
+    int is64;
+    int big_endian;
+    uint16_t type;    /* ET_EXEC = 2, ET_DYN = 3, ... */
+    uint16_t machine; /* EM_X86_64 = 62, EM_AARCH64 = 183, ... */
+    uint64_t entry;
+    mm_elf_segment *segments; /* every program header, in file order */
+    size_t segment_count;
+    void *internal; /* section headers and symbol tables, owned */
+} mm_elf;
+
+typedef struct mm_elf_symbol {
+    uint64_t value; /* st_value: a virtual address before the load bias */
+    uint64_t size;
+    uint8_t type;     /* STT_OBJECT = 1, STT_FUNC = 2, STT_TLS = 6, ... */
+    uint8_t binding;  /* STB_LOCAL = 0, STB_GLOBAL = 1, STB_WEAK = 2 */
+    uint16_t section; /* st_shndx */
+    int from_dynsym;  /* found in .dynsym rather than .symtab */
+} mm_elf_symbol;
+
+/* Reads the ELF header and program headers (and, when present and sane, the
+ * section headers).  MM_ERR_PARSE for anything that is not a well-formed
+ * ELF image.  On success mm_elf_close() must be called. */
+mm_status mm_elf_open(mm_elf *elf, mm_read_fn read, void *ctx, uint64_t size,
+                      mm_err *err);
+void mm_elf_close(mm_elf *elf);
+
+/* mm_elf_open_flags flags */
+enum {
+    /* Pretend there are no section headers: for an image read from a
+     * process's memory, where e_shoff does not point at them, and to test
+     * the PT_DYNAMIC path on files. */
+    MM_ELF_NO_SECTIONS = 1,
+};
+
+/* mm_elf_open with flags (MM_ELF_*). */
+mm_status mm_elf_open_flags(mm_elf *elf, mm_read_fn read, void *ctx,
+                            uint64_t size, unsigned flags, mm_err *err);
+
+/* The number of section headers read, 0 when there are none or they were
+ * missing, corrupt or ignored (the image is then used through its program
+ * headers alone). */
+size_t mm_elf_section_count(const mm_elf *elf);
+
+/* The GNU build-id (NT_GNU_BUILD_ID in a PT_NOTE segment or a SHT_NOTE
+ * section): copies up to cap bytes into out and returns the length, or 0
+ * when there is none. */
+size_t mm_elf_build_id(mm_elf *elf, uint8_t *out, size_t cap);
+/* (The length returned is that of what was copied: at most cap.  A build-id
+ * is 20 bytes for SHA-1, 16 for MD5 or a UUID.) */
+
+/* The .gnu_debuglink file name (NUL-terminated into out), or 0 if none. */
+size_t mm_elf_debuglink(mm_elf *elf, char *out, size_t cap);
+/* (It returns the name's length; 0 too when the name and its NUL do not fit
+ * in cap bytes, since a cut name would be a wrong one.) */
+
+/* Looks a defined symbol up by name: .symtab first (it has the local and
+ * static symbols), then .dynsym; without section headers (an image read from
+ * memory), the dynamic symbol table found through PT_DYNAMIC (DT_SYMTAB,
+ * DT_STRTAB, DT_STRSZ, and DT_HASH or DT_GNU_HASH for its length).
+ * dynamic_bias is subtracted from DT_* addresses that the dynamic loader has
+ * already relocated (pass the load bias for an image read from a live
+ * process's memory, 0 for a file).  Undefined symbols (st_shndx 0) are
+ * skipped.  MM_OK with *out filled, MM_ERR_NOT_FOUND when no defined symbol
+ * has the name, MM_ERR_PARSE for a corrupt table. */
+mm_status mm_elf_find_symbol(mm_elf *elf, const char *name,
+                             uint64_t dynamic_bias, mm_elf_symbol *out,
+                             mm_err *err);
+
+/* The file offset of a virtual address, through the PT_LOAD that covers it
+ * with file bytes; 0 on success. */
+int mm_elf_vaddr_to_offset(const mm_elf *elf, uint64_t vaddr,
+                           uint64_t *offset);
+
+/* A read callback over a buffer: ctx is a mm_buffer. */
+typedef struct mm_buffer {
+    const uint8_t *data;
+    size_t len;
+} mm_buffer;
+int mm_read_buffer(void *ctx, uint64_t offset, void *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MM_ELF_H */
