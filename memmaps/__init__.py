@@ -23,6 +23,7 @@ from .errors import (
     ZombieProcess,
     _from_native,
 )
+from .images import Image, find_images, find_symbol
 from .maps import Maps
 from .region import KINDS, Region
 from .usage import Usage
@@ -33,6 +34,7 @@ __all__ = [
     "KINDS",
     "AccessDenied",
     "Error",
+    "Image",
     "Maps",
     "NoSuchProcess",
     "ParseError",
@@ -41,9 +43,11 @@ __all__ = [
     "UnsupportedPlatform",
     "Usage",
     "ZombieProcess",
+    "images",
     "parse",
     "region_at",
     "regions",
+    "symbol_address",
     "usage",
 ]
 
@@ -104,6 +108,25 @@ def region_at(pid: int | None, addr: int) -> Region | None:
     flags = _core.FROM_LISTING if os.environ.get("MEMMAPS_REGION_AT") == "listing" else 0
     found = _core.region_at(native_pid, _check_addr(addr), flags)
     return found[0] if found else None
+
+
+def images(pid: int | None = None) -> list[Image]:
+    """The executables and shared libraries loaded in process ``pid`` (None:
+    this process), and its vdso, in address order, each with its load bias
+    and build-id."""
+    _check_pid(pid)
+    return find_images(pid, regions(pid))
+
+
+def symbol_address(pid: int | None, symbol: str, image: str | None = None) -> int:
+    """The runtime address of ``symbol`` in process ``pid``, ASLR applied.
+
+    ``image`` narrows the search to the image with that path or file name;
+    otherwise images are searched in address order (the main executable
+    first, as it is usually mapped lowest).  Raises SymbolNotFound.
+    """
+    _check_pid(pid)
+    return find_symbol(images(pid), symbol, image, os.getpid() if pid is None else pid)
 
 
 def usage(pid: int | None = None) -> Usage:

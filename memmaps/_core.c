@@ -11,8 +11,14 @@
 #include <Python.h>
 
 #include "native/mm.h"
+#include "native/mm_elf.h"
+#include "pythread.h"
 
+#include <errno.h>
 #include <string.h>
+#ifndef _WIN32
+#include <unistd.h>
+#endif
 
 /* The fields of Region, in order; memmaps/region.py has the same list. */
 enum {
@@ -54,6 +60,7 @@ typedef struct {
     PyObject *perms[16];       /* "---p" ... "rwxs", by MM_PROT_* bits */
     PyObject *kinds[MM_KIND_COUNT];
     PyObject *empty_tuple;
+    PyTypeObject *elf_type; /* ElfFile */
 } module_state;
 
 static inline module_state *
@@ -682,6 +689,54 @@ core_region_at(PyObject *module, PyObject *args)
     return result;
 }
 
+PyDoc_STRVAR(read_memory_doc,
+             "read_memory($module, pid, addr, size, /)\n--\n\n"
+             "Up to size bytes of process pid's memory at addr: fewer when\n"
+             "the range runs into memory that is not mapped or readable.");
+
+static PyObject *
+core_read_memory(PyObject *module, PyObject *args)
+{
+    module_state *state = get_state(module);
+    long pid;
+    unsigned long long addr;
+    Py_ssize_t size;
+    size_t got = 0;
+    mm_target target;
+    mm_err err;
+    mm_status status;
+    PyObject *bytes;
+    char *buffer;
+
+    if (!PyArg_ParseTuple(args, "lKn:read_memory", &pid, &addr, &size)) {
+        return NULL;
+    }
+    if (check_setup(state) < 0) {
+        return NULL;
+    }
+    if (size < 0) {
+        PyErr_SetString(PyExc_ValueError, "read_memory: size is negative");
+        return NULL;
+    }
+    buffer = PyMem_Malloc(size > 0 ? (size_t)size : 1);
+    if (buffer == NULL) {
+        return PyErr_NoMemory();
+    }
+    target.pid = pid < 0 ? MM_PID_SELF : pid;
+    memset(&err, 0, sizeof(err));
+    Py_BEGIN_ALLOW_THREADS
+        status = mm_read_memory(&target, (uint64_t)addr, buffer, (size_t)size,
+                                &got, &err);
+    Py_END_ALLOW_THREADS
+    if (status != MM_OK) {
+        PyMem_Free(buffer);
+        return raise_native_error(state, &err, pid, NULL, 0);
+    }
+    bytes = PyBytes_FromStringAndSize(buffer, (Py_ssize_t)got);
+    PyMem_Free(buffer);
+    return bytes;
+}
+
 PyDoc_STRVAR(
     parse_maps_doc,
     "parse_maps($module, text, /)\n--\n\n"
@@ -724,12 +779,314 @@ core_parse_maps(PyObject *module, PyObject *arg)
     return result;
 }
 
+/* ---- ElfFile: the ELF reader over a file descriptor or a buffer ---- */
+
+typedef struct {
+    PyObject_HEAD mm_elf elf;
+    int opened;
+    int fd;          /* a dup of the caller's descriptor, or -1 */
+    Py_buffer bytes; /* the caller's buffer when fd is -1 */
+    mm_buffer buffer;
+    /* The reader caches tables as it goes: one call at a time, while the
+     * GIL is released around the reading. */
+    PyThread_type_lock lock;
+} elf_object;
+
+#ifndef _WIN32
+static int
+read_fd(void *ctx, uint64_t offset, void *buf, size_t len)
+{
+    int fd = *(int *)ctx;
+    char *out = buf;
+
+    if (offset > (uint64_t)INT64_MAX) {
+        return -1;
+    }
+    while (len > 0) {
+        ssize_t n = pread(fd, out, len, (off_t)offset);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        out += n;
+        len -= (size_t)n;
+        offset += (uint64_t)n;
+    }
+    return 0;
+}
+#endif
+
+static void
+elf_lock(elf_object *self)
+{
+    if (!PyThread_acquire_lock(self->lock, NOWAIT_LOCK)) {
+        Py_BEGIN_ALLOW_THREADS
+            PyThread_acquire_lock(self->lock, WAIT_LOCK);
+        Py_END_ALLOW_THREADS
+    }
+}
+
+static PyObject *
+elf_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"source", NULL};
+    PyObject *source;
+    module_state *state = PyType_GetModuleState(type);
+    elf_object *self;
+    mm_err err;
+    mm_status status;
+    uint64_t size = UINT64_MAX;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:ElfFile", keywords,
+                                     &source)) {
+        return NULL;
+    }
+    self = (elf_object *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->fd = -1;
+    self->lock = PyThread_allocate_lock();
+    if (self->lock == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    memset(&err, 0, sizeof(err));
+    if (PyLong_Check(source)) {
+#ifdef _WIN32
+        PyErr_SetString(PyExc_TypeError,
+                        "ElfFile: file descriptors are not read on Windows; "
+                        "pass the bytes");
+        Py_DECREF(self);
+        return NULL;
+#else
+        long fd = PyLong_AsLong(source);
+        if (fd == -1 && PyErr_Occurred()) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        if (fd < 0 || fd > INT32_MAX) {
+            PyErr_Format(PyExc_ValueError,
+                         "ElfFile: %ld is not a file descriptor", fd);
+            Py_DECREF(self);
+            return NULL;
+        }
+        self->fd = dup((int)fd);
+        if (self->fd < 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            Py_DECREF(self);
+            return NULL;
+        }
+        {
+            off_t end = lseek(self->fd, 0, SEEK_END);
+            if (end > 0) {
+                size = (uint64_t)end;
+            }
+        }
+        Py_BEGIN_ALLOW_THREADS
+            status = mm_elf_open(&self->elf, read_fd, &self->fd, size, &err);
+        Py_END_ALLOW_THREADS
+#endif
+    }
+    else {
+        if (PyObject_GetBuffer(source, &self->bytes, PyBUF_SIMPLE) < 0) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        self->buffer.data = self->bytes.buf;
+        self->buffer.len = (size_t)self->bytes.len;
+        status = mm_elf_open(&self->elf, mm_read_buffer, &self->buffer,
+                             (uint64_t)self->bytes.len, &err);
+    }
+    if (status != MM_OK) {
+        raise_native_error(state, &err, -1, NULL, 0);
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->opened = 1;
+    return (PyObject *)self;
+}
+
+static void
+elf_dealloc(elf_object *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+
+    if (self->opened) {
+        mm_elf_close(&self->elf);
+    }
+#ifndef _WIN32
+    if (self->fd >= 0) {
+        close(self->fd);
+    }
+#endif
+    if (self->bytes.obj != NULL) {
+        PyBuffer_Release(&self->bytes);
+    }
+    if (self->lock != NULL) {
+        PyThread_free_lock(self->lock);
+    }
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);
+}
+
+PyDoc_STRVAR(elf_symbol_doc,
+             "symbol($self, name, dynamic_bias=0, /)\n--\n\n"
+             "(value, size, type, binding, section, from_dynsym) of the\n"
+             "defined symbol name, or None.  value is before the load bias.");
+
+static PyObject *
+elf_symbol(elf_object *self, PyObject *args)
+{
+    module_state *state = PyType_GetModuleState(Py_TYPE(self));
+    const char *name;
+    Py_ssize_t name_len;
+    unsigned long long dynamic_bias = 0;
+    mm_elf_symbol symbol;
+    mm_err err;
+    mm_status status;
+
+    if (!PyArg_ParseTuple(args, "s#|K:symbol", &name, &name_len,
+                          &dynamic_bias)) {
+        return NULL;
+    }
+    if ((size_t)name_len != strlen(name)) {
+        PyErr_SetString(PyExc_ValueError, "symbol: name has a NUL character");
+        return NULL;
+    }
+    memset(&err, 0, sizeof(err));
+    elf_lock(self);
+    Py_BEGIN_ALLOW_THREADS
+        status =
+            mm_elf_find_symbol(&self->elf, name, dynamic_bias, &symbol, &err);
+    Py_END_ALLOW_THREADS
+    PyThread_release_lock(self->lock);
+    if (status == MM_ERR_NOT_FOUND) {
+        Py_RETURN_NONE;
+    }
+    if (status != MM_OK) {
+        return raise_native_error(state, &err, -1, NULL, 0);
+    }
+    return Py_BuildValue("(KKiiiO)", (unsigned long long)symbol.value,
+                         (unsigned long long)symbol.size, symbol.type,
+                         symbol.binding, symbol.section,
+                         symbol.from_dynsym ? Py_True : Py_False);
+}
+
+static PyObject *
+elf_get_build_id(elf_object *self, void *closure)
+{
+    uint8_t id[64];
+    size_t len;
+
+    (void)closure;
+    elf_lock(self);
+    len = mm_elf_build_id(&self->elf, id, sizeof(id));
+    PyThread_release_lock(self->lock);
+    if (len == 0) {
+        Py_RETURN_NONE;
+    }
+    return PyBytes_FromStringAndSize(
+        (const char *)id, (Py_ssize_t)(len < sizeof(id) ? len : sizeof(id)));
+}
+
+static PyObject *
+elf_get_debuglink(elf_object *self, void *closure)
+{
+    char name[4096];
+    size_t len;
+
+    (void)closure;
+    elf_lock(self);
+    len = mm_elf_debuglink(&self->elf, name, sizeof(name));
+    PyThread_release_lock(self->lock);
+    if (len == 0) {
+        Py_RETURN_NONE;
+    }
+    return PyUnicode_DecodeFSDefault(name);
+}
+
+static PyObject *
+elf_get_segments(elf_object *self, void *closure)
+{
+    PyObject *segments;
+
+    (void)closure;
+    segments = PyTuple_New((Py_ssize_t)self->elf.segment_count);
+    if (segments == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < self->elf.segment_count; i++) {
+        const mm_elf_segment *s = &self->elf.segments[i];
+        PyObject *item = Py_BuildValue(
+            "(kkKKKKK)", (unsigned long)s->type, (unsigned long)s->flags,
+            (unsigned long long)s->offset, (unsigned long long)s->vaddr,
+            (unsigned long long)s->filesz, (unsigned long long)s->memsz,
+            (unsigned long long)s->align);
+        if (item == NULL) {
+            Py_DECREF(segments);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(segments, (Py_ssize_t)i, item);
+    }
+    return segments;
+}
+
+static PyObject *
+elf_get_header(elf_object *self, void *closure)
+{
+    (void)closure;
+    return Py_BuildValue("(iiiiK)", self->elf.is64, self->elf.big_endian,
+                         self->elf.type, self->elf.machine,
+                         (unsigned long long)self->elf.entry);
+}
+
+static PyMethodDef elf_methods[] = {
+    {"symbol", (PyCFunction)elf_symbol, METH_VARARGS, elf_symbol_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef elf_getset[] = {
+    {"build_id", (getter)elf_get_build_id, NULL,
+     "The GNU build-id as bytes, or None.", NULL},
+    {"debuglink", (getter)elf_get_debuglink, NULL,
+     "The .gnu_debuglink file name, or None.", NULL},
+    {"segments", (getter)elf_get_segments, NULL,
+     "Every program header: (type, flags, offset, vaddr, filesz, memsz, "
+     "align).",
+     NULL},
+    {"header", (getter)elf_get_header, NULL,
+     "(is64, big_endian, type, machine, entry).", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot elf_slots[] = {
+    {Py_tp_new, elf_new},
+    {Py_tp_dealloc, elf_dealloc},
+    {Py_tp_methods, elf_methods},
+    {Py_tp_getset, elf_getset},
+    {Py_tp_doc, "ElfFile(source)\n--\n\n"
+                "An ELF image read from a file descriptor (an int, which is\n"
+                "duplicated) or a bytes-like object."},
+    {0, NULL},
+};
+
+static PyType_Spec elf_spec = {
+    .name = "memmaps._core.ElfFile",
+    .basicsize = sizeof(elf_object),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = elf_slots,
+};
+
 static PyMethodDef core_methods[] = {
     {"setup", (PyCFunction)(void (*)(void))core_setup, METH_FASTCALL,
      setup_doc},
     {"regions", core_regions, METH_VARARGS, regions_doc},
     {"process_usage", core_process_usage, METH_VARARGS, process_usage_doc},
     {"region_at", core_region_at, METH_VARARGS, region_at_doc},
+    {"read_memory", core_read_memory, METH_VARARGS, read_memory_doc},
     {"parse_maps", core_parse_maps, METH_O, parse_maps_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -778,6 +1135,12 @@ core_exec(PyObject *module)
     if (state->empty_tuple == NULL) {
         return -1;
     }
+    state->elf_type =
+        (PyTypeObject *)PyType_FromModuleAndSpec(module, &elf_spec, NULL);
+    if (state->elf_type == NULL ||
+        PyModule_AddType(module, state->elf_type) < 0) {
+        return -1;
+    }
     if (PyModule_AddStringConstant(module, "BACKEND", mm_backend_name()) < 0 ||
         add_int_constants(module) < 0) {
         return -1;
@@ -801,6 +1164,7 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(state->region_type);
     Py_VISIT(state->usage_type);
     Py_VISIT(state->make_error);
+    Py_VISIT(state->elf_type);
     return 0;
 }
 
@@ -812,6 +1176,7 @@ core_clear(PyObject *module)
     Py_CLEAR(state->usage_type);
     Py_CLEAR(state->make_error);
     Py_CLEAR(state->empty_tuple);
+    Py_CLEAR(state->elf_type);
     for (int i = 0; i < 16; i++) {
         Py_CLEAR(state->perms[i]);
     }

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
 
-from . import Error, Maps, region_at, regions
+from . import Error, Image, Maps, images, region_at, regions, symbol_address
+from .maps import _printable
 from .region import KINDS
 
 
@@ -80,7 +82,49 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--at", type=_address_argument, metavar="ADDR", help="show only the region holding ADDR"
     )
+    parser.add_argument(
+        "--images",
+        action="store_true",
+        help="list the loaded executables and libraries: base, end, bias, build-id, path",
+    )
+    parser.add_argument(
+        "--symbol",
+        metavar="NAME",
+        help="print the runtime address of a symbol (ASLR applied)",
+    )
+    parser.add_argument(
+        "--image",
+        metavar="PATH",
+        help="with --symbol: look only in the image with this path or file name",
+    )
     return parser
+
+
+def _images_table(found: list[Image]) -> str:
+    width = max([8, *(len(f"{image.end:x}") for image in found)])
+    lines = [f"{'BASE':<{width}} {'END':<{width}} {'BIAS':<{width}} {'BUILD-ID':<40} PATH"]
+    for image in found:
+        path = _printable(image.path) + (" (deleted)" if image.deleted else "")
+        lines.append(
+            f"{image.base:0{width}x} {image.end:0{width}x} {image.bias:0{width}x} "
+            f"{image.build_id or '-':<40} {path}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _images_json(found: list[Image], pid: int) -> str:
+    entries = [
+        {
+            "path": image.path,
+            "base": image.base,
+            "end": image.end,
+            "bias": image.bias,
+            "build_id": image.build_id,
+            "deleted": image.deleted,
+        }
+        for image in found
+    ]
+    return json.dumps({"pid": pid, "images": entries}, indent=2) + "\n"
 
 
 def _render(maps: Maps, fmt: str) -> bytes:
@@ -95,6 +139,10 @@ def _render(maps: Maps, fmt: str) -> bytes:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.image is not None and args.symbol is None:
+        parser.error("--image goes with --symbol")
+    if args.symbol is not None or args.images:
+        return _images_main(args)
     if args.usage and args.format == "proc":
         parser.error(
             "--usage has no proc format (it is what /proc/PID/smaps shows): use table or json"
@@ -123,6 +171,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Error, OSError, ValueError, TypeError) as error:
         print(f"memmaps: {error}", file=sys.stderr)
         return 1
+    return _write(output)
+
+
+def _images_main(args: argparse.Namespace) -> int:
+    pid = os.getpid() if args.pid is None else args.pid
+    try:
+        if args.symbol is not None:
+            address = symbol_address(args.pid, args.symbol, args.image)
+            output = (
+                json.dumps({"pid": pid, "symbol": args.symbol, "address": address}) + "\n"
+                if args.format == "json"
+                else f"{address:#x}\n"
+            )
+        else:
+            found = images(args.pid)
+            output = _images_json(found, pid) if args.format == "json" else _images_table(found)
+    except (Error, OSError, ValueError, TypeError) as error:
+        print(f"memmaps: {error}", file=sys.stderr)
+        return 1
+    return _write(output.encode("utf-8", "backslashreplace"))
+
+
+def _write(output: bytes) -> int:
     try:
         sys.stdout.buffer.write(output)
         sys.stdout.flush()
