@@ -487,12 +487,20 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
-def parse_modes(text: str) -> list[str]:
-    modes = parse_list(text)
-    unknown = sorted(set(modes) - set(MODES))
-    if not modes or unknown:
-        raise argparse.ArgumentTypeError(f"modes are {', '.join(MODES)}; got {text!r}")
-    return modes
+def mode_parser(allowed: Sequence[str]) -> Callable[[str], list[str]]:
+    """An argparse type for a comma-separated list of the allowed modes."""
+
+    def parse_modes(text: str) -> list[str]:
+        modes = parse_list(text)
+        unknown = sorted(set(modes) - set(allowed))
+        if not modes or unknown:
+            raise argparse.ArgumentTypeError(f"modes are {', '.join(allowed)}; got {text!r}")
+        return modes
+
+    return parse_modes
+
+
+parse_modes = mode_parser(MODES)
 
 
 def positive_float(text: str) -> float:

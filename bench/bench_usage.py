@@ -33,7 +33,7 @@ from bench_regions import (
     check_map_count_limit,
     machine_description,
     measure,
-    parse_list,
+    mode_parser,
     parse_sizes,
     positive_float,
     positive_int,
@@ -156,21 +156,13 @@ def to_json(measurements: Sequence[Measurement]) -> list[dict[str, Any]]:
     ]
 
 
-def parse_modes(text: str) -> list[str]:
-    modes = parse_list(text)
-    unknown = sorted(set(modes) - set(MODES))
-    if not modes or unknown:
-        raise argparse.ArgumentTypeError(f"modes are {', '.join(MODES)}; got {text!r}")
-    return modes
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Time memmaps.regions(usage=True) and memmaps.usage() against "
         "the raw read of smaps and smaps_rollup, and psutil."
     )
     parser.add_argument("--sizes", type=parse_sizes, default=list(DEFAULT_SIZES))
-    parser.add_argument("--modes", type=parse_modes, default=list(MODES))
+    parser.add_argument("--modes", type=mode_parser(MODES), default=list(MODES))
     parser.add_argument("--budget", type=positive_float, default=1.0, metavar="SECONDS")
     parser.add_argument("--max-repeats", type=positive_int, default=15, metavar="K")
     parser.add_argument("--json", type=Path, metavar="FILE")

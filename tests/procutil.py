@@ -165,14 +165,7 @@ def parse_maps(data: bytes) -> list[RefRegion]:
 
 
 def read_maps(pid) -> bytes:
-    with open(f"/proc/{pid}/maps", "rb", buffering=0) as f:
-        chunks = []
-        while True:
-            b = f.read(1 << 20)
-            if not b:
-                break
-            chunks.append(b)
-    return b"".join(chunks)
+    return read_proc(pid, "maps")
 
 
 def kernel_escape(name: bytes) -> bytes:

@@ -57,44 +57,13 @@ ENTRY_IDS = [
     "hugetlb",
 ]
 
-NR_HUGEPAGES = "/proc/sys/vm/nr_hugepages"
-
-
-def _meminfo(key: str) -> int:
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
 
 @pytest.fixture(scope="module")
 def hugepages():
-    """Make sure one 2 MiB huge page is free (as root, by raising
-    vm.nr_hugepages for the duration of the module).  Yields a reason string
-    when that is impossible, else None."""
-    if _meminfo("HugePages_Free") >= 1:
-        yield None
-        return
-    if os.geteuid() != 0 or not os.path.exists(NR_HUGEPAGES):
-        yield "no free huge page and not root (cannot raise vm.nr_hugepages)"
-        return
-    with open(NR_HUGEPAGES) as f:
-        old = f.read().strip()
-    try:
-        with open(NR_HUGEPAGES, "w") as f:
-            f.write(str(int(old) + 1))
-    except OSError as e:
-        yield f"cannot raise vm.nr_hugepages: {e}"
-        return
-    try:
-        if _meminfo("HugePages_Free") < 1:
-            yield "kernel could not allocate a huge page for vm.nr_hugepages"
-        else:
-            yield None
-    finally:
-        with open(NR_HUGEPAGES, "w") as f:
-            f.write(old)
+    """One free 2 MiB huge page for the duration of the module, or the
+    reason there cannot be one."""
+    with procutil.free_hugepage() as reason:
+        yield reason
 
 
 @pytest.fixture(scope="module")
