@@ -6,6 +6,7 @@ them show up here without an interpreter in the way.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -131,6 +132,8 @@ def test_mmdump_under_valgrind(plain, idle_target, texts):
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         pytest.skip("valgrind is not installed (apt-get install valgrind)")
+    if "asan" in os.environ.get("LD_PRELOAD", ""):
+        pytest.skip("valgrind cannot run programs with the ASan runtime preloaded")
     wrapper = (
         valgrind,
         "--quiet",
