@@ -831,16 +831,17 @@ elf_lock(elf_object *self)
 static PyObject *
 elf_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"source", NULL};
+    static char *keywords[] = {"source", "sections", NULL};
     PyObject *source;
+    int sections = 1;
     module_state *state = PyType_GetModuleState(type);
     elf_object *self;
     mm_err err;
     mm_status status;
     uint64_t size = UINT64_MAX;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:ElfFile", keywords,
-                                     &source)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$p:ElfFile", keywords,
+                                     &source, &sections)) {
         return NULL;
     }
     self = (elf_object *)type->tp_alloc(type, 0);
@@ -886,7 +887,9 @@ elf_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
             }
         }
         Py_BEGIN_ALLOW_THREADS
-            status = mm_elf_open(&self->elf, read_fd, &self->fd, size, &err);
+            status =
+                mm_elf_open_flags(&self->elf, read_fd, &self->fd, size,
+                                  sections ? 0 : MM_ELF_NO_SECTIONS, &err);
         Py_END_ALLOW_THREADS
 #endif
     }
@@ -897,8 +900,9 @@ elf_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         }
         self->buffer.data = self->bytes.buf;
         self->buffer.len = (size_t)self->bytes.len;
-        status = mm_elf_open(&self->elf, mm_read_buffer, &self->buffer,
-                             (uint64_t)self->bytes.len, &err);
+        status = mm_elf_open_flags(&self->elf, mm_read_buffer, &self->buffer,
+                                   (uint64_t)self->bytes.len,
+                                   sections ? 0 : MM_ELF_NO_SECTIONS, &err);
     }
     if (status != MM_OK) {
         raise_native_error(state, &err, -1, NULL, 0);
@@ -1067,9 +1071,12 @@ static PyType_Slot elf_slots[] = {
     {Py_tp_dealloc, elf_dealloc},
     {Py_tp_methods, elf_methods},
     {Py_tp_getset, elf_getset},
-    {Py_tp_doc, "ElfFile(source)\n--\n\n"
-                "An ELF image read from a file descriptor (an int, which is\n"
-                "duplicated) or a bytes-like object."},
+    {Py_tp_doc,
+     "ElfFile(source, *, sections=True)\n--\n\n"
+     "An ELF image read from a file descriptor (an int, which is\n"
+     "duplicated) or a bytes-like object.  sections=False ignores the\n"
+     "section headers, as for an image read from memory, where they are\n"
+     "not mapped."},
     {0, NULL},
 };
 

@@ -290,7 +290,10 @@ def _memory_image(pid: int | None, maps: Maps, group: list[Region]) -> Image | N
     if head != _ELF_MAGIC:
         return None
     try:
-        elf = _core.ElfFile(_read_image_from_memory(pid, group))
+        # The vdso maps its whole file, section headers too; a library maps
+        # only its segments, and what lies where its section headers would
+        # be is not them.
+        elf = _core.ElfFile(_read_image_from_memory(pid, group), sections=group[0].kind == "vdso")
     except ParseError:
         return None
     return _make_image(pid, maps, group, elf)

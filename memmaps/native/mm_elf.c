@@ -370,7 +370,9 @@ load_segments(mm_elf *elf, uint64_t phoff, unsigned phentsize, uint64_t count,
                           phentsize, phdr_size[elf->is64],
                           elf->is64 ? 64 : 32);
     }
-    if (count > MAX_SEGMENTS || !in_bounds(elf, phoff, count * phentsize)) {
+    /* A table at offset 0 would be the ELF header itself. */
+    if (count > MAX_SEGMENTS || phoff == 0 ||
+        !in_bounds(elf, phoff, count * phentsize)) {
         return mm_err_set(err, MM_ERR_PARSE, 0,
                           "%" PRIu64 " program headers at offset 0x%" PRIx64
                           " run past the end of the ELF image",
@@ -1094,7 +1096,7 @@ search_table(const mm_elf *elf, const elf_table *t, const char *name,
              mm_elf_symbol *out, mm_err *err, const char *what)
 {
     size_t entsize = sym_size[elf->is64], len = strlen(name);
-    size_t corrupt = 0;
+    size_t corrupt = SIZE_MAX;
     const uint8_t *best = NULL;
     int best_rank = 0;
 
@@ -1109,7 +1111,7 @@ search_table(const mm_elf *elf, const elf_table *t, const char *name,
             continue;
         }
         if (st_name >= t->names_end) {
-            corrupt = corrupt ? corrupt : i;
+            corrupt = corrupt != SIZE_MAX ? corrupt : i;
             continue;
         }
         if (len >= t->strings_len - st_name ||
@@ -1153,7 +1155,7 @@ search_table(const mm_elf *elf, const elf_table *t, const char *name,
         out->binding = info >> 4;
         return MM_OK;
     }
-    if (corrupt) {
+    if (corrupt != SIZE_MAX) {
         return mm_err_set(err, MM_ERR_PARSE, 0,
                           "symbol %zu of %s has a name outside its string "
                           "table",

@@ -23,6 +23,11 @@ extern "C" {
  * read.  offset counts from the start of the ELF image (the file, or the
  * address the image is read at). */
 typedef int (*mm_read_fn)(void *ctx, uint64_t offset, void *buf, size_t len);
+/* (The offsets asked for are file offsets: p_offset, sh_offset, and DT_*
+ * addresses turned into offsets through the PT_LOADs.  A reader of a
+ * process's memory maps them to addresses through that process's mappings
+ * of the file, address = mapping start + offset - mapping offset; the vdso
+ * is one mapping at offset 0.  tools/elfdump.c --self-image does this.) */
 
 /* A program header. */
 typedef struct mm_elf_segment {
@@ -110,6 +115,12 @@ size_t mm_elf_debuglink(mm_elf *elf, char *out, size_t cap);
 mm_status mm_elf_find_symbol(mm_elf *elf, const char *name,
                              uint64_t dynamic_bias, mm_elf_symbol *out,
                              mm_err *err);
+/* (Of several defined symbols with the name, a global or weak one wins over
+ * a local one, and the default version (name@@V, by .gnu.version) over a
+ * hidden one (name@V).  PT_DYNAMIC is used only when there are no usable
+ * section headers.  A corrupt table is remembered, and its error returned
+ * only when no other table has the name.  The tables read are kept until
+ * mm_elf_close; the PT_DYNAMIC one is read again for another bias.) */
 
 /* The file offset of a virtual address, through the PT_LOAD that covers it
  * with file bytes; 0 on success. */
