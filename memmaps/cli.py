@@ -20,8 +20,8 @@ def _pid_argument(text: str) -> int | None:
         pid = int(text, 10)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a process id: {text!r}") from None
-    if pid < 0:
-        raise argparse.ArgumentTypeError(f"a process id is not negative: {text!r}")
+    if not 0 <= pid <= 2**31 - 1:
+        raise argparse.ArgumentTypeError(f"not a process id: {text!r} is out of range")
     return pid
 
 
@@ -141,6 +141,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.image is not None and args.symbol is None:
         parser.error("--image goes with --symbol")
+    if args.symbol is not None or args.images:
+        listing_options = [
+            name
+            for name, given in (
+                ("--usage", args.usage),
+                ("--perms", args.perms is not None),
+                ("--path", args.path is not None),
+                ("--kind", bool(args.kind)),
+                ("--coalesce", args.coalesce),
+                ("--at", args.at is not None),
+            )
+            if given
+        ]
+        if listing_options:
+            what = "--symbol" if args.symbol is not None else "--images"
+            parser.error(f"{what} does not go with {', '.join(listing_options)}")
+        if args.format == "proc":
+            parser.error("--images and --symbol have no proc format: use table or json")
     if args.symbol is not None or args.images:
         return _images_main(args)
     if args.usage and args.format == "proc":

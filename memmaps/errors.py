@@ -16,6 +16,9 @@ class NoSuchProcess(Error, ProcessLookupError):
         super().__init__(message)
         self.pid = pid
 
+    def __reduce__(self) -> tuple[type[NoSuchProcess], tuple[str, int | None]]:
+        return type(self), (str(self.args[0]), self.pid)
+
 
 class ZombieProcess(NoSuchProcess):
     """The process has exited and waits to be reaped: it has no memory map."""
@@ -29,6 +32,9 @@ class AccessDenied(Error, PermissionError):
         self.pid = pid
         self.reason = message
 
+    def __reduce__(self) -> tuple[type[AccessDenied], tuple[str, int | None]]:
+        return type(self), (str(self.args[0]), self.pid)
+
 
 class ParseError(Error, ValueError):
     """Text that is not what the kernel prints; ``lineno`` is 1-based."""
@@ -37,6 +43,9 @@ class ParseError(Error, ValueError):
         super().__init__(message)
         self.lineno = lineno
         self.line = line
+
+    def __reduce__(self) -> tuple[type[ParseError], tuple[str, int, str | None]]:
+        return type(self), (str(self.args[0]), self.lineno, self.line)
 
     def __str__(self) -> str:
         if self.line is None:

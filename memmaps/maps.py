@@ -147,7 +147,7 @@ class Maps(Sequence[Region]):
 
     def at(self, addr: int) -> Region | None:
         """The region that contains ``addr``, or None (a binary search)."""
-        if not isinstance(addr, int):
+        if isinstance(addr, bool) or not isinstance(addr, int):
             raise TypeError(f"addr must be an int, not {type(addr).__name__}")
         index = bisect_right(self._regions, addr, key=_start_of) - 1
         if index >= 0:

@@ -75,13 +75,15 @@ class Region(NamedTuple):
 
     def contains(self, addr: int) -> bool:
         """Whether ``addr`` lies in ``[start, end)``."""
-        if not isinstance(addr, int):
+        if isinstance(addr, bool) or not isinstance(addr, int):
             raise TypeError(f"addr must be an int, not {type(addr).__name__}")
         return self.start <= addr < self.end
 
     def __contains__(self, addr: object) -> bool:
         """``addr in region``: like ``x in range(...)``, False for a non-int."""
-        return isinstance(addr, int) and self.start <= addr < self.end
+        return (
+            isinstance(addr, int) and not isinstance(addr, bool) and self.start <= addr < self.end
+        )
 
     def __repr__(self) -> str:
         parts = [

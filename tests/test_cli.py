@@ -705,3 +705,20 @@ def test_usage_has_no_proc_format():
     result = run_cli("--usage", "--format", "proc")
     assert result.returncode == 2
     assert b"--usage has no proc format" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--images", "--usage"],
+        ["--symbol", "malloc", "--perms", "r"],
+        ["--images", "--at", "0x1000"],
+        ["--images", "--format", "proc"],
+        ["2147483648"],
+    ],
+)
+def test_options_that_do_not_go_together_are_usage_errors(args):
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert b"usage: memmaps" in result.stderr
+    assert b"Traceback" not in result.stderr

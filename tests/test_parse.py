@@ -170,6 +170,7 @@ def test_deleted_suffix_is_removed_once():
         (None, 0, "rw-p", "anon", None, False),
         (None, 0, "---p", "guard", None, False),
         (None, 0, "r--s", "anon", None, False),
+        (None, 0, "---s", "anon", None, False),
         ("[heap]", 0, "rw-p", "heap", "[heap]", False),
         ("[stack]", 0, "rw-p", "stack", "[stack]", False),
         ("[stack:1234]", 0, "rw-p", "stack", "[stack:1234]", False),
@@ -299,10 +300,21 @@ def test_malformed_text_names_the_line(text, lineno, what):
     assert isinstance(error, ValueError) and isinstance(error, memmaps.Error)
 
 
-def test_parse_error_pickles_with_its_fields():
+def test_errors_pickle_with_their_fields():
     with pytest.raises(ParseError) as info:
         memmaps.parse("garbage\n")
-    assert info.value.line == "garbage"
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert (type(copy), copy.lineno, copy.line, str(copy)) == (
+        ParseError,
+        1,
+        "garbage",
+        str(info.value),
+    )
+    for error in (memmaps.NoSuchProcess("gone", 7), memmaps.ZombieProcess("z", 8)):
+        copy = pickle.loads(pickle.dumps(error))
+        assert (type(copy), copy.pid, str(copy)) == (type(error), error.pid, str(error))
+    denied = pickle.loads(pickle.dumps(memmaps.AccessDenied("no: uid 5", 9)))
+    assert (denied.pid, denied.reason) == (9, "no: uid 5")
 
 
 def test_non_text_is_a_type_error():

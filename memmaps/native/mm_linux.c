@@ -409,7 +409,9 @@ query_exact_name(int maps_fd, mm_list *list, size_t index)
 
 /* A " (deleted)" suffix is also what a live file named "x (deleted)" looks
  * like.  The suffix was the kernel's when no file of the full name leads to
- * the mapped inode (looked up in the target's root, for containers). */
+ * the mapped inode (looked up in the target's root, for containers).  The
+ * inode alone is compared: on overlayfs the mapping shows the lower file
+ * system's device while stat() through the path shows the overlay's. */
 static int
 name_with_suffix_exists(long pid, const mm_list *list, const mm_region *region)
 {

@@ -120,7 +120,9 @@ mm_classify_linux(const char *name, size_t len, uint64_t inode, uint8_t prot,
 {
     (void)inode;
     if (name == NULL) {
-        if ((prot & (MM_PROT_READ | MM_PROT_WRITE | MM_PROT_EXEC)) == 0) {
+        /* Private and inaccessible: a guard page or a reserved range. */
+        if ((prot & (MM_PROT_READ | MM_PROT_WRITE | MM_PROT_EXEC |
+                     MM_PROT_SHARED)) == 0) {
             return MM_KIND_GUARD;
         }
         return MM_KIND_ANON;
