@@ -41,6 +41,29 @@ REGION_FIELDS = (
     "tag",
 )
 
+# The sanitizer run preloads the ASan runtime into this interpreter (the
+# extension is built for it).  Targets must not inherit it: it replaces
+# their allocator, so they lose [heap] and their mlock()ed pages change, and
+# the tests would check ASan rather than the kernel.  Only Python children
+# that import memmaps need it back: python_env() gives their environment.
+SANITIZER_PRELOAD = (
+    os.environ.pop("LD_PRELOAD", None) if "asan" in os.environ.get("LD_PRELOAD", "") else None
+)
+SANITIZED = SANITIZER_PRELOAD is not None
+SANITIZED_REASON = (
+    "the ASan runtime maps and unmaps memory as this interpreter runs, so its "
+    "own map never holds still between two reads"
+)
+
+
+def python_env() -> dict[str, str]:
+    """The environment for a Python child that imports memmaps."""
+    env = dict(os.environ)
+    if SANITIZER_PRELOAD is not None:
+        env["LD_PRELOAD"] = SANITIZER_PRELOAD
+    return env
+
+
 # --------------------------------------------------------------------------
 # Reference parser of the kernel text
 # --------------------------------------------------------------------------

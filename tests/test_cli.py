@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import procutil
 import pytest
 
 import memmaps
@@ -122,6 +123,7 @@ def line_perms(line: bytes) -> str:
 
 
 def run_cli(*args: str, **kw) -> subprocess.CompletedProcess:
+    kw.setdefault("env", procutil.python_env())
     return subprocess.run(
         [sys.executable, "-m", "memmaps", *args], capture_output=True, timeout=60, **kw
     )
@@ -134,6 +136,7 @@ def run_many(*argvs: list[str]) -> list[tuple[int, bytes, bytes, int]]:
             [sys.executable, "-m", "memmaps", *argv],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            env=procutil.python_env(),
         )
         for argv in argvs
     ]
@@ -234,6 +237,7 @@ def test_self_and_no_argument():
     assert os.fsencode(memmaps.parse(out3).to_proc_maps()) == out3
 
 
+@pytest.mark.skipif(procutil.SANITIZED, reason=procutil.SANITIZED_REASON)
 @pytest.mark.parametrize("args", [[], ["self"]])
 def test_self_in_process_matches_the_kernel(capsysbinary, args):
     matched = 0
@@ -608,7 +612,11 @@ def test_output_into_a_reader_that_stops_early():
         'echo "status=${PIPESTATUS[0]}"'
     )
     result = subprocess.run(
-        ["bash", "-c", script], capture_output=True, timeout=60, cwd=os.getcwd()
+        ["bash", "-c", script],
+        capture_output=True,
+        timeout=60,
+        cwd=os.getcwd(),
+        env=procutil.python_env(),
     )
     assert result.stderr == b""
     first, status = result.stdout.splitlines()
@@ -625,6 +633,7 @@ def test_output_into_a_closed_pipe(fmt):
             [sys.executable, "-m", "memmaps", "--format", fmt],
             stdout=write_end,
             stderr=subprocess.PIPE,
+            env=procutil.python_env(),
         )
     finally:
         os.close(write_end)
@@ -637,7 +646,10 @@ def test_console_script(idle):
     script = shutil.which("memmaps")
     assert script is not None, "the memmaps console script is not on PATH"
     result = subprocess.run(
-        [script, str(idle), "--format", "proc"], capture_output=True, timeout=60
+        [script, str(idle), "--format", "proc"],
+        capture_output=True,
+        timeout=60,
+        env=procutil.python_env(),
     )
     assert (result.returncode, result.stderr) == (0, b"")
     assert result.stdout == kernel_maps(idle)

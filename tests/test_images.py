@@ -603,6 +603,7 @@ def run_cli(*args) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=60,
+        env=procutil.python_env(),
     )
 
 

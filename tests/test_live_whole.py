@@ -43,6 +43,7 @@ def _stable_self_read(pid_arg):
     pytest.fail("this process's maps never stayed still across one regions() call")
 
 
+@pytest.mark.skipif(procutil.SANITIZED, reason=procutil.SANITIZED_REASON)
 @pytest.mark.parametrize("pid_arg", ["default", None, "getpid"])
 def test_self(pid_arg):
     if pid_arg == "getpid":

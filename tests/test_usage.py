@@ -288,6 +288,7 @@ def test_regions_without_usage_never_read_smaps(target, tmp_path):
             capture_output=True,
             text=True,
             timeout=60,
+            env=procutil.python_env(),
         )
         if run.returncode != 0 and not log.exists():
             pytest.skip(f"strace cannot trace here: {run.stderr.strip()[:200]}")
