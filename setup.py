@@ -9,12 +9,18 @@ import sys
 from setuptools import Extension, setup
 
 NATIVE = "memmaps/native"
-PORTABLE = ["mm_list.c", "mm_procmaps.c", "mm_elf.c"]
+# These three stay plain literals: tests/crosscc.py reads them (without
+# running this file) to link exactly what the extension is built from.
+# Compiled on every system:
+PORTABLE = ["mm_list.c", "mm_procmaps.c", "mm_elf.c", "mm_darwin.c"]
+# The backend, by sys.platform prefix; UNSUPPORTED everywhere else.
+BACKENDS = {"linux": ["mm_linux.c"], "darwin": ["mm_macos.c"]}
+UNSUPPORTED = ["mm_unsupported.c"]
 
-if sys.platform.startswith("linux"):
-    BACKEND = ["mm_linux.c"]
-else:
-    BACKEND = ["mm_unsupported.c"]
+BACKEND = next(
+    (files for prefix, files in BACKENDS.items() if sys.platform.startswith(prefix)),
+    UNSUPPORTED,
+)
 
 
 def compile_args() -> list[str]:
@@ -42,7 +48,7 @@ setup(
         Extension(
             "memmaps._core",
             sources=["memmaps/_core.c"] + [f"{NATIVE}/{name}" for name in PORTABLE + BACKEND],
-            depends=[f"{NATIVE}/mm.h", f"{NATIVE}/mm_elf.h"],
+            depends=[f"{NATIVE}/mm.h", f"{NATIVE}/mm_elf.h", f"{NATIVE}/mm_darwin.h"],
             include_dirs=[NATIVE],
             extra_compile_args=compile_args(),
             extra_link_args=link_args(),

@@ -91,12 +91,18 @@ typedef struct {
 } usage_cache_entry;
 
 typedef struct {
+    const char *text; /* a static string of the backend */
+    PyObject *object; /* borrowed, as above */
+} static_text_entry;
+
+typedef struct {
     module_state *state;
     const mm_list *list;
     text_cache_entry paths[TEXT_CACHE_SIZE];
     text_cache_entry vmflags[TEXT_CACHE_SIZE];
     int_cache_entry ints[INT_CACHE_SIZE];
     usage_cache_entry usages[TEXT_CACHE_SIZE];
+    static_text_entry labels[TEXT_CACHE_SIZE]; /* tags and share modes */
 } builder;
 
 static uint32_t
@@ -387,6 +393,30 @@ usage_object(builder *b, const mm_usage *u)
     return usage;
 }
 
+/* A new reference to the str of one of the backend's static strings (a
+ * macOS user tag, a share mode), or None for NULL. */
+static PyObject *
+label_object(builder *b, const char *text)
+{
+    static_text_entry *entry;
+    PyObject *object;
+
+    if (text == NULL) {
+        return Py_NewRef(Py_None);
+    }
+    entry = &b->labels[((uintptr_t)text >> 3) & (TEXT_CACHE_SIZE - 1)];
+    if (entry->text == text && entry->object != NULL) {
+        return Py_NewRef(entry->object);
+    }
+    object = PyUnicode_DecodeASCII(text, (Py_ssize_t)strlen(text),
+                                   "backslashreplace");
+    if (object != NULL) {
+        entry->text = text;
+        entry->object = object;
+    }
+    return object;
+}
+
 static PyObject *
 new_region(builder *b, const mm_region *r)
 {
@@ -432,8 +462,9 @@ new_region(builder *b, const mm_region *r)
     else {
         SET(region, F_MAX_PERMS, Py_NewRef(state->perms[r->max_prot & 15]));
     }
-    SET(region, F_SHARE_MODE, Py_NewRef(Py_None));
-    SET(region, F_TAG, Py_NewRef(Py_None));
+    SET(region, F_SHARE_MODE,
+        label_object(b, mm_share_mode_name(r->share_mode)));
+    SET(region, F_TAG, label_object(b, r->tag));
     return region;
 
 error:

@@ -24,6 +24,7 @@ Facts worth knowing (zig 0.17.1):
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib.util
 import os
@@ -32,6 +33,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 NATIVE_DIR = REPO / "memmaps" / "native"
@@ -223,13 +225,88 @@ def describe(proc: subprocess.CompletedProcess[str]) -> str:
     )
 
 
+#: The systems a native C file can be meant for, by the suffix of its name:
+#: ``mm_macos.c`` is macOS's backend, ``mm_linux.c`` Linux's.  A file with no
+#: such suffix is portable and compiled for every target.
+SYSTEM_SUFFIXES: tuple[str, ...] = ("linux", "macos", "windows", "freebsd")
+
+
+def target_system(target: str) -> str:
+    """The system of a zig target: ``"aarch64-macos.11.0"`` -> ``"macos"``."""
+    parts = target.split("-")
+    if len(parts) < 2:
+        raise ValueError(f"not a zig target triple: {target!r}")
+    return parts[1].split(".")[0]
+
+
+def source_system(path: Path) -> str | None:
+    """The system a C file is for (``mm_macos.c`` -> ``"macos"``), or None
+    for a portable one."""
+    stem = path.stem
+    suffix = stem.rsplit("_", 1)[-1] if "_" in stem else ""
+    return suffix if suffix in SYSTEM_SUFFIXES else None
+
+
 def is_portable(path: Path) -> bool:
-    """A native C file meant to compile on every system (not *_linux.c)."""
-    return path.suffix == ".c" and not path.name.endswith("_linux.c")
+    """A native C file meant to compile on every system (no system suffix)."""
+    return path.suffix == ".c" and source_system(path) is None
+
+
+def is_for_target(path: Path, target: str) -> bool:
+    """Whether the cross-compile test builds this C file for this target.
+
+    ``*_macos.c`` only for the macOS targets, ``*_windows.c`` only for
+    Windows, ``*_freebsd.c`` only for FreeBSD, ``*_linux.c`` for none of them
+    (Linux builds it natively), everything else for all.
+    """
+    if path.suffix != ".c":
+        return False
+    system = source_system(path)
+    if system is None:
+        return True
+    return system != "linux" and system == target_system(target)
+
+
+def _c_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == ".c")
 
 
 def portable_sources(folder: Path = NATIVE_DIR) -> list[Path]:
     """The portable C files of the native core, sorted by name."""
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_portable(p))
+    return [p for p in _c_files(folder) if is_portable(p)]
+
+
+def sources_for(target: str, folder: Path = NATIVE_DIR) -> list[Path]:
+    """The native C files to compile for a target, sorted by name."""
+    return [p for p in _c_files(folder) if is_for_target(p, target)]
+
+
+def extension_sources(platform: str) -> list[Path]:
+    """The native C files ``setup.py`` builds the extension from on a system
+    (a ``sys.platform`` value: ``"darwin"``, ``"linux"``, ``"win32"``).
+
+    Read from setup.py's ``PORTABLE``, ``BACKENDS`` and ``UNSUPPORTED``
+    literals without running it, so that what the tests link is what the
+    extension is built from.
+    """
+    tree = ast.parse((REPO / "setup.py").read_text(), filename="setup.py")
+    values: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name) and target.id in (
+                "PORTABLE",
+                "BACKENDS",
+                "UNSUPPORTED",
+            ):
+                values[target.id] = ast.literal_eval(node.value)
+    missing = {"PORTABLE", "BACKENDS", "UNSUPPORTED"} - values.keys()
+    if missing:
+        raise RuntimeError(f"setup.py has no literal {', '.join(sorted(missing))}")
+    backend = next(
+        (files for prefix, files in values["BACKENDS"].items() if platform.startswith(prefix)),
+        values["UNSUPPORTED"],
+    )
+    return [NATIVE_DIR / name for name in [*values["PORTABLE"], *backend]]

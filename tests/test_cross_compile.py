@@ -1,13 +1,21 @@
-"""The portable native C compiles for macOS, Windows and FreeBSD.
+"""The native C compiles for macOS, Windows and FreeBSD, and links for macOS.
 
-Every memmaps/native/*.c file except *_linux.c is compiled with the
-development flags (warnings are errors) for each target in crosscc.TARGETS,
-with zig from the PyPI ``ziglang`` package.  Compiling only (-c) needs no
-runtime from zig's cache, so this stays fast even on a cold cache.
+Each memmaps/native/*.c file is compiled with the development flags
+(warnings are errors) for each target in crosscc.TARGETS it is meant for
+(crosscc.is_for_target: ``*_macos.c`` for the macOS targets only,
+``*_windows.c`` for Windows, ``*_freebsd.c`` for FreeBSD, ``*_linux.c`` for
+none, everything else for all), with zig from the PyPI ``ziglang`` package.
+Compiling only (-c) needs no runtime from zig's cache, so this stays fast
+even on a cold cache.  tools/mmdump.c is also linked with the files setup.py
+builds the extension from on macOS, for both macOS targets: the backend's
+Mach and libproc calls must resolve against libSystem.
 """
 
 from __future__ import annotations
 
+import shutil
+import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,25 +29,66 @@ except ImportError:  # pytest run with --import-mode=importlib
 
 SOURCES = crosscc.portable_sources()
 
+# (target, source) for every file each target builds.  A target with no file
+# gets (target, None) so that it fails instead of being collected as an
+# empty (skipped) parameter set.
+CASES = [
+    (target, source)
+    for target in crosscc.TARGETS
+    for source in crosscc.sources_for(target) or [None]
+]
 
-def _source_id(source: Path | None) -> str:
-    return source.name if source is not None else "no-portable-source"
+MACOS_TARGETS = tuple(t for t in crosscc.TARGETS if crosscc.target_system(t) == "macos")
+
+
+def _case_id(case: tuple[str, Path | None]) -> str:
+    target, source = case
+    return f"{target}-{source.name if source is not None else 'nothing'}"
 
 
 def test_native_folder_has_portable_sources() -> None:
     assert SOURCES, (
-        f"no portable C file (*.c other than *_linux.c) in {crosscc.NATIVE_DIR}:"
+        f"no portable C file (*.c without a system suffix) in {crosscc.NATIVE_DIR}:"
         " there is nothing to cross-compile"
     )
 
 
-# None stands in for an empty folder so that the test fails instead of being
-# collected as an empty (skipped) parameter set.
-@pytest.mark.parametrize("source", SOURCES or [None], ids=_source_id)
-@pytest.mark.parametrize("target", crosscc.TARGETS)
-def test_portable_source_compiles(target: str, source: Path | None, tmp_path: Path) -> None:
+def test_every_target_builds_something() -> None:
+    for target in crosscc.TARGETS:
+        sources = crosscc.sources_for(target)
+        assert set(SOURCES) <= set(sources), f"{target} leaves out portable files"
+    for target in MACOS_TARGETS:
+        names = {p.name for p in crosscc.sources_for(target)}
+        assert "mm_macos.c" in names, f"the macOS backend is not compiled for {target}"
+
+
+@pytest.mark.parametrize(
+    ("name", "target", "built"),
+    [
+        ("mm_list.c", "x86_64-windows-gnu", True),
+        ("mm_unsupported.c", "x86_64-freebsd", True),
+        ("mm_macos.c", "aarch64-macos", True),
+        ("mm_macos.c", "x86_64-macos.11.0", True),
+        ("mm_macos.c", "x86_64-windows-gnu", False),
+        ("mm_macos.c", "x86_64-freebsd", False),
+        ("mm_windows.c", "x86_64-windows-gnu", True),
+        ("mm_windows.c", "aarch64-macos", False),
+        ("mm_freebsd.c", "x86_64-freebsd", True),
+        ("mm_freebsd.c", "x86_64-macos", False),
+        ("mm_linux.c", "x86_64-freebsd", False),
+        ("mm_linux.c", "aarch64-macos", False),
+        ("mm.h", "aarch64-macos", False),
+    ],
+)
+def test_source_selection(name: str, target: str, built: bool) -> None:
+    assert crosscc.is_for_target(Path(name), target) is built
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_source_compiles(case: tuple[str, Path | None], tmp_path: Path) -> None:
+    target, source = case
     if source is None:
-        pytest.fail(f"no portable C file in {crosscc.NATIVE_DIR}")
+        pytest.fail(f"no C file in {crosscc.NATIVE_DIR} to compile for {target}")
     crosscc.require_zig()
     output = tmp_path / f"{source.stem}.o"
     proc = crosscc.compile_object(source, output, target)
@@ -143,3 +192,44 @@ def test_target_system_headers(target: str, tmp_path: Path) -> None:
     assert proc.returncode == 0, (
         f"the {system} system headers do not compile for {target}\n" + crosscc.describe(proc)
     )
+
+
+# Mach-O: MH_MAGIC_64, and the CPU types of mach/machine.h.
+MH_MAGIC_64 = 0xFEEDFACF
+MH_EXECUTE = 2
+CPU_TYPES = {"aarch64": 0x0100000C, "x86_64": 0x01000007}
+OBJDUMP_CPU = {"aarch64": "ARM64", "x86_64": "X86_64"}
+
+
+@pytest.mark.parametrize("target", MACOS_TARGETS)
+def test_mmdump_links_for_macos(target: str, tmp_path: Path) -> None:
+    """tools/mmdump.c with the extension's macOS files: compiled with
+    warnings as errors and linked against zig's libSystem stubs, into a
+    Mach-O executable for the target's CPU that calls the Mach backend."""
+    crosscc.require_zig()
+    sources = [crosscc.REPO / "tools" / "mmdump.c", *crosscc.extension_sources("darwin")]
+    assert crosscc.NATIVE_DIR / "mm_macos.c" in sources
+    output = tmp_path / "mmdump"
+    proc = crosscc.link(sources, output, target)
+    status = proc.returncode
+    assert status == 0, f"mmdump does not link for {target}\n" + crosscc.describe(proc)
+    data = output.read_bytes()
+    magic, cputype, _subtype, filetype = struct.unpack_from("<IiiI", data)
+    assert magic == MH_MAGIC_64, f"not a 64-bit little-endian Mach-O file: {data[:4].hex()}"
+    arch = target.split("-")[0]
+    assert cputype == CPU_TYPES[arch], f"CPU type {cputype:#x}, not {arch}"
+    assert filetype == MH_EXECUTE
+    # The symbol table names what libSystem must provide at run time: the
+    # Mach calls mm_macos.c declares itself, and not the placeholder's.
+    for symbol in (b"_mach_vm_region_recurse", b"_mach_vm_read_overwrite", b"_proc_pidinfo"):
+        assert symbol in data, f"{symbol.decode()} is not referenced: not the Mach backend?"
+    objdump = shutil.which("llvm-objdump-14") or shutil.which("llvm-objdump")
+    if objdump is not None:
+        headers = subprocess.run(
+            [objdump, "--macho", "--private-headers", str(output)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "MH_MAGIC_64" in headers and OBJDUMP_CPU[arch] in headers, headers[:400]
+        assert "EXECUTE" in headers, headers[:400]

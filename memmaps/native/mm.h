@@ -120,6 +120,13 @@ typedef struct mm_region {
     uint8_t flags;    /* MM_REGION_* */
     uint8_t kind;     /* mm_kind */
     uint32_t usage;   /* 1 + index into mm_list.usages; 0: no usage */
+    /* What the OS says the memory is for (macOS: the user tag's name, as
+     * vmmap prints it; Windows: image/mapped/private), a static string, or
+     * NULL where the OS says nothing. */
+    const char *tag;
+    /* macOS's share mode (SM_COW = 1 ... SM_LARGE_PAGE = 8 in xnu's
+     * vm_region.h), 0 where there is none; mm_share_mode_name() names it. */
+    uint8_t share_mode;
 } mm_region;
 
 /* A growable array of regions plus one byte buffer that holds their names.
@@ -238,6 +245,10 @@ int mm_list_set_name(mm_list *list, size_t index, const char *name,
  * or show an older and a newer version of one; the later entry is the newer
  * view, so it wins and what it covers is cut from the entries before it. */
 void mm_list_normalize(mm_list *list);
+
+/* vmmap's name for a macOS share mode: "COW", "PRV", "NUL", "ALI", "SHM",
+ * "ZER", "S/A", "LPG"; NULL for 0 or a value not known here. */
+const char *mm_share_mode_name(uint8_t share_mode);
 
 /* ---- errors ---- */
 
