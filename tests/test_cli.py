@@ -20,6 +20,12 @@ import pytest
 import memmaps
 import memmaps.cli
 
+# The command line is checked against the kernel's own /proc text of live
+# targets (and the targets use Linux-only calls such as memfd_create).
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="compares with Linux's /proc/PID/maps"
+)
+
 MAPS_LINE = re.compile(rb"^[0-9a-f]{8,16}-[0-9a-f]{8,16} [r-][w-][x-][sp] [0-9a-f]{8,} ")
 
 # A process that maps nothing new once it has said "ready".

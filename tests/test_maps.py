@@ -8,6 +8,7 @@ import json
 import os
 import random
 import re
+import sys
 
 import pytest
 
@@ -651,6 +652,7 @@ def test_group_by_path_empty():
 # ---- to_proc_maps() ----
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's /proc/self/maps")
 def test_to_proc_maps_equals_the_kernel_text():
     matched = 0
     last = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 from pathlib import Path
 
 import procutil
@@ -34,6 +35,7 @@ def only(text):
 # ---- whole texts ----
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's /proc/self/maps")
 def test_own_map_round_trips_byte_for_byte():
     text = Path("/proc/self/maps").read_bytes()
     maps = memmaps.parse(text)
@@ -42,6 +44,7 @@ def test_own_map_round_trips_byte_for_byte():
     assert len(maps) == text.count(b"\n")
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's /proc/self/maps")
 @pytest.mark.skipif(procutil.SANITIZED, reason=procutil.SANITIZED_REASON)
 def test_parse_matches_a_live_read_of_the_same_text():
     # The test process's map can change between two reads; try a few times.
