@@ -12,10 +12,18 @@ NATIVE = "memmaps/native"
 # These three stay plain literals: tests/crosscc.py reads them (without
 # running this file) to link exactly what the extension is built from.
 # Compiled on every system:
-PORTABLE = ["mm_list.c", "mm_procmaps.c", "mm_elf.c", "mm_darwin.c"]
+PORTABLE = [
+    "mm_list.c",
+    "mm_procmaps.c",
+    "mm_elf.c",
+    "mm_macho.c",
+    "mm_dyld.c",
+    "mm_darwin.c",
+]
 # The backend, by sys.platform prefix; UNSUPPORTED everywhere else.
 BACKENDS = {"linux": ["mm_linux.c"], "darwin": ["mm_macos.c"]}
 UNSUPPORTED = ["mm_unsupported.c"]
+HEADERS = ["mm.h", "mm_elf.h", "mm_macho.h", "mm_dyld.h", "mm_darwin.h"]
 
 BACKEND = next(
     (files for prefix, files in BACKENDS.items() if sys.platform.startswith(prefix)),
@@ -48,7 +56,7 @@ setup(
         Extension(
             "memmaps._core",
             sources=["memmaps/_core.c"] + [f"{NATIVE}/{name}" for name in PORTABLE + BACKEND],
-            depends=[f"{NATIVE}/mm.h", f"{NATIVE}/mm_elf.h", f"{NATIVE}/mm_darwin.h"],
+            depends=[f"{NATIVE}/{header}" for header in HEADERS],
             include_dirs=[NATIVE],
             extra_compile_args=compile_args(),
             extra_link_args=link_args(),

@@ -1167,7 +1167,7 @@ def libfuzzer_clang() -> str | None:
 
 @pytest.mark.slow
 def test_fuzz_briefly(tmp_path: Path) -> None:
-    """tests/fuzz/run_fuzz.sh for 20 s: any crash, sanitizer report, leak or
+    """tests/fuzz/run_fuzz.sh elf for 20 s: any crash, sanitizer report, leak or
     timeout fails it (the input is in the printed artifacts folder)."""
     clang = libfuzzer_clang()
     if clang is None:
@@ -1178,7 +1178,7 @@ def test_fuzz_briefly(tmp_path: Path) -> None:
     env["CLANG"] = clang
     env["FUZZ_WORK"] = str(tmp_path)
     proc = subprocess.run(
-        ["bash", str(FUZZ_SCRIPT), "20"],
+        ["bash", str(FUZZ_SCRIPT), "20", "elf"],
         capture_output=True,
         text=True,
         errors="replace",

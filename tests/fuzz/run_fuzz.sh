@@ -1,87 +1,190 @@
 #!/usr/bin/env bash
-# Builds tests/fuzz/fuzz_elf.c with libFuzzer, AddressSanitizer and
-# UndefinedBehaviorSanitizer and runs it for a bounded time over a seed
-# corpus of small real ELF files compiled here.
+# Builds every tests/fuzz/fuzz_*.c with libFuzzer, AddressSanitizer and
+# UndefinedBehaviorSanitizer and runs each for a bounded time over a seed
+# corpus of small real files compiled here.
 #
-#   tests/fuzz/run_fuzz.sh [SECONDS]     (default 60)
+#   tests/fuzz/run_fuzz.sh [SECONDS] [TARGET...]   (default 60 s, every target)
+#
+# SECONDS is per target; TARGET is a name such as elf or macho (fuzz_elf.c,
+# fuzz_macho.c).  Each target links the portable parsers of
+# memmaps/native (PARSERS below), and gets the seeds its seeds_NAME function
+# makes (none when there is no such function: libFuzzer starts from
+# nothing).
 #
 # Environment: CLANG (default clang-14, else clang), FUZZ_WORK (a folder
-# to keep the build, seeds, corpus and any crash in; default a new temporary
-# one), FUZZ_JOBS (parallel fuzzing processes, default 1).  Exits non-zero
-# when the build fails or the fuzzer finds anything (crash, sanitizer
-# report, leak, timeout, out-of-memory); the input that did it is left in
-# $FUZZ_WORK/artifacts/.  Needs clang with libFuzzer (Debian: clang-14) and
-# gcc for the seeds.
+# to keep the builds, seeds, corpora and any crash in, one subfolder per
+# target; default a new temporary one), FUZZ_JOBS (parallel fuzzing
+# processes per target, default 1).  Exits non-zero when a build fails or
+# the fuzzer finds anything (crash, sanitizer report, leak, timeout,
+# out-of-memory); the input that did it is left in
+# $FUZZ_WORK/TARGET/artifacts/.  Needs clang with libFuzzer (Debian:
+# clang-14), gcc for the ELF seeds and the ziglang package for the Mach-O
+# ones (seeds it cannot build are left out, with a note).
 set -euo pipefail
 
 seconds=${1:-60}
+shift || true
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 native="$repo/memmaps/native"
+fuzz="$repo/tests/fuzz"
 if [ -z "${CLANG:-}" ]; then
     if command -v clang-14 >/dev/null; then CLANG=clang-14; else CLANG=clang; fi
 fi
-work=${FUZZ_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/memmaps-fuzz-elf.XXXXXX")}
-mkdir -p "$work/seeds" "$work/corpus" "$work/artifacts"
-echo "fuzz_elf: working in $work"
+work=${FUZZ_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/memmaps-fuzz.XXXXXX")}
+python=${PYTHON:-python3}
 
-"$CLANG" -std=c11 -g -O1 -fno-omit-frame-pointer \
-    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -I"$native" "$repo/tests/fuzz/fuzz_elf.c" "$native/mm_elf.c" \
-    "$native/mm_list.c" -o "$work/fuzz_elf"
+# The portable parsers and what they need, linked into every target.
+PARSERS=(mm_list.c mm_elf.c mm_macho.c mm_dyld.c)
 
-# Seeds: a few small real files, each exercising another path.
-cat > "$work/seed.c" <<'SRC'
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    for source in "$fuzz"/fuzz_*.c; do
+        name=$(basename "$source" .c)
+        targets+=("${name#fuzz_}")
+    done
+fi
+
+# The C program the seed files are built from: a local symbol, an exported
+# function and an exported global.
+program() {
+    cat <<'SRC'
 static int only_in_symtab = 42;
+static int only_local = 7;
 int exported_global = 7;
-int exported_function(int x) { return x + only_in_symtab + exported_global; }
+int *volatile keep = &only_local;
+int exported_function(int x) { return x + only_in_symtab + *keep + exported_global; }
 int main(void) { return exported_function(1) == 0; }
 SRC
-seeds="$work/seeds"
-cc=${CC:-gcc}
-if command -v "$cc" >/dev/null; then
-    "$cc" -O1 -Wl,--build-id "$work/seed.c" -o "$seeds/pie"
-    "$cc" -O1 -Wl,--build-id=none -no-pie "$work/seed.c" -o "$seeds/nopie"
-    "$cc" -O1 -shared -fPIC -Wl,--hash-style=sysv "$work/seed.c" \
-        -o "$seeds/sysv.so"
-    "$cc" -O1 -shared -fPIC -Wl,--hash-style=gnu "$work/seed.c" \
-        -o "$seeds/gnu.so"
-    strip -o "$seeds/stripped.so" "$seeds/gnu.so"
-    objcopy --add-gnu-debuglink="$seeds/pie" "$seeds/nopie" \
-        "$seeds/debuglink"
-    "$cc" -O1 -c "$work/seed.c" -o "$seeds/object.o"
-    # 32-bit, when gcc-multilib is installed.
-    "$cc" -m32 -O1 "$work/seed.c" -o "$seeds/pie32" 2>/dev/null || true
-fi
-# Big-endian ones, when the ziglang package can cross-compile them.
-printf '%s\n' 'static int only_in_symtab = 42;' 'int exported_global = 7;' \
-    'int exported_function(int x) { return x + only_in_symtab; }' \
-    'void _start(void) { for (;;) exported_function(exported_global); }' \
-    > "$work/nostd.c"
-for target in powerpc64-linux-musl mips-linux-musl; do
-    python3 -m ziglang cc -target "$target" -nostdlib -shared -fPIC \
-        -Wl,--build-id "$work/nostd.c" -o "$seeds/$target.so" \
-        2>/dev/null || rm -f "$seeds/$target.so"
-done
-echo "fuzz_elf: $(ls "$seeds" | wc -l) seeds"
+}
 
-# ASan's leak check stays on: a leak is a finding too.  -jobs only when
-# asked: with it libFuzzer runs its workers in child processes that log to
-# fuzz-N.log in the current folder (here $work).
-jobs=()
-if [ "${FUZZ_JOBS:-1}" -gt 1 ]; then
-    jobs=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS")
-fi
+seeds_elf() {
+    local seeds=$1 dir=$2 cc=${CC:-gcc}
+    program > "$dir/seed.c"
+    if command -v "$cc" >/dev/null; then
+        "$cc" -O1 -Wl,--build-id "$dir/seed.c" -o "$seeds/pie"
+        "$cc" -O1 -Wl,--build-id=none -no-pie "$dir/seed.c" -o "$seeds/nopie"
+        "$cc" -O1 -shared -fPIC -Wl,--hash-style=sysv "$dir/seed.c" \
+            -o "$seeds/sysv.so"
+        "$cc" -O1 -shared -fPIC -Wl,--hash-style=gnu "$dir/seed.c" \
+            -o "$seeds/gnu.so"
+        strip -o "$seeds/stripped.so" "$seeds/gnu.so"
+        objcopy --add-gnu-debuglink="$seeds/pie" "$seeds/nopie" \
+            "$seeds/debuglink"
+        "$cc" -O1 -c "$dir/seed.c" -o "$seeds/object.o"
+        # 32-bit, when gcc-multilib is installed.
+        "$cc" -m32 -O1 "$dir/seed.c" -o "$seeds/pie32" 2>/dev/null || true
+    fi
+    # Big-endian ones, when the ziglang package can cross-compile them.
+    printf '%s\n' 'static int only_in_symtab = 42;' 'int exported_global = 7;' \
+        'int exported_function(int x) { return x + only_in_symtab; }' \
+        'void _start(void) { for (;;) exported_function(exported_global); }' \
+        > "$dir/nostd.c"
+    for target in powerpc64-linux-musl mips-linux-musl; do
+        "$python" -m ziglang cc -target "$target" -nostdlib -shared -fPIC \
+            -Wl,--build-id "$dir/nostd.c" -o "$seeds/$target.so" \
+            2>/dev/null || rm -f "$seeds/$target.so"
+    done
+}
+
+seeds_macho() {
+    local seeds=$1 dir=$2 built=()
+    program > "$dir/seed.c"
+    # zig links macOS executables and dylibs with libSystem's stubs, which
+    # it builds into its cache the first time.  The cache must be writable
+    # (zig was seen to spin on an unwritable one): the tests' cache
+    # (tests/crosscc.py) when it is ours, else one in $dir.
+    local cache=${ZIG_GLOBAL_CACHE_DIR:-${TMPDIR:-/tmp}/memmaps-zig-cache-$(id -u)}
+    mkdir -p -m 700 "$cache" 2>/dev/null || true
+    if [ ! -O "$cache" ] || [ ! -w "$cache" ]; then
+        cache=$dir/zig-cache
+    fi
+    export ZIG_GLOBAL_CACHE_DIR=$cache ZIG_LOCAL_CACHE_DIR=$cache
+    for target in x86_64-macos aarch64-macos; do
+        for kind in exe dylib object; do
+            local flags=(-O1) out="$seeds/$target-$kind"
+            case $kind in
+            dylib) flags+=(-shared) ;;
+            object) flags+=(-c) ;;
+            esac
+            if timeout 300 "$python" -m ziglang cc -target "$target" \
+                "${flags[@]}" "$dir/seed.c" -o "$out" 2>/dev/null; then
+                built+=("$out")
+            else
+                rm -f "$out"
+            fi
+        done
+    done
+    if [ ${#built[@]} -eq 0 ]; then
+        echo "fuzz_macho: no Mach-O seeds (is the ziglang package installed?)"
+        return 0
+    fi
+    # A fat file, and a stripped copy, when llvm's tools are there.
+    local lipo strip
+    lipo=$(command -v llvm-lipo-14 || command -v llvm-lipo || true)
+    strip=$(command -v llvm-strip-14 || command -v llvm-strip || true)
+    if [ -n "$lipo" ] && [ -f "$seeds/x86_64-macos-exe" ] &&
+        [ -f "$seeds/aarch64-macos-exe" ]; then
+        "$lipo" -create "$seeds/x86_64-macos-exe" "$seeds/aarch64-macos-exe" \
+            -output "$seeds/fat" || rm -f "$seeds/fat"
+    fi
+    if [ -n "$strip" ] && [ -f "$seeds/x86_64-macos-dylib" ]; then
+        "$strip" -o "$seeds/stripped.dylib" "$seeds/x86_64-macos-dylib" ||
+            rm -f "$seeds/stripped.dylib"
+    fi
+    # Target memories holding dyld's records and the x86-64 images (small
+    # pages: each fits in libFuzzer's -max_len).
+    local x86=()
+    for f in "$seeds"/x86_64-macos-exe "$seeds"/x86_64-macos-dylib; do
+        [ -f "$f" ] && x86+=("$f")
+    done
+    if [ ${#x86[@]} -gt 0 ]; then
+        "$python" "$repo/tests/machosim.py" seeds "$seeds" "${x86[@]}"
+    fi
+}
+
 status=0
-(
-    cd "$work"
-    "$work/fuzz_elf" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
-        -rss_limit_mb=2048 "${jobs[@]}" \
-        -artifact_prefix="$work/artifacts/" -print_final_stats=1 \
-        "$work/corpus" "$seeds"
-) || status=$?
-if [ "$status" -ne 0 ] || [ -n "$(ls -A "$work/artifacts")" ]; then
-    echo "fuzz_elf: FINDINGS (exit status $status); inputs in $work/artifacts:" >&2
-    ls -l "$work/artifacts" >&2
-    exit 1
-fi
-echo "fuzz_elf: no findings in ${seconds}s"
+for name in "${targets[@]}"; do
+    source="$fuzz/fuzz_$name.c"
+    if [ ! -f "$source" ]; then
+        echo "run_fuzz: no $source" >&2
+        exit 2
+    fi
+    dir="$work/$name"
+    mkdir -p "$dir/seeds" "$dir/corpus" "$dir/artifacts"
+    echo "fuzz_$name: working in $dir"
+    sources=()
+    for parser in "${PARSERS[@]}"; do
+        [ -f "$native/$parser" ] && sources+=("$native/$parser")
+    done
+    "$CLANG" -std=c11 -g -O1 -fno-omit-frame-pointer \
+        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+        -I"$native" "$source" "${sources[@]}" -o "$dir/fuzz_$name"
+    if declare -F "seeds_$name" >/dev/null; then
+        "seeds_$name" "$dir/seeds" "$dir"
+    fi
+    echo "fuzz_$name: $(find "$dir/seeds" -maxdepth 1 -type f | wc -l) seeds"
+
+    # ASan's leak check stays on: a leak is a finding too.  -jobs only when
+    # asked: with it libFuzzer runs its workers in child processes that log
+    # to fuzz-N.log in the current folder (here $dir).
+    jobs=()
+    if [ "${FUZZ_JOBS:-1}" -gt 1 ]; then
+        jobs=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS")
+    fi
+    run=0
+    (
+        cd "$dir"
+        "$dir/fuzz_$name" -max_total_time="$seconds" -max_len=65536 \
+            -timeout=10 -rss_limit_mb=2048 "${jobs[@]}" \
+            -artifact_prefix="$dir/artifacts/" -print_final_stats=1 \
+            "$dir/corpus" "$dir/seeds"
+    ) || run=$?
+    if [ "$run" -ne 0 ] || [ -n "$(ls -A "$dir/artifacts")" ]; then
+        echo "fuzz_$name: FINDINGS (exit status $run); inputs in $dir/artifacts:" >&2
+        ls -l "$dir/artifacts" >&2
+        status=1
+        continue
+    fi
+    echo "fuzz_$name: no findings in ${seconds}s"
+done
+exit $status
