@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from . import _core
+from . import _core, darwin
 from .errors import (
     AccessDenied,
     Error,
@@ -84,7 +84,11 @@ def regions(pid: int | None = None, *, usage: bool = False) -> Maps:
     """
     native_pid = _check_pid(pid)
     found = _core.regions(native_pid, _core.USAGE if usage else 0)
-    return Maps._trusted(found, os.getpid() if pid is None else pid)
+    maps = Maps._trusted(found, os.getpid() if pid is None else pid)
+    if BACKEND == "macos":
+        # The OS names few regions; dyld's images name the rest, as vmmap does.
+        maps = darwin.name_regions(pid, maps)
+    return maps
 
 
 def _check_addr(addr: int) -> int:
@@ -115,7 +119,10 @@ def images(pid: int | None = None) -> list[Image]:
     this process), and its vdso, in address order, each with its load bias
     and build-id."""
     _check_pid(pid)
-    return find_images(pid, regions(pid))
+    maps = regions(pid)
+    if BACKEND == "macos":
+        return darwin.find_images(pid, maps)
+    return find_images(pid, maps)
 
 
 def symbol_address(pid: int | None, symbol: str, image: str | None = None) -> int:

@@ -11,7 +11,12 @@
 #include <Python.h>
 
 #include "native/mm.h"
+#include "native/mm_dyld.h"
 #include "native/mm_elf.h"
+#include "native/mm_macho.h"
+#ifdef __APPLE__
+#include "native/mm_darwin.h"
+#endif
 #include "pythread.h"
 
 #include <errno.h>
@@ -60,7 +65,8 @@ typedef struct {
     PyObject *perms[16];       /* "---p" ... "rwxs", by MM_PROT_* bits */
     PyObject *kinds[MM_KIND_COUNT];
     PyObject *empty_tuple;
-    PyTypeObject *elf_type; /* ElfFile */
+    PyTypeObject *elf_type;   /* ElfFile */
+    PyTypeObject *macho_type; /* MachOFile */
 } module_state;
 
 static inline module_state *
@@ -1118,6 +1124,385 @@ static PyType_Spec elf_spec = {
     .slots = elf_slots,
 };
 
+/* ---- reading a process's memory through the reader callbacks ---- */
+
+/* ctx of read_target: offsets count from base in the target's memory. */
+typedef struct {
+    mm_target target;
+    uint64_t base;
+} target_reader;
+
+static int
+read_target(void *ctx, uint64_t offset, void *buf, size_t len)
+{
+    const target_reader *reader = ctx;
+    size_t got = 0;
+    mm_err err;
+
+    if (offset > UINT64_MAX - reader->base) {
+        return -1;
+    }
+    memset(&err, 0, sizeof(err));
+    return mm_read_memory(&reader->target, reader->base + offset, buf, len,
+                          &got, &err) == MM_OK &&
+                   got == len
+               ? 0
+               : -1;
+}
+
+/* ---- MachOFile: the Mach-O reader over a descriptor, a buffer, or an
+ * image in a process's memory ---- */
+
+typedef struct {
+    PyObject_HEAD mm_macho macho;
+    int opened;
+    int fd;
+    Py_buffer bytes;
+    mm_buffer buffer;
+    target_reader memory;
+    PyThread_type_lock lock; /* as for ElfFile */
+} macho_object;
+
+static void
+macho_lock(macho_object *self)
+{
+    if (!PyThread_acquire_lock(self->lock, NOWAIT_LOCK)) {
+        Py_BEGIN_ALLOW_THREADS
+            PyThread_acquire_lock(self->lock, WAIT_LOCK);
+        Py_END_ALLOW_THREADS
+    }
+}
+
+static PyObject *
+macho_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"source", "cputype", "pid", "load_address",
+                               NULL};
+    PyObject *source = Py_None, *pid_object = Py_None;
+    unsigned long cputype = MM_MACHO_CPU_ANY;
+    unsigned long long load_address = 0;
+    module_state *state = PyType_GetModuleState(type);
+    macho_object *self;
+    mm_err err;
+    mm_status status;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$kOK:MachOFile",
+                                     keywords, &source, &cputype, &pid_object,
+                                     &load_address)) {
+        return NULL;
+    }
+    self = (macho_object *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->fd = -1;
+    self->lock = PyThread_allocate_lock();
+    if (self->lock == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    memset(&err, 0, sizeof(err));
+    if (pid_object != Py_None) {
+        /* In memory: offsets count from the mach_header dyld loaded. */
+        long pid = PyLong_AsLong(pid_object);
+        if (pid == -1 && PyErr_Occurred()) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        self->memory.target.pid = pid < 0 ? MM_PID_SELF : pid;
+        self->memory.base = load_address;
+        Py_BEGIN_ALLOW_THREADS
+            status = mm_macho_open(&self->macho, read_target, &self->memory,
+                                   UINT64_MAX, (uint32_t)cputype,
+                                   MM_MACHO_MEMORY, &err);
+        Py_END_ALLOW_THREADS
+    }
+#ifndef _WIN32
+    else if (PyLong_Check(source)) {
+        long fd = PyLong_AsLong(source);
+        uint64_t size = UINT64_MAX;
+        if (fd == -1 && PyErr_Occurred()) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        if (fd < 0 || fd > INT32_MAX || (self->fd = dup((int)fd)) < 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            Py_DECREF(self);
+            return NULL;
+        }
+        {
+            off_t end = lseek(self->fd, 0, SEEK_END);
+            if (end > 0) {
+                size = (uint64_t)end;
+            }
+        }
+        Py_BEGIN_ALLOW_THREADS
+            status = mm_macho_open(&self->macho, read_fd, &self->fd, size,
+                                   (uint32_t)cputype, 0, &err);
+        Py_END_ALLOW_THREADS
+    }
+#endif
+    else {
+        if (PyObject_GetBuffer(source, &self->bytes, PyBUF_SIMPLE) < 0) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        self->buffer.data = self->bytes.buf;
+        self->buffer.len = (size_t)self->bytes.len;
+        status = mm_macho_open(&self->macho, mm_read_buffer, &self->buffer,
+                               (uint64_t)self->bytes.len, (uint32_t)cputype, 0,
+                               &err);
+    }
+    if (status != MM_OK) {
+        raise_native_error(state, &err, -1, NULL, 0);
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->opened = 1;
+    return (PyObject *)self;
+}
+
+static void
+macho_dealloc(macho_object *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+
+    if (self->opened) {
+        mm_macho_close(&self->macho);
+    }
+#ifndef _WIN32
+    if (self->fd >= 0) {
+        close(self->fd);
+    }
+#endif
+    if (self->bytes.obj != NULL) {
+        PyBuffer_Release(&self->bytes);
+    }
+    if (self->lock != NULL) {
+        PyThread_free_lock(self->lock);
+    }
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);
+}
+
+PyDoc_STRVAR(macho_symbol_doc,
+             "symbol($self, name, /)\n--\n\n"
+             "(value, type, section, desc) of the defined symbol with that\n"
+             "exact name (C names start with '_'), or None.  value is\n"
+             "unslid.");
+
+static PyObject *
+macho_symbol(macho_object *self, PyObject *args)
+{
+    module_state *state = PyType_GetModuleState(Py_TYPE(self));
+    const char *name;
+    Py_ssize_t name_len;
+    mm_macho_symbol symbol;
+    mm_err err;
+    mm_status status;
+
+    if (!PyArg_ParseTuple(args, "s#:symbol", &name, &name_len)) {
+        return NULL;
+    }
+    if ((size_t)name_len != strlen(name)) {
+        PyErr_SetString(PyExc_ValueError, "symbol: name has a NUL character");
+        return NULL;
+    }
+    memset(&err, 0, sizeof(err));
+    macho_lock(self);
+    Py_BEGIN_ALLOW_THREADS
+        status = mm_macho_find_symbol(&self->macho, name, &symbol, &err);
+    Py_END_ALLOW_THREADS
+    PyThread_release_lock(self->lock);
+    if (status == MM_ERR_NOT_FOUND) {
+        Py_RETURN_NONE;
+    }
+    if (status != MM_OK) {
+        return raise_native_error(state, &err, -1, NULL, 0);
+    }
+    return Py_BuildValue("(Kiii)", (unsigned long long)symbol.value,
+                         symbol.type, symbol.section, symbol.desc);
+}
+
+static PyObject *
+macho_get_header(macho_object *self, void *closure)
+{
+    (void)closure;
+    return Py_BuildValue(
+        "(ikkkk)", self->macho.is64, (unsigned long)self->macho.cputype,
+        (unsigned long)self->macho.cpusubtype,
+        (unsigned long)self->macho.filetype, (unsigned long)self->macho.flags);
+}
+
+static PyObject *
+macho_get_uuid(macho_object *self, void *closure)
+{
+    (void)closure;
+    if (!self->macho.has_uuid) {
+        Py_RETURN_NONE;
+    }
+    return PyBytes_FromStringAndSize((const char *)self->macho.uuid, 16);
+}
+
+static PyObject *
+macho_get_segments(macho_object *self, void *closure)
+{
+    PyObject *segments;
+
+    (void)closure;
+    segments = PyTuple_New((Py_ssize_t)self->macho.segment_count);
+    if (segments == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < self->macho.segment_count; i++) {
+        const mm_macho_segment *s = &self->macho.segments[i];
+        PyObject *item = Py_BuildValue(
+            "(NKKKKkk)",
+            PyUnicode_DecodeASCII(s->name, (Py_ssize_t)strlen(s->name),
+                                  "backslashreplace"),
+            (unsigned long long)s->vmaddr, (unsigned long long)s->vmsize,
+            (unsigned long long)s->fileoff, (unsigned long long)s->filesize,
+            (unsigned long)s->maxprot, (unsigned long)s->initprot);
+        if (item == NULL) {
+            Py_DECREF(segments);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(segments, (Py_ssize_t)i, item);
+    }
+    return segments;
+}
+
+static PyMethodDef macho_methods[] = {
+    {"symbol", (PyCFunction)macho_symbol, METH_VARARGS, macho_symbol_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef macho_getset[] = {
+    {"header", (getter)macho_get_header, NULL,
+     "(is64, cputype, cpusubtype, filetype, flags).", NULL},
+    {"uuid", (getter)macho_get_uuid, NULL, "LC_UUID as bytes, or None.", NULL},
+    {"segments", (getter)macho_get_segments, NULL,
+     "Every segment: (name, vmaddr, vmsize, fileoff, filesize, maxprot, "
+     "initprot).",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot macho_slots[] = {
+    {Py_tp_new, macho_new},
+    {Py_tp_dealloc, macho_dealloc},
+    {Py_tp_methods, macho_methods},
+    {Py_tp_getset, macho_getset},
+    {Py_tp_doc,
+     "MachOFile(source=None, *, cputype=0, pid=None, load_address=0)\n--\n\n"
+     "A Mach-O image read from a file descriptor (an int, duplicated), a\n"
+     "bytes-like object (cputype picks the architecture of a fat file), or,\n"
+     "with pid, from that process's memory at load_address, where dyld put\n"
+     "its mach_header."},
+    {0, NULL},
+};
+
+static PyType_Spec macho_spec = {
+    .name = "memmaps._core.MachOFile",
+    .basicsize = sizeof(macho_object),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = macho_slots,
+};
+
+PyDoc_STRVAR(
+    dyld_images_doc,
+    "dyld_images($module, pid, /)\n--\n\n"
+    "dyld's list of loaded images of process pid (macOS): (version,\n"
+    "shared_cache_slide, shared_cache_base, ((load_address, path, is_dyld),\n"
+    "...)); the shared cache figures are None where the version lacks them.");
+
+static PyObject *
+core_dyld_images(PyObject *module, PyObject *args)
+{
+    module_state *state = get_state(module);
+    long pid;
+
+    if (!PyArg_ParseTuple(args, "l:dyld_images", &pid)) {
+        return NULL;
+    }
+#ifdef __APPLE__
+    {
+        target_reader reader;
+        mm_dyld_list list;
+        mm_err err;
+        mm_status status;
+        uint64_t infos = 0;
+        int pointer_size = 8;
+        PyObject *images, *result = NULL;
+
+        memset(&err, 0, sizeof(err));
+        memset(&reader, 0, sizeof(reader));
+        reader.target.pid = pid < 0 ? MM_PID_SELF : pid;
+        mm_dyld_list_init(&list);
+        Py_BEGIN_ALLOW_THREADS
+            status = mm_dyld_images_address(&reader.target, &infos,
+                                            &pointer_size, &err);
+            /* dyld may be rewriting the list: give it a moment, a few times.
+             */
+            for (int attempt = 0; status == MM_OK && attempt < 5; attempt++) {
+                status = mm_dyld_read_images(read_target, &reader, infos,
+                                             pointer_size, &list, &err);
+                if (status == MM_OK || !list.busy) {
+                    break;
+                }
+                status = MM_OK;
+                usleep(2000);
+            }
+        Py_END_ALLOW_THREADS
+        if (status != MM_OK) {
+            mm_dyld_list_free(&list);
+            return raise_native_error(state, &err, pid, NULL, 0);
+        }
+        images = PyTuple_New((Py_ssize_t)list.count);
+        if (images != NULL) {
+            for (size_t i = 0; i < list.count; i++) {
+                const mm_dyld_image *image = &list.images[i];
+                PyObject *path = image->flags & MM_DYLD_IMAGE_HAS_PATH
+                                     ? PyUnicode_DecodeFSDefaultAndSize(
+                                           list.bytes + image->path_off,
+                                           (Py_ssize_t)image->path_len)
+                                     : Py_NewRef(Py_None);
+                PyObject *item = Py_BuildValue(
+                    "(KNO)", (unsigned long long)image->load_address, path,
+                    image->flags & MM_DYLD_IMAGE_IS_DYLD ? Py_True : Py_False);
+                if (item == NULL) {
+                    Py_CLEAR(images);
+                    break;
+                }
+                PyTuple_SET_ITEM(images, (Py_ssize_t)i, item);
+            }
+        }
+        if (images != NULL) {
+            PyObject *slide =
+                list.present & MM_DYLD_HAS_SHARED_CACHE_SLIDE
+                    ? PyLong_FromUnsignedLongLong(list.shared_cache_slide)
+                    : Py_NewRef(Py_None);
+            PyObject *base =
+                list.present & MM_DYLD_HAS_SHARED_CACHE_BASE
+                    ? PyLong_FromUnsignedLongLong(list.shared_cache_base)
+                    : Py_NewRef(Py_None);
+            result = Py_BuildValue("(kNNN)", (unsigned long)list.version,
+                                   slide, base, images);
+        }
+        mm_dyld_list_free(&list);
+        return result;
+    }
+#else
+    {
+        mm_err err;
+        memset(&err, 0, sizeof(err));
+        mm_err_set(&err, MM_ERR_UNSUPPORTED, 0,
+                   "dyld's image list exists only on macOS");
+        return raise_native_error(state, &err, pid, NULL, 0);
+    }
+#endif
+}
+
 static PyMethodDef core_methods[] = {
     {"setup", (PyCFunction)(void (*)(void))core_setup, METH_FASTCALL,
      setup_doc},
@@ -1125,6 +1510,7 @@ static PyMethodDef core_methods[] = {
     {"process_usage", core_process_usage, METH_VARARGS, process_usage_doc},
     {"region_at", core_region_at, METH_VARARGS, region_at_doc},
     {"read_memory", core_read_memory, METH_VARARGS, read_memory_doc},
+    {"dyld_images", core_dyld_images, METH_VARARGS, dyld_images_doc},
     {"parse_maps", core_parse_maps, METH_O, parse_maps_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -1179,6 +1565,12 @@ core_exec(PyObject *module)
         PyModule_AddType(module, state->elf_type) < 0) {
         return -1;
     }
+    state->macho_type =
+        (PyTypeObject *)PyType_FromModuleAndSpec(module, &macho_spec, NULL);
+    if (state->macho_type == NULL ||
+        PyModule_AddType(module, state->macho_type) < 0) {
+        return -1;
+    }
     if (PyModule_AddStringConstant(module, "BACKEND", mm_backend_name()) < 0 ||
         add_int_constants(module) < 0) {
         return -1;
@@ -1203,6 +1595,7 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(state->usage_type);
     Py_VISIT(state->make_error);
     Py_VISIT(state->elf_type);
+    Py_VISIT(state->macho_type);
     return 0;
 }
 
@@ -1215,6 +1608,7 @@ core_clear(PyObject *module)
     Py_CLEAR(state->make_error);
     Py_CLEAR(state->empty_tuple);
     Py_CLEAR(state->elf_type);
+    Py_CLEAR(state->macho_type);
     for (int i = 0; i < 16; i++) {
         Py_CLEAR(state->perms[i]);
     }

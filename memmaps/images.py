@@ -14,7 +14,7 @@ memory.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 
 from . import _core
@@ -43,18 +43,7 @@ def _ceil_page(value: int) -> int:
 class Image:
     """One loaded executable or shared library (or the vdso)."""
 
-    __slots__ = (
-        "_debug",
-        "_debug_searched",
-        "_elf",
-        "_pid",
-        "base",
-        "bias",
-        "build_id",
-        "end",
-        "path",
-        "regions",
-    )
+    __slots__ = ("_lookup", "base", "bias", "build_id", "end", "path", "regions")
 
     def __init__(
         self,
@@ -64,8 +53,7 @@ class Image:
         bias: int,
         build_id: str | None,
         regions: Maps,
-        pid: int | None,
-        elf: _core.ElfFile,
+        lookup: Callable[[str], int | None],
     ) -> None:
         #: The file's path as the map names it ("[vdso]" for the vdso).
         self.path = path
@@ -75,14 +63,12 @@ class Image:
         self.end = end
         #: Runtime address = address in the file + bias.
         self.bias = bias
-        #: The GNU build-id as hex, or None.
+        #: The GNU build-id (Mach-O: LC_UUID) as hex, or None.
         self.build_id = build_id
-        #: The regions in [base, end).
+        #: The regions of the image.
         self.regions = regions
-        self._pid = pid
-        self._elf = elf
-        self._debug: _core.ElfFile | None = None
-        self._debug_searched = False
+        # name -> the symbol's address in the file (before the bias), or None
+        self._lookup = lookup
 
     @property
     def deleted(self) -> bool:
@@ -92,28 +78,18 @@ class Image:
     def symbol(self, name: str) -> int | None:
         """The runtime address of a defined symbol, or None.
 
-        The image's own .symtab and .dynsym come first, then a separate debug
-        file found by build-id or .gnu_debuglink (for stripped files).  The
-        address is the symbol's value plus the bias: for an IFUNC that is its
-        resolver, not the function the resolver picks.  Thread-local symbols
-        have no single address and are not found.
+        ELF: the image's own .symtab and .dynsym, then a separate debug file
+        found by build-id or .gnu_debuglink (for stripped files); the address
+        of an IFUNC is its resolver's, not the function it picks, and
+        thread-local symbols have no single address and are not found.
+        Mach-O: the LC_SYMTAB symbols, read through __LINKEDIT in the
+        process's memory, so dylibs of the shared cache resolve too; a C
+        name is looked up with the leading underscore Mach-O gives it.
         """
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
-        # The dynamic loader rewrites DT_* addresses in memory images.
-        found = self._elf.symbol(name, self.bias)
-        if found is None or found[2] == _STT_TLS:
-            debug = self._debug_file()
-            found = None if debug is None else debug.symbol(name)
-        if found is None or found[2] == _STT_TLS:
-            return None
-        return found[0] + self.bias
-
-    def _debug_file(self) -> _core.ElfFile | None:
-        if not self._debug_searched:
-            self._debug = _find_debug_file(self.path, self.build_id, self._elf.debuglink)
-            self._debug_searched = True
-        return self._debug
+        value = self._lookup(name)
+        return None if value is None else (value + self.bias) & (2**64 - 1)
 
     def __repr__(self) -> str:
         return (
@@ -131,6 +107,36 @@ class Image:
 
     def _key(self) -> tuple[str, int, int, int, str | None]:
         return (self.path, self.base, self.end, self.bias, self.build_id)
+
+
+class _ElfSymbols:
+    """Symbol lookup in an ELF image, with its separate debug file."""
+
+    __slots__ = ("_bias", "_build_id", "_debug", "_debug_searched", "_elf", "_path")
+
+    def __init__(self, elf: _core.ElfFile, path: str, build_id: str | None, bias: int) -> None:
+        self._elf = elf
+        self._path = path
+        self._build_id = build_id
+        self._bias = bias
+        self._debug: _core.ElfFile | None = None
+        self._debug_searched = False
+
+    def __call__(self, name: str) -> int | None:
+        # The dynamic loader rewrites DT_* addresses in memory images.
+        found = self._elf.symbol(name, self._bias)
+        if found is None or found[2] == _STT_TLS:
+            debug = self._debug_file()
+            found = None if debug is None else debug.symbol(name)
+        if found is None or found[2] == _STT_TLS:
+            return None
+        return found[0]
+
+    def _debug_file(self) -> _core.ElfFile | None:
+        if not self._debug_searched:
+            self._debug = _find_debug_file(self._path, self._build_id, self._elf.debuglink)
+            self._debug_searched = True
+        return self._debug
 
 
 def _find_debug_file(
@@ -310,16 +316,15 @@ def _make_image(
         return None
     end = max(_image_end(elf, bias, group[-1].end), group[-1].end)
     regions = Maps([r for r in maps if first.start <= r.start and r.end <= end], pid)
-    build_id = elf.build_id
+    build_id = None if elf.build_id is None else elf.build_id.hex()
     return Image(
         path=first.path,
         base=first.start,
         end=end,
         bias=bias,
-        build_id=None if build_id is None else build_id.hex(),
+        build_id=build_id,
         regions=regions,
-        pid=pid,
-        elf=elf,
+        lookup=_ElfSymbols(elf, first.path, build_id, bias),
     )
 
 

@@ -233,3 +233,23 @@ def test_mmdump_links_for_macos(target: str, tmp_path: Path) -> None:
         ).stdout
         assert "MH_MAGIC_64" in headers and OBJDUMP_CPU[arch] in headers, headers[:400]
         assert "EXECUTE" in headers, headers[:400]
+
+
+@pytest.mark.parametrize("target", MACOS_TARGETS)
+def test_core_compiles_for_macos(target: str, tmp_path: Path) -> None:
+    """_core.c with its macOS-only code (dyld's image list), against this
+    interpreter's Python headers: a compile check, since pyconfig.h here
+    describes Linux, not a build of the extension for macOS."""
+    import sysconfig
+
+    crosscc.require_zig()
+    include = Path(sysconfig.get_paths()["include"])
+    core = Path(__file__).resolve().parent.parent / "memmaps" / "_core.c"
+    result = crosscc.compile_object(
+        core,
+        tmp_path / "core.o",
+        target,
+        include_dirs=(crosscc.NATIVE_DIR, include),
+    )
+    assert result.returncode == 0, crosscc.describe(result)
+    assert (tmp_path / "core.o").stat().st_size > 0
