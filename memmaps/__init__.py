@@ -53,7 +53,7 @@ __all__ = [
 
 _core.setup(Region, Usage, _from_native)
 
-#: The C core's name for what it reads: "linux", or "unsupported".
+#: The C core's backend: "linux", "macos", or "unsupported".
 BACKEND: str = _core.BACKEND
 
 
@@ -111,7 +111,12 @@ def region_at(pid: int | None, addr: int) -> Region | None:
     native_pid = _check_pid(pid)
     flags = _core.FROM_LISTING if os.environ.get("MEMMAPS_REGION_AT") == "listing" else 0
     found = _core.region_at(native_pid, _check_addr(addr), flags)
-    return found[0] if found else None
+    if not found:
+        return None
+    if BACKEND == "macos" and found[0].path is None:
+        # Named from dyld's images, as regions() names it.
+        return darwin.name_regions(pid, Maps._trusted(found, native_pid))[0]
+    return found[0]
 
 
 def images(pid: int | None = None) -> list[Image]:

@@ -63,6 +63,7 @@ typedef struct {
     PyTypeObject *usage_type;  /* memmaps.usage.Usage, from setup() */
     PyObject *make_error;      /* memmaps.errors._from_native, from setup() */
     PyObject *perms[16];       /* "---p" ... "rwxs", by MM_PROT_* bits */
+    PyObject *max_perms[8];    /* "---" ... "rwx": a ceiling has no sharing */
     PyObject *kinds[MM_KIND_COUNT];
     PyObject *empty_tuple;
     PyTypeObject *elf_type;   /* ElfFile */
@@ -466,7 +467,7 @@ new_region(builder *b, const mm_region *r)
         SET(region, F_MAX_PERMS, Py_NewRef(Py_None));
     }
     else {
-        SET(region, F_MAX_PERMS, Py_NewRef(state->perms[r->max_prot & 15]));
+        SET(region, F_MAX_PERMS, Py_NewRef(state->max_perms[r->max_prot & 7]));
     }
     SET(region, F_SHARE_MODE,
         label_object(b, mm_share_mode_name(r->share_mode)));
@@ -1548,6 +1549,13 @@ core_exec(PyObject *module)
         if (state->perms[prot] == NULL) {
             return -1;
         }
+        if (prot < 8) {
+            text[3] = '\0';
+            state->max_perms[prot] = PyUnicode_InternFromString(text);
+            if (state->max_perms[prot] == NULL) {
+                return -1;
+            }
+        }
     }
     for (int kind = 0; kind < MM_KIND_COUNT; kind++) {
         state->kinds[kind] = PyUnicode_InternFromString(kind_names[kind]);
@@ -1611,6 +1619,9 @@ core_clear(PyObject *module)
     Py_CLEAR(state->macho_type);
     for (int i = 0; i < 16; i++) {
         Py_CLEAR(state->perms[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        Py_CLEAR(state->max_perms[i]);
     }
     for (int i = 0; i < MM_KIND_COUNT; i++) {
         Py_CLEAR(state->kinds[i]);

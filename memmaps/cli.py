@@ -141,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.image is not None and args.symbol is None:
         parser.error("--image goes with --symbol")
+    if args.images and args.symbol is not None:
+        parser.error("--images and --symbol are two questions: ask one at a time")
     if args.symbol is not None or args.images:
         listing_options = [
             name

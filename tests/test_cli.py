@@ -732,6 +732,7 @@ def test_usage_has_no_proc_format():
         ["--symbol", "malloc", "--perms", "r"],
         ["--images", "--at", "0x1000"],
         ["--images", "--format", "proc"],
+        ["--images", "--symbol", "malloc"],
         ["2147483648"],
     ],
 )

@@ -386,7 +386,7 @@ ARM64 = [
      {"rss": P, "private_dirty": P}),
     (0x300000000, 0x40300000000, "rw-p", "rwx", "PRV", "Memory Tag 240", "anon", 0, None,
      {"rss": 0xFFFFFFFF * P, "private_dirty": 0xFFFFFFFF * P, "swap": 0xFFFFFFFF * P,
-      "lazy_free": 0xFFFFFFFF * P}),
+      "lazy_free": 0xFFFFFFFE * P}),
     (0x50000000000, 0x50000004000, "rw-p", "rwx", None, None, "anon", 0, None, {}),
 ]  # fmt: skip
 

@@ -98,7 +98,8 @@ def test_image_from_memory(loaded, dylib: bytes) -> None:
 def test_regions_named_after_the_image(loaded) -> None:
     _slide, load_address, base, size = loaded
     maps = memmaps.regions()
-    assert maps.at(load_address).path is None  # an anonymous mapping here
+    if memmaps.BACKEND != "macos":  # regions() names it already on a Mac
+        assert maps.at(load_address).path is None  # an anonymous mapping here
     named = darwin.name_regions(None, maps)
     region = named.at(load_address)
     assert (region.path, region.tag, region.kind) == ("/usr/lib/libx.dylib", "__TEXT", "file")

@@ -294,8 +294,10 @@ mm_darwin_add_region(mm_list *out, uint64_t start, uint64_t size,
                    pages_to_bytes(info->pages_resident, page_size));
         set_figure(usage, MM_USAGE_SWAP,
                    pages_to_bytes(info->pages_swapped_out, page_size));
-        set_figure(usage, MM_USAGE_LAZY_FREE,
-                   pages_to_bytes(info->pages_reusable, page_size));
+        if (info->pages_reusable != MM_DARWIN_NOT_REPORTED) {
+            set_figure(usage, MM_USAGE_LAZY_FREE,
+                       pages_to_bytes(info->pages_reusable, page_size));
+        }
         /* Both dirty figures are present, one of them 0, so that a total
          * over shared and private regions keeps both. */
         set_figure(usage, MM_USAGE_SHARED_DIRTY,

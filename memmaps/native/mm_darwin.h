@@ -92,8 +92,12 @@ typedef struct mm_darwin_submap_info {
     uint8_t share_mode;     /* SM_* */
     uint8_t is_submap;
     uint32_t object_id;
+    /* MM_DARWIN_NOT_REPORTED where the source has no such count
+     * (proc_pidinfo's region info): lazy_free is then None, not 0. */
     uint32_t pages_reusable;
 } mm_darwin_submap_info;
+
+#define MM_DARWIN_NOT_REPORTED UINT32_MAX
 
 /* vmmap's name for a user tag ("MALLOC_TINY", "Stack", "IOKit", "dyld
  * private memory", "Memory Tag 250" ...), a static string; NULL for 0 (no

@@ -313,6 +313,7 @@ mirror_region_info(const struct proc_regionwithpathinfo *in,
     out->share_mode = (uint8_t)r->pri_share_mode;
     out->is_submap = (r->pri_flags & PROC_REGION_SUBMAP) != 0;
     out->object_id = r->pri_obj_id;
+    out->pages_reusable = MM_DARWIN_NOT_REPORTED; /* not in proc_regioninfo */
 }
 
 /* Names the region at index from the vnode proc_pidinfo() reported, if it
