@@ -817,18 +817,31 @@ core_parse_maps(PyObject *module, PyObject *arg)
     return result;
 }
 
-/* ---- ElfFile: the ELF reader over a file descriptor or a buffer ---- */
+/* ---- where an ElfFile or MachOFile reads its bytes ---- */
 
+/* ctx of read_target: offsets count from base in the target's memory. */
 typedef struct {
-    PyObject_HEAD mm_elf elf;
-    int opened;
-    int fd;          /* a dup of the caller's descriptor, or -1 */
-    Py_buffer bytes; /* the caller's buffer when fd is -1 */
-    mm_buffer buffer;
-    /* The reader caches tables as it goes: one call at a time, while the
-     * GIL is released around the reading. */
-    PyThread_type_lock lock;
-} elf_object;
+    mm_target target;
+    uint64_t base;
+} target_reader;
+
+static int
+read_target(void *ctx, uint64_t offset, void *buf, size_t len)
+{
+    const target_reader *reader = ctx;
+    size_t got = 0;
+    mm_err err;
+
+    if (offset > UINT64_MAX - reader->base) {
+        return -1;
+    }
+    memset(&err, 0, sizeof(err));
+    return mm_read_memory(&reader->target, reader->base + offset, buf, len,
+                          &got, &err) == MM_OK &&
+                   got == len
+               ? 0
+               : -1;
+}
 
 #ifndef _WIN32
 static int
@@ -856,92 +869,155 @@ read_fd(void *ctx, uint64_t offset, void *buf, size_t len)
 }
 #endif
 
-static void
-elf_lock(elf_object *self)
+/* The bytes of an image: a duplicated descriptor, a buffer of the caller's,
+ * or a process's memory; and the lock that makes one call at a time, since
+ * the readers cache tables as they go while the GIL is released. */
+typedef struct {
+    int fd; /* a dup of the caller's descriptor, or -1 */
+    Py_buffer bytes;
+    mm_buffer buffer;
+    target_reader memory;
+    PyThread_type_lock lock;
+    mm_read_fn read; /* with ctx and size: what the reader is given */
+    void *ctx;
+    uint64_t size;
+} image_source;
+
+static int
+source_init(image_source *source)
 {
-    if (!PyThread_acquire_lock(self->lock, NOWAIT_LOCK)) {
+    source->fd = -1;
+    source->lock = PyThread_allocate_lock();
+    if (source->lock == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads from an int (a descriptor, duplicated) or a bytes-like object. */
+static int
+source_open(image_source *source, PyObject *object, const char *who)
+{
+    if (PyLong_Check(object)) {
+#ifdef _WIN32
+        PyErr_Format(PyExc_TypeError,
+                     "%s: file descriptors are not read on Windows; pass the "
+                     "bytes",
+                     who);
+        return -1;
+#else
+        long fd = PyLong_AsLong(object);
+        off_t end;
+        if (fd == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (fd < 0 || fd > INT32_MAX) {
+            PyErr_Format(PyExc_ValueError, "%s: %ld is not a file descriptor",
+                         who, fd);
+            return -1;
+        }
+        source->fd = dup((int)fd);
+        if (source->fd < 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        end = lseek(source->fd, 0, SEEK_END);
+        source->read = read_fd;
+        source->ctx = &source->fd;
+        source->size = end > 0 ? (uint64_t)end : UINT64_MAX;
+        return 0;
+#endif
+    }
+    if (PyObject_GetBuffer(object, &source->bytes, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    source->buffer.data = source->bytes.buf;
+    source->buffer.len = (size_t)source->bytes.len;
+    source->read = mm_read_buffer;
+    source->ctx = &source->buffer;
+    source->size = (uint64_t)source->bytes.len;
+    return 0;
+}
+
+/* Reads process pid's memory, offsets counting from base. */
+static void
+source_open_memory(image_source *source, long pid, uint64_t base)
+{
+    source->memory.target.pid = pid < 0 ? MM_PID_SELF : pid;
+    source->memory.base = base;
+    source->read = read_target;
+    source->ctx = &source->memory;
+    source->size = UINT64_MAX;
+}
+
+static void
+source_lock(image_source *source)
+{
+    if (!PyThread_acquire_lock(source->lock, NOWAIT_LOCK)) {
         Py_BEGIN_ALLOW_THREADS
-            PyThread_acquire_lock(self->lock, WAIT_LOCK);
+            PyThread_acquire_lock(source->lock, WAIT_LOCK);
         Py_END_ALLOW_THREADS
     }
 }
+
+static void
+source_release(image_source *source)
+{
+#ifndef _WIN32
+    if (source->fd >= 0) {
+        close(source->fd);
+        source->fd = -1;
+    }
+#endif
+    if (source->bytes.obj != NULL) {
+        PyBuffer_Release(&source->bytes);
+    }
+    if (source->lock != NULL) {
+        PyThread_free_lock(source->lock);
+        source->lock = NULL;
+    }
+}
+
+/* ---- ElfFile: the ELF reader over a descriptor or a buffer ---- */
+
+typedef struct {
+    PyObject_HEAD
+    mm_elf elf;
+    int opened;
+    image_source source;
+} elf_object;
 
 static PyObject *
 elf_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"source", "sections", NULL};
-    PyObject *source;
+    PyObject *object;
     int sections = 1;
     module_state *state = PyType_GetModuleState(type);
     elf_object *self;
     mm_err err;
     mm_status status;
-    uint64_t size = UINT64_MAX;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$p:ElfFile", keywords,
-                                     &source, &sections)) {
+                                     &object, &sections)) {
         return NULL;
     }
     self = (elf_object *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
     }
-    self->fd = -1;
-    self->lock = PyThread_allocate_lock();
-    if (self->lock == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    memset(&err, 0, sizeof(err));
-    if (PyLong_Check(source)) {
-#ifdef _WIN32
-        PyErr_SetString(PyExc_TypeError,
-                        "ElfFile: file descriptors are not read on Windows; "
-                        "pass the bytes");
+    if (source_init(&self->source) < 0 ||
+        source_open(&self->source, object, "ElfFile") < 0) {
         Py_DECREF(self);
         return NULL;
-#else
-        long fd = PyLong_AsLong(source);
-        if (fd == -1 && PyErr_Occurred()) {
-            Py_DECREF(self);
-            return NULL;
-        }
-        if (fd < 0 || fd > INT32_MAX) {
-            PyErr_Format(PyExc_ValueError,
-                         "ElfFile: %ld is not a file descriptor", fd);
-            Py_DECREF(self);
-            return NULL;
-        }
-        self->fd = dup((int)fd);
-        if (self->fd < 0) {
-            PyErr_SetFromErrno(PyExc_OSError);
-            Py_DECREF(self);
-            return NULL;
-        }
-        {
-            off_t end = lseek(self->fd, 0, SEEK_END);
-            if (end > 0) {
-                size = (uint64_t)end;
-            }
-        }
-        Py_BEGIN_ALLOW_THREADS
-            status =
-                mm_elf_open_flags(&self->elf, read_fd, &self->fd, size,
-                                  sections ? 0 : MM_ELF_NO_SECTIONS, &err);
-        Py_END_ALLOW_THREADS
-#endif
     }
-    else {
-        if (PyObject_GetBuffer(source, &self->bytes, PyBUF_SIMPLE) < 0) {
-            Py_DECREF(self);
-            return NULL;
-        }
-        self->buffer.data = self->bytes.buf;
-        self->buffer.len = (size_t)self->bytes.len;
-        status = mm_elf_open_flags(&self->elf, mm_read_buffer, &self->buffer,
-                                   (uint64_t)self->bytes.len,
+    memset(&err, 0, sizeof(err));
+    Py_BEGIN_ALLOW_THREADS
+        status = mm_elf_open_flags(&self->elf, self->source.read,
+                                   self->source.ctx, self->source.size,
                                    sections ? 0 : MM_ELF_NO_SECTIONS, &err);
-    }
+    Py_END_ALLOW_THREADS
     if (status != MM_OK) {
         raise_native_error(state, &err, -1, NULL, 0);
         Py_DECREF(self);
@@ -959,17 +1035,7 @@ elf_dealloc(elf_object *self)
     if (self->opened) {
         mm_elf_close(&self->elf);
     }
-#ifndef _WIN32
-    if (self->fd >= 0) {
-        close(self->fd);
-    }
-#endif
-    if (self->bytes.obj != NULL) {
-        PyBuffer_Release(&self->bytes);
-    }
-    if (self->lock != NULL) {
-        PyThread_free_lock(self->lock);
-    }
+    source_release(&self->source);
     type->tp_free((PyObject *)self);
     Py_DECREF(type);
 }
@@ -999,12 +1065,12 @@ elf_symbol(elf_object *self, PyObject *args)
         return NULL;
     }
     memset(&err, 0, sizeof(err));
-    elf_lock(self);
+    source_lock(&self->source);
     Py_BEGIN_ALLOW_THREADS
         status =
             mm_elf_find_symbol(&self->elf, name, dynamic_bias, &symbol, &err);
     Py_END_ALLOW_THREADS
-    PyThread_release_lock(self->lock);
+    PyThread_release_lock(self->source.lock);
     if (status == MM_ERR_NOT_FOUND) {
         Py_RETURN_NONE;
     }
@@ -1024,9 +1090,9 @@ elf_get_build_id(elf_object *self, void *closure)
     size_t len;
 
     (void)closure;
-    elf_lock(self);
+    source_lock(&self->source);
     len = mm_elf_build_id(&self->elf, id, sizeof(id));
-    PyThread_release_lock(self->lock);
+    PyThread_release_lock(self->source.lock);
     if (len == 0) {
         Py_RETURN_NONE;
     }
@@ -1041,9 +1107,9 @@ elf_get_debuglink(elf_object *self, void *closure)
     size_t len;
 
     (void)closure;
-    elf_lock(self);
+    source_lock(&self->source);
     len = mm_elf_debuglink(&self->elf, name, sizeof(name));
-    PyThread_release_lock(self->lock);
+    PyThread_release_lock(self->source.lock);
     if (len == 0) {
         Py_RETURN_NONE;
     }
@@ -1125,70 +1191,32 @@ static PyType_Spec elf_spec = {
     .slots = elf_slots,
 };
 
-/* ---- reading a process's memory through the reader callbacks ---- */
-
-/* ctx of read_target: offsets count from base in the target's memory. */
-typedef struct {
-    mm_target target;
-    uint64_t base;
-} target_reader;
-
-static int
-read_target(void *ctx, uint64_t offset, void *buf, size_t len)
-{
-    const target_reader *reader = ctx;
-    size_t got = 0;
-    mm_err err;
-
-    if (offset > UINT64_MAX - reader->base) {
-        return -1;
-    }
-    memset(&err, 0, sizeof(err));
-    return mm_read_memory(&reader->target, reader->base + offset, buf, len,
-                          &got, &err) == MM_OK &&
-                   got == len
-               ? 0
-               : -1;
-}
-
 /* ---- MachOFile: the Mach-O reader over a descriptor, a buffer, or an
  * image in a process's memory ---- */
 
 typedef struct {
-    PyObject_HEAD mm_macho macho;
+    PyObject_HEAD
+    mm_macho macho;
     int opened;
-    int fd;
-    Py_buffer bytes;
-    mm_buffer buffer;
-    target_reader memory;
-    PyThread_type_lock lock; /* as for ElfFile */
+    image_source source;
 } macho_object;
-
-static void
-macho_lock(macho_object *self)
-{
-    if (!PyThread_acquire_lock(self->lock, NOWAIT_LOCK)) {
-        Py_BEGIN_ALLOW_THREADS
-            PyThread_acquire_lock(self->lock, WAIT_LOCK);
-        Py_END_ALLOW_THREADS
-    }
-}
 
 static PyObject *
 macho_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"source", "cputype", "pid", "load_address",
                                NULL};
-    PyObject *source = Py_None, *pid_object = Py_None;
+    PyObject *object = Py_None, *pid_object = Py_None;
     unsigned long cputype = MM_MACHO_CPU_ANY;
     unsigned long long load_address = 0;
+    unsigned flags = 0;
     module_state *state = PyType_GetModuleState(type);
     macho_object *self;
     mm_err err;
     mm_status status;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$kOK:MachOFile",
-                                     keywords, &source, &cputype, &pid_object,
+                                     keywords, &object, &cputype, &pid_object,
                                      &load_address)) {
         return NULL;
     }
@@ -1196,13 +1224,10 @@ macho_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (self == NULL) {
         return NULL;
     }
-    self->fd = -1;
-    self->lock = PyThread_allocate_lock();
-    if (self->lock == NULL) {
+    if (source_init(&self->source) < 0) {
         Py_DECREF(self);
-        return PyErr_NoMemory();
+        return NULL;
     }
-    memset(&err, 0, sizeof(err));
     if (pid_object != Py_None) {
         /* In memory: offsets count from the mach_header dyld loaded. */
         long pid = PyLong_AsLong(pid_object);
@@ -1210,50 +1235,19 @@ macho_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
             Py_DECREF(self);
             return NULL;
         }
-        self->memory.target.pid = pid < 0 ? MM_PID_SELF : pid;
-        self->memory.base = load_address;
-        Py_BEGIN_ALLOW_THREADS
-            status = mm_macho_open(&self->macho, read_target, &self->memory,
-                                   UINT64_MAX, (uint32_t)cputype,
-                                   MM_MACHO_MEMORY, &err);
-        Py_END_ALLOW_THREADS
+        source_open_memory(&self->source, pid, load_address);
+        flags = MM_MACHO_MEMORY;
     }
-#ifndef _WIN32
-    else if (PyLong_Check(source)) {
-        long fd = PyLong_AsLong(source);
-        uint64_t size = UINT64_MAX;
-        if (fd == -1 && PyErr_Occurred()) {
-            Py_DECREF(self);
-            return NULL;
-        }
-        if (fd < 0 || fd > INT32_MAX || (self->fd = dup((int)fd)) < 0) {
-            PyErr_SetFromErrno(PyExc_OSError);
-            Py_DECREF(self);
-            return NULL;
-        }
-        {
-            off_t end = lseek(self->fd, 0, SEEK_END);
-            if (end > 0) {
-                size = (uint64_t)end;
-            }
-        }
-        Py_BEGIN_ALLOW_THREADS
-            status = mm_macho_open(&self->macho, read_fd, &self->fd, size,
-                                   (uint32_t)cputype, 0, &err);
-        Py_END_ALLOW_THREADS
+    else if (source_open(&self->source, object, "MachOFile") < 0) {
+        Py_DECREF(self);
+        return NULL;
     }
-#endif
-    else {
-        if (PyObject_GetBuffer(source, &self->bytes, PyBUF_SIMPLE) < 0) {
-            Py_DECREF(self);
-            return NULL;
-        }
-        self->buffer.data = self->bytes.buf;
-        self->buffer.len = (size_t)self->bytes.len;
-        status = mm_macho_open(&self->macho, mm_read_buffer, &self->buffer,
-                               (uint64_t)self->bytes.len, (uint32_t)cputype, 0,
-                               &err);
-    }
+    memset(&err, 0, sizeof(err));
+    Py_BEGIN_ALLOW_THREADS
+        status =
+            mm_macho_open(&self->macho, self->source.read, self->source.ctx,
+                          self->source.size, (uint32_t)cputype, flags, &err);
+    Py_END_ALLOW_THREADS
     if (status != MM_OK) {
         raise_native_error(state, &err, -1, NULL, 0);
         Py_DECREF(self);
@@ -1271,17 +1265,7 @@ macho_dealloc(macho_object *self)
     if (self->opened) {
         mm_macho_close(&self->macho);
     }
-#ifndef _WIN32
-    if (self->fd >= 0) {
-        close(self->fd);
-    }
-#endif
-    if (self->bytes.obj != NULL) {
-        PyBuffer_Release(&self->bytes);
-    }
-    if (self->lock != NULL) {
-        PyThread_free_lock(self->lock);
-    }
+    source_release(&self->source);
     type->tp_free((PyObject *)self);
     Py_DECREF(type);
 }
@@ -1310,11 +1294,11 @@ macho_symbol(macho_object *self, PyObject *args)
         return NULL;
     }
     memset(&err, 0, sizeof(err));
-    macho_lock(self);
+    source_lock(&self->source);
     Py_BEGIN_ALLOW_THREADS
         status = mm_macho_find_symbol(&self->macho, name, &symbol, &err);
     Py_END_ALLOW_THREADS
-    PyThread_release_lock(self->lock);
+    PyThread_release_lock(self->source.lock);
     if (status == MM_ERR_NOT_FOUND) {
         Py_RETURN_NONE;
     }
