@@ -28,6 +28,14 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from sanitized import (
+    build_driver,
+    check_clean,
+    driver_env,
+    must,
+    run_tool,
+    tool_env,
+)
 
 try:
     import crosscc
@@ -41,9 +49,6 @@ SOURCES = [ROOT / "tools" / "elfdump.c", NATIVE / "mm_elf.c", NATIVE / "mm_list.
 FUZZ_SCRIPT = ROOT / "tests" / "fuzz" / "run_fuzz.sh"
 LIBC = Path("/lib/x86_64-linux-gnu/libc.so.6")
 
-# elfdump's own statuses are 0 (all well), 1 (a corrupt file or table) and
-# 2 (usage); the sanitizers exit with this one.
-SANITIZER_STATUS = 86
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="builds and compares ELF files with gcc/binutils"
@@ -90,44 +95,6 @@ _start(void)
 NAMES = ["exported_function", "exported_global", "only_in_symtab", "main", "no_such_symbol"]
 
 
-def tool_env() -> dict[str, str]:
-    """The environment for the tools run here.  The sanitized CI run preloads
-    libasan into the interpreter: keep it out of gcc, readelf and elfdump."""
-    env = dict(os.environ)
-    for name in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS"):
-        env.pop(name, None)
-    return env
-
-
-def elfdump_env() -> dict[str, str]:
-    env = tool_env()
-    env["ASAN_OPTIONS"] = (
-        f"exitcode={SANITIZER_STATUS}:detect_leaks=1:allocator_may_return_null=0"
-        ":abort_on_error=0:handle_abort=1"
-    )
-    env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
-    return env
-
-
-def run_tool(args: Sequence[str | Path], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(a) for a in args],
-        capture_output=True,
-        text=True,
-        errors="replace",
-        env=tool_env(),
-        timeout=300,
-        check=False,
-        **kwargs,  # type: ignore[arg-type]
-    )
-
-
-def must(args: Sequence[str | Path]) -> str:
-    proc = run_tool(args)
-    assert proc.returncode == 0, f"{' '.join(map(str, args))}\n{proc.stderr}"
-    return proc.stdout
-
-
 # --------------------------------------------------------------------------
 # elfdump
 # --------------------------------------------------------------------------
@@ -163,11 +130,11 @@ class Elfdump:
             capture_output=True,
             text=True,
             errors="replace",
-            env=elfdump_env(),
+            env=driver_env(),
             timeout=600,
             check=False,
         )
-        check_clean(proc, args)
+        check_clean(proc, "elfdump", args)
         dump = Dump(proc.returncode, proc.stdout, proc.stderr)
         for line in proc.stdout.splitlines():
             key, _, value = line.partition(": ")
@@ -184,31 +151,11 @@ class Elfdump:
         return dump
 
 
-def check_clean(proc: subprocess.CompletedProcess[str], args: Sequence[object]) -> None:
-    """No sanitizer report, no crash: an exit status of 0 or 1."""
-    what = f"elfdump {' '.join(map(str, args))}"
-    for marker in ("Sanitizer", "runtime error:", "LeakSanitizer", "SUMMARY:"):
-        assert marker not in proc.stderr, f"{what}: sanitizer report\n{proc.stderr}"
-    assert proc.returncode in (0, 1), (
-        f"{what}: exit status {proc.returncode} (a signal or the sanitizers)\n{proc.stderr}"
-    )
-    if proc.returncode == 1:
-        assert proc.stderr.startswith("elfdump: "), f"{what}: no message\n{proc.stderr}"
-
-
 @pytest.fixture(scope="module")
 def elfdump(tmp_path_factory: pytest.TempPathFactory) -> Elfdump:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("no gcc to build tools/elfdump.c with")
-    out = tmp_path_factory.mktemp("elfdump") / "elfdump"
-    command = [gcc, "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1", "-D_GNU_SOURCE"]
-    command += ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-    command += ["-fno-omit-frame-pointer", "-I", str(NATIVE), *map(str, SOURCES), "-o", str(out)]
-    proc = run_tool(command)
-    if proc.returncode != 0 and "sanitize" in proc.stderr and "cannot find" in proc.stderr:
-        pytest.skip(f"gcc cannot link the sanitizers here: {proc.stderr.strip()}")
-    assert proc.returncode == 0, proc.stderr
+    out = build_driver(
+        tmp_path_factory.mktemp("elfdump"), "elfdump", SOURCES, NATIVE, "-D_GNU_SOURCE"
+    )
     return Elfdump(out)
 
 

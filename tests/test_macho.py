@@ -37,6 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from sanitized import (
+    build_driver,
+    check_clean,
+    driver_env,
+    must,
+    tool_env,
+)
 
 try:
     import crosscc
@@ -56,10 +63,6 @@ SOURCES = [
     NATIVE / "mm_list.c",
 ]
 FUZZ_SCRIPT = ROOT / "tests" / "fuzz" / "run_fuzz.sh"
-
-# machodump's own statuses are 0, 1 (a corrupt input) and 2 (usage); the
-# sanitizers exit with this one.
-SANITIZER_STATUS = 86
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="builds machodump with gcc's sanitizers"
@@ -86,43 +89,6 @@ main(void)
 NAMES = ["_exported_function", "_exported_global", "_only_local", "_main", "_no_such_symbol"]
 CPU = {"x86_64": machosim.CPU_X86_64, "arm64": machosim.CPU_ARM64}
 ZIG_TARGETS = {"x86_64": "x86_64-macos", "arm64": "aarch64-macos"}
-
-
-def tool_env() -> dict[str, str]:
-    """The environment for the tools run here.  The sanitized CI run preloads
-    libasan into the interpreter: keep it out of gcc, llvm and machodump."""
-    env = dict(os.environ)
-    for name in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS"):
-        env.pop(name, None)
-    return env
-
-
-def machodump_env() -> dict[str, str]:
-    env = tool_env()
-    env["ASAN_OPTIONS"] = (
-        f"exitcode={SANITIZER_STATUS}:detect_leaks=1:allocator_may_return_null=0"
-        ":abort_on_error=0:handle_abort=1"
-    )
-    env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
-    return env
-
-
-def run_tool(args: Sequence[str | Path]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(a) for a in args],
-        capture_output=True,
-        text=True,
-        errors="replace",
-        env=tool_env(),
-        timeout=300,
-        check=False,
-    )
-
-
-def must(args: Sequence[str | Path]) -> str:
-    proc = run_tool(args)
-    assert proc.returncode == 0, f"{' '.join(map(str, args))}\n{proc.stderr}"
-    return proc.stdout
 
 
 def llvm_tool(name: str) -> str:
@@ -241,42 +207,20 @@ class Machodump:
             capture_output=True,
             text=True,
             errors="replace",
-            env=machodump_env(),
+            env=driver_env(),
             timeout=timeout,
             check=False,
         )
-        check_clean(proc, args)
+        check_clean(proc, "machodump", args)
         dump = parse_dump(proc)
         if clean:
             assert proc.returncode == 0, f"machodump {args} failed:\n{proc.stderr}"
         return dump
 
 
-def check_clean(proc: subprocess.CompletedProcess[str], args: Sequence[object]) -> None:
-    """No sanitizer report, no crash: an exit status of 0 or 1."""
-    what = f"machodump {' '.join(map(str, args))}"
-    for marker in ("Sanitizer", "runtime error:", "LeakSanitizer", "SUMMARY:"):
-        assert marker not in proc.stderr, f"{what}: sanitizer report\n{proc.stderr}"
-    assert proc.returncode in (0, 1), (
-        f"{what}: exit status {proc.returncode} (a signal or the sanitizers)\n{proc.stderr}"
-    )
-    if proc.returncode == 1:
-        assert proc.stderr.startswith("machodump: "), f"{what}: no message\n{proc.stderr}"
-
-
 @pytest.fixture(scope="module")
 def machodump(tmp_path_factory: pytest.TempPathFactory) -> Machodump:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("no gcc to build tools/machodump.c with")
-    out = tmp_path_factory.mktemp("machodump") / "machodump"
-    command = [gcc, "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"]
-    command += ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-    command += ["-fno-omit-frame-pointer", "-I", str(NATIVE), *map(str, SOURCES), "-o", str(out)]
-    proc = run_tool(command)
-    if proc.returncode != 0 and "sanitize" in proc.stderr and "cannot find" in proc.stderr:
-        pytest.skip(f"gcc cannot link the sanitizers here: {proc.stderr.strip()}")
-    assert proc.returncode == 0, proc.stderr
+    out = build_driver(tmp_path_factory.mktemp("machodump"), "machodump", SOURCES, NATIVE)
     return Machodump(out)
 
 
