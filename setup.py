@@ -3,32 +3,30 @@
 Everything else about the package is in pyproject.toml.
 """
 
+import glob
 import os
 import sys
 
 from setuptools import Extension, setup
 
 NATIVE = "memmaps/native"
-# These three stay plain literals: tests/crosscc.py reads them (without
-# running this file) to link exactly what the extension is built from.
-# Compiled on every system:
-PORTABLE = [
-    "mm_list.c",
-    "mm_procmaps.c",
-    "mm_elf.c",
-    "mm_macho.c",
-    "mm_dyld.c",
-    "mm_darwin.c",
-]
-# The backend, by sys.platform prefix; UNSUPPORTED everywhere else.
-BACKENDS = {"linux": ["mm_linux.c"], "darwin": ["mm_macos.c"]}
-UNSUPPORTED = ["mm_unsupported.c"]
-HEADERS = ["mm.h", "mm_elf.h", "mm_macho.h", "mm_dyld.h", "mm_darwin.h"]
+# The backend of each system, by sys.platform prefix: adding a system is a
+# line here (tests/crosscc.py reads this literal without running the file).
+BACKENDS = {
+    "linux": "linux.c",
+    "darwin": "macos.c",
+}
+UNSUPPORTED = "unsupported.c"
 
-BACKEND = next(
-    (files for prefix, files in BACKENDS.items() if sys.platform.startswith(prefix)),
-    UNSUPPORTED,
-)
+
+def native_sources() -> list[str]:
+    """The shared core and every portable format, then this system's backend."""
+    backend = next(
+        (name for prefix, name in BACKENDS.items() if sys.platform.startswith(prefix)),
+        UNSUPPORTED,
+    )
+    portable = sorted(glob.glob(f"{NATIVE}/core/*.c") + glob.glob(f"{NATIVE}/formats/*.c"))
+    return [*portable, f"{NATIVE}/backends/{backend}"]
 
 
 def compile_args() -> list[str]:
@@ -55,8 +53,8 @@ setup(
     ext_modules=[
         Extension(
             "memmaps._core",
-            sources=["memmaps/_core.c"] + [f"{NATIVE}/{name}" for name in PORTABLE + BACKEND],
-            depends=[f"{NATIVE}/{header}" for header in HEADERS],
+            sources=["memmaps/_core.c", *native_sources()],
+            depends=sorted(glob.glob(f"{NATIVE}/*/*.h")),
             include_dirs=[NATIVE],
             extra_compile_args=compile_args(),
             extra_link_args=link_args(),

@@ -10,12 +10,15 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include "native/mm.h"
-#include "native/mm_dyld.h"
-#include "native/mm_elf.h"
-#include "native/mm_macho.h"
+#include "core/mm.h"
+#include "core/reader.h"
+#include "core/switches.h"
+#include "formats/dyld.h"
+#include "formats/elf.h"
+#include "formats/macho.h"
+#include "formats/procmaps.h"
 #ifdef __APPLE__
-#include "native/mm_darwin.h"
+#include "formats/mach_regions.h"
 #endif
 #include "pythread.h"
 
@@ -227,40 +230,6 @@ vmflags_object(builder *b, const char *text, uint32_t len)
     return tuple;
 }
 
-/* The value of an smaps line whose key is not known here: the figure in
- * bytes for "N kB", an int for a bare number, else the text as it is. */
-static PyObject *
-extra_value(const char *p, const char *end)
-{
-    const char *digits_end = p;
-    uint64_t value = 0;
-    int overflow = 0;
-
-    while (p < end && *p == ' ') {
-        p++;
-    }
-    while (end > p && end[-1] == ' ') {
-        end--;
-    }
-    digits_end = p;
-    while (digits_end < end && *digits_end >= '0' && *digits_end <= '9') {
-        uint64_t digit = (uint64_t)(*digits_end - '0');
-        overflow |= value > (UINT64_MAX - digit) / 10;
-        value = value * 10 + digit;
-        digits_end++;
-    }
-    if (!overflow && digits_end > p) {
-        if (digits_end == end) {
-            return PyLong_FromUnsignedLongLong(value);
-        }
-        if (end - digits_end == 3 && memcmp(digits_end, " kB", 3) == 0 &&
-            value <= UINT64_MAX / 1024) {
-            return PyLong_FromUnsignedLongLong(value * 1024);
-        }
-    }
-    return PyUnicode_DecodeFSDefaultAndSize(p, end - p);
-}
-
 /* ((key, value), ...) for the lines of a region's smaps block whose keys are
  * not known here: kept, so that a newer kernel's figures are not lost. */
 static PyObject *
@@ -270,32 +239,25 @@ extras_object(builder *b, const mm_usage *usage)
     const char *end = p + usage->block_len;
     PyObject *pairs = PyList_New(0);
     PyObject *result;
+    mm_smaps_extra extra;
 
     if (pairs == NULL) {
         return NULL;
     }
-    while (p < end) {
-        const char *line_end = memchr(p, '\n', (size_t)(end - p));
-        const char *colon;
-        int in_kb;
-
-        if (line_end == NULL) {
-            line_end = end;
+    while (mm_smaps_next_extra(&p, end, &extra)) {
+        PyObject *pair = Py_BuildValue(
+            "(NN)",
+            PyUnicode_DecodeFSDefaultAndSize(extra.key,
+                                             (Py_ssize_t)extra.key_len),
+            extra.is_number ? PyLong_FromUnsignedLongLong(extra.value)
+                            : PyUnicode_DecodeFSDefaultAndSize(
+                                  extra.text, (Py_ssize_t)extra.text_len));
+        if (pair == NULL || PyList_Append(pairs, pair) < 0) {
+            Py_XDECREF(pair);
+            Py_DECREF(pairs);
+            return NULL;
         }
-        colon = memchr(p, ':', (size_t)(line_end - p));
-        if (colon != NULL &&
-            mm_smaps_field(p, (size_t)(colon - p), &in_kb) == -1) {
-            PyObject *pair = Py_BuildValue(
-                "(NN)", PyUnicode_DecodeFSDefaultAndSize(p, colon - p),
-                extra_value(colon + 1, line_end));
-            if (pair == NULL || PyList_Append(pairs, pair) < 0) {
-                Py_XDECREF(pair);
-                Py_DECREF(pairs);
-                return NULL;
-            }
-            Py_DECREF(pair);
-        }
-        p = line_end + 1;
+        Py_DECREF(pair);
     }
     result = PyList_AsTuple(pairs);
     Py_DECREF(pairs);
@@ -469,8 +431,7 @@ new_region(builder *b, const mm_region *r)
     else {
         SET(region, F_MAX_PERMS, Py_NewRef(state->max_perms[r->max_prot & 7]));
     }
-    SET(region, F_SHARE_MODE,
-        label_object(b, mm_share_mode_name(r->share_mode)));
+    SET(region, F_SHARE_MODE, label_object(b, r->share_mode));
     SET(region, F_TAG, label_object(b, r->tag));
     return region;
 
@@ -819,56 +780,6 @@ core_parse_maps(PyObject *module, PyObject *arg)
 
 /* ---- where an ElfFile or MachOFile reads its bytes ---- */
 
-/* ctx of read_target: offsets count from base in the target's memory. */
-typedef struct {
-    mm_target target;
-    uint64_t base;
-} target_reader;
-
-static int
-read_target(void *ctx, uint64_t offset, void *buf, size_t len)
-{
-    const target_reader *reader = ctx;
-    size_t got = 0;
-    mm_err err;
-
-    if (offset > UINT64_MAX - reader->base) {
-        return -1;
-    }
-    memset(&err, 0, sizeof(err));
-    return mm_read_memory(&reader->target, reader->base + offset, buf, len,
-                          &got, &err) == MM_OK &&
-                   got == len
-               ? 0
-               : -1;
-}
-
-#ifndef _WIN32
-static int
-read_fd(void *ctx, uint64_t offset, void *buf, size_t len)
-{
-    int fd = *(int *)ctx;
-    char *out = buf;
-
-    if (offset > (uint64_t)INT64_MAX) {
-        return -1;
-    }
-    while (len > 0) {
-        ssize_t n = pread(fd, out, len, (off_t)offset);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return -1;
-        }
-        out += n;
-        len -= (size_t)n;
-        offset += (uint64_t)n;
-    }
-    return 0;
-}
-#endif
-
 /* The bytes of an image: a duplicated descriptor, a buffer of the caller's,
  * or a process's memory; and the lock that makes one call at a time, since
  * the readers cache tables as they go while the GIL is released. */
@@ -876,7 +787,8 @@ typedef struct {
     int fd; /* a dup of the caller's descriptor, or -1 */
     Py_buffer bytes;
     mm_buffer buffer;
-    target_reader memory;
+    mm_target target;        /* whose memory, and at which base: */
+    mm_offset_reader memory; /* offsets from the image's header */
     PyThread_type_lock lock;
     mm_read_fn read; /* with ctx and size: what the reader is given */
     void *ctx;
@@ -908,7 +820,6 @@ source_open(image_source *source, PyObject *object, const char *who)
         return -1;
 #else
         long fd = PyLong_AsLong(object);
-        off_t end;
         if (fd == -1 && PyErr_Occurred()) {
             return -1;
         }
@@ -922,10 +833,9 @@ source_open(image_source *source, PyObject *object, const char *who)
             PyErr_SetFromErrno(PyExc_OSError);
             return -1;
         }
-        end = lseek(source->fd, 0, SEEK_END);
-        source->read = read_fd;
+        source->read = mm_read_fd;
         source->ctx = &source->fd;
-        source->size = end > 0 ? (uint64_t)end : UINT64_MAX;
+        source->size = mm_fd_size(source->fd);
         return 0;
 #endif
     }
@@ -944,9 +854,11 @@ source_open(image_source *source, PyObject *object, const char *who)
 static void
 source_open_memory(image_source *source, long pid, uint64_t base)
 {
-    source->memory.target.pid = pid < 0 ? MM_PID_SELF : pid;
+    source->target.pid = pid < 0 ? MM_PID_SELF : pid;
+    source->memory.read = mm_read_target;
+    source->memory.ctx = &source->target;
     source->memory.base = base;
-    source->read = read_target;
+    source->read = mm_read_offset;
     source->ctx = &source->memory;
     source->size = UINT64_MAX;
 }
@@ -1412,7 +1324,7 @@ core_dyld_images(PyObject *module, PyObject *args)
     }
 #ifdef __APPLE__
     {
-        target_reader reader;
+        mm_target target;
         mm_dyld_list list;
         mm_err err;
         mm_status status;
@@ -1421,16 +1333,15 @@ core_dyld_images(PyObject *module, PyObject *args)
         PyObject *images, *result = NULL;
 
         memset(&err, 0, sizeof(err));
-        memset(&reader, 0, sizeof(reader));
-        reader.target.pid = pid < 0 ? MM_PID_SELF : pid;
+        target.pid = pid < 0 ? MM_PID_SELF : pid;
         mm_dyld_list_init(&list);
         Py_BEGIN_ALLOW_THREADS
-            status = mm_dyld_images_address(&reader.target, &infos,
-                                            &pointer_size, &err);
+            status =
+                mm_dyld_images_address(&target, &infos, &pointer_size, &err);
             /* dyld may be rewriting the list: give it a moment, a few times.
              */
             for (int attempt = 0; status == MM_OK && attempt < 5; attempt++) {
-                status = mm_dyld_read_images(read_target, &reader, infos,
+                status = mm_dyld_read_images(mm_read_target, &target, infos,
                                              pointer_size, &list, &err);
                 if (status == MM_OK || !list.busy) {
                     break;
@@ -1503,12 +1414,13 @@ static PyMethodDef core_methods[] = {
 static int
 add_int_constants(PyObject *module)
 {
-    if (PyModule_AddIntConstant(module, "TEXT_ONLY", MM_REGIONS_TEXT_ONLY) <
+    if (PyModule_AddIntConstant(module, "TEXT_ONLY", MM_SWITCH_TEXT_ONLY) <
             0 ||
         PyModule_AddIntConstant(module, "USAGE", MM_REGIONS_USAGE) < 0 ||
-        PyModule_AddIntConstant(module, "NO_ROLLUP", MM_USAGE_NO_ROLLUP) < 0 ||
+        PyModule_AddIntConstant(module, "NO_ROLLUP", MM_SWITCH_NO_ROLLUP) <
+            0 ||
         PyModule_AddIntConstant(module, "FROM_LISTING",
-                                MM_REGION_AT_FROM_LISTING) < 0) {
+                                MM_SWITCH_FROM_LISTING) < 0) {
         return -1;
     }
     return 0;

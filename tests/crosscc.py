@@ -225,10 +225,11 @@ def describe(proc: subprocess.CompletedProcess[str]) -> str:
     )
 
 
-#: The systems a native C file can be meant for, by the suffix of its name:
-#: ``mm_macos.c`` is macOS's backend, ``mm_linux.c`` Linux's.  A file with no
-#: such suffix is portable and compiled for every target.
-SYSTEM_SUFFIXES: tuple[str, ...] = ("linux", "macos", "windows", "freebsd")
+#: The systems a backend can be for: ``backends/macos.c`` is macOS's,
+#: ``backends/linux.c`` Linux's.  Everything in ``core/`` and ``formats/``
+#: (and ``backends/unsupported.c``) is portable and compiled for every target.
+SYSTEMS: tuple[str, ...] = ("linux", "macos", "windows", "freebsd")
+PORTABLE_FOLDERS: tuple[str, ...] = ("core", "formats")
 
 
 def target_system(target: str) -> str:
@@ -240,24 +241,23 @@ def target_system(target: str) -> str:
 
 
 def source_system(path: Path) -> str | None:
-    """The system a C file is for (``mm_macos.c`` -> ``"macos"``), or None
-    for a portable one."""
-    stem = path.stem
-    suffix = stem.rsplit("_", 1)[-1] if "_" in stem else ""
-    return suffix if suffix in SYSTEM_SUFFIXES else None
+    """The system a C file is for (``backends/macos.c`` -> ``"macos"``), or
+    None for a portable one."""
+    if path.parent.name == "backends" and path.stem in SYSTEMS:
+        return path.stem
+    return None
 
 
 def is_portable(path: Path) -> bool:
-    """A native C file meant to compile on every system (no system suffix)."""
+    """A native C file meant to compile on every system."""
     return path.suffix == ".c" and source_system(path) is None
 
 
 def is_for_target(path: Path, target: str) -> bool:
     """Whether the cross-compile test builds this C file for this target.
 
-    ``*_macos.c`` only for the macOS targets, ``*_windows.c`` only for
-    Windows, ``*_freebsd.c`` only for FreeBSD, ``*_linux.c`` for none of them
-    (Linux builds it natively), everything else for all.
+    A backend only for its own system (Linux's for none: Linux builds it
+    natively), everything else for all.
     """
     if path.suffix != ".c":
         return False
@@ -270,43 +270,39 @@ def is_for_target(path: Path, target: str) -> bool:
 def _c_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == ".c")
+    return sorted(p for p in folder.glob("*/*.c") if p.is_file())
 
 
 def portable_sources(folder: Path = NATIVE_DIR) -> list[Path]:
-    """The portable C files of the native core, sorted by name."""
+    """The portable C files of the native core, sorted by path."""
     return [p for p in _c_files(folder) if is_portable(p)]
 
 
 def sources_for(target: str, folder: Path = NATIVE_DIR) -> list[Path]:
-    """The native C files to compile for a target, sorted by name."""
+    """The native C files to compile for a target, sorted by path."""
     return [p for p in _c_files(folder) if is_for_target(p, target)]
 
 
 def extension_sources(platform: str) -> list[Path]:
     """The native C files ``setup.py`` builds the extension from on a system
-    (a ``sys.platform`` value: ``"darwin"``, ``"linux"``, ``"win32"``).
-
-    Read from setup.py's ``PORTABLE``, ``BACKENDS`` and ``UNSUPPORTED``
-    literals without running it, so that what the tests link is what the
-    extension is built from.
+    (a ``sys.platform`` value: ``"darwin"``, ``"linux"``, ``"win32"``):
+    ``core/`` and ``formats/``, and the backend its ``BACKENDS`` literal
+    names (read without running setup.py), so that what the tests link is
+    what the extension is built from.
     """
     tree = ast.parse((REPO / "setup.py").read_text(), filename="setup.py")
     values: dict[str, Any] = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target = node.targets[0]
-            if isinstance(target, ast.Name) and target.id in (
-                "PORTABLE",
-                "BACKENDS",
-                "UNSUPPORTED",
-            ):
+            if isinstance(target, ast.Name) and target.id in ("BACKENDS", "UNSUPPORTED"):
                 values[target.id] = ast.literal_eval(node.value)
-    missing = {"PORTABLE", "BACKENDS", "UNSUPPORTED"} - values.keys()
+    missing = {"BACKENDS", "UNSUPPORTED"} - values.keys()
     if missing:
         raise RuntimeError(f"setup.py has no literal {', '.join(sorted(missing))}")
     backend = next(
-        (files for prefix, files in values["BACKENDS"].items() if platform.startswith(prefix)),
+        (name for prefix, name in values["BACKENDS"].items() if platform.startswith(prefix)),
         values["UNSUPPORTED"],
     )
-    return [NATIVE_DIR / name for name in [*values["PORTABLE"], *backend]]
+    portable = sorted(p for folder in PORTABLE_FOLDERS for p in (NATIVE_DIR / folder).glob("*.c"))
+    return [*portable, NATIVE_DIR / "backends" / backend]

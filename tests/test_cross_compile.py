@@ -43,7 +43,8 @@ MACOS_TARGETS = tuple(t for t in crosscc.TARGETS if crosscc.target_system(t) == 
 
 def _case_id(case: tuple[str, Path | None]) -> str:
     target, source = case
-    return f"{target}-{source.name if source is not None else 'nothing'}"
+    name = f"{source.parent.name}/{source.name}" if source is not None else "nothing"
+    return f"{target}-{name}"
 
 
 def test_native_folder_has_portable_sources() -> None:
@@ -58,26 +59,29 @@ def test_every_target_builds_something() -> None:
         sources = crosscc.sources_for(target)
         assert set(SOURCES) <= set(sources), f"{target} leaves out portable files"
     for target in MACOS_TARGETS:
-        names = {p.name for p in crosscc.sources_for(target)}
-        assert "mm_macos.c" in names, f"the macOS backend is not compiled for {target}"
+        paths = set(crosscc.sources_for(target))
+        assert crosscc.NATIVE_DIR / "backends" / "macos.c" in paths, (
+            f"the macOS backend is not compiled for {target}"
+        )
 
 
 @pytest.mark.parametrize(
     ("name", "target", "built"),
     [
-        ("mm_list.c", "x86_64-windows-gnu", True),
-        ("mm_unsupported.c", "x86_64-freebsd", True),
-        ("mm_macos.c", "aarch64-macos", True),
-        ("mm_macos.c", "x86_64-macos.11.0", True),
-        ("mm_macos.c", "x86_64-windows-gnu", False),
-        ("mm_macos.c", "x86_64-freebsd", False),
-        ("mm_windows.c", "x86_64-windows-gnu", True),
-        ("mm_windows.c", "aarch64-macos", False),
-        ("mm_freebsd.c", "x86_64-freebsd", True),
-        ("mm_freebsd.c", "x86_64-macos", False),
-        ("mm_linux.c", "x86_64-freebsd", False),
-        ("mm_linux.c", "aarch64-macos", False),
-        ("mm.h", "aarch64-macos", False),
+        ("core/list.c", "x86_64-windows-gnu", True),
+        ("formats/elf.c", "x86_64-freebsd", True),
+        ("backends/unsupported.c", "x86_64-freebsd", True),
+        ("backends/macos.c", "aarch64-macos", True),
+        ("backends/macos.c", "x86_64-macos.11.0", True),
+        ("backends/macos.c", "x86_64-windows-gnu", False),
+        ("backends/macos.c", "x86_64-freebsd", False),
+        ("backends/windows.c", "x86_64-windows-gnu", True),
+        ("backends/windows.c", "aarch64-macos", False),
+        ("backends/freebsd.c", "x86_64-freebsd", True),
+        ("backends/freebsd.c", "x86_64-macos", False),
+        ("backends/linux.c", "x86_64-freebsd", False),
+        ("backends/linux.c", "aarch64-macos", False),
+        ("core/mm.h", "aarch64-macos", False),
     ],
 )
 def test_source_selection(name: str, target: str, built: bool) -> None:
@@ -208,7 +212,7 @@ def test_mmdump_links_for_macos(target: str, tmp_path: Path) -> None:
     Mach-O executable for the target's CPU that calls the Mach backend."""
     crosscc.require_zig()
     sources = [crosscc.REPO / "tools" / "mmdump.c", *crosscc.extension_sources("darwin")]
-    assert crosscc.NATIVE_DIR / "mm_macos.c" in sources
+    assert crosscc.NATIVE_DIR / "backends" / "macos.c" in sources
     output = tmp_path / "mmdump"
     proc = crosscc.link(sources, output, target)
     status = proc.returncode
@@ -220,7 +224,7 @@ def test_mmdump_links_for_macos(target: str, tmp_path: Path) -> None:
     assert cputype == CPU_TYPES[arch], f"CPU type {cputype:#x}, not {arch}"
     assert filetype == MH_EXECUTE
     # The symbol table names what libSystem must provide at run time: the
-    # Mach calls mm_macos.c declares itself, and not the placeholder's.
+    # Mach calls backends/macos.c declares itself, and not the placeholder's.
     for symbol in (b"_mach_vm_region_recurse", b"_mach_vm_read_overwrite", b"_proc_pidinfo"):
         assert symbol in data, f"{symbol.decode()} is not referenced: not the Mach backend?"
     objdump = shutil.which("llvm-objdump-14") or shutil.which("llvm-objdump")

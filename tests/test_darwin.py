@@ -30,7 +30,11 @@ except ImportError:  # pytest run with --import-mode=importlib
 ROOT = Path(__file__).resolve().parent.parent
 NATIVE = ROOT / "memmaps" / "native"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "darwin"
-SOURCES = [ROOT / "tools" / "darwinrecords.c", NATIVE / "mm_darwin.c", NATIVE / "mm_list.c"]
+SOURCES = [
+    ROOT / "tools" / "darwinrecords.c",
+    NATIVE / "formats" / "mach_regions.c",
+    NATIVE / "core" / "list.c",
+]
 
 # vmmap's share-mode words by xnu's SM_* value (osfmk/mach/vm_region.h:
 # SM_COW 1, SM_PRIVATE 2, SM_EMPTY 3, SM_SHARED 4, SM_TRUESHARED 5,
@@ -319,7 +323,7 @@ def test_mirror_fields_are_the_sdks() -> None:
     sdk_fields = set(re.findall(r"(\w+);", sdk_struct.group(1)))
     ours = re.search(
         r"typedef struct mm_darwin_submap_info \{(.*?)\} mm_darwin_submap_info;",
-        (NATIVE / "mm_darwin.h").read_text(),
+        (NATIVE / "formats" / "mach_regions.h").read_text(),
         re.DOTALL,
     )
     assert ours is not None
@@ -329,8 +333,8 @@ def test_mirror_fields_are_the_sdks() -> None:
 
 
 def test_portable_half_has_no_mach_headers() -> None:
-    for name in ("mm_darwin.c", "mm_darwin.h"):
-        text = (NATIVE / name).read_text()
+    for name in ("mach_regions.c", "mach_regions.h"):
+        text = (NATIVE / "formats" / name).read_text()
         assert not re.search(r"#include\s*<(mach|libproc|sys/proc)", text), name
 
 

@@ -45,7 +45,12 @@ except ImportError:  # pytest run with --import-mode=importlib
 
 ROOT = Path(__file__).resolve().parent.parent
 NATIVE = ROOT / "memmaps" / "native"
-SOURCES = [ROOT / "tools" / "elfdump.c", NATIVE / "mm_elf.c", NATIVE / "mm_list.c"]
+SOURCES = [
+    ROOT / "tools" / "elfdump.c",
+    NATIVE / "formats" / "elf.c",
+    NATIVE / "core" / "list.c",
+    NATIVE / "core" / "reader.c",
+]
 FUZZ_SCRIPT = ROOT / "tests" / "fuzz" / "run_fuzz.sh"
 LIBC = Path("/lib/x86_64-linux-gnu/libc.so.6")
 

@@ -57,10 +57,10 @@ ROOT = Path(__file__).resolve().parent.parent
 NATIVE = ROOT / "memmaps" / "native"
 SOURCES = [
     ROOT / "tools" / "machodump.c",
-    NATIVE / "mm_macho.c",
-    NATIVE / "mm_dyld.c",
-    NATIVE / "mm_elf.c",
-    NATIVE / "mm_list.c",
+    NATIVE / "formats" / "macho.c",
+    NATIVE / "formats" / "dyld.c",
+    NATIVE / "core" / "list.c",
+    NATIVE / "core" / "reader.c",
 ]
 FUZZ_SCRIPT = ROOT / "tests" / "fuzz" / "run_fuzz.sh"
 

@@ -16,9 +16,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NATIVE = ROOT / "memmaps" / "native"
-SOURCES = [ROOT / "tools" / "mmdump.c", NATIVE / "mm_list.c", NATIVE / "mm_procmaps.c"]
+SOURCES = [
+    ROOT / "tools" / "mmdump.c",
+    NATIVE / "core" / "list.c",
+    NATIVE / "core" / "reader.c",
+    NATIVE / "formats" / "procmaps.c",
+]
 if sys.platform.startswith("linux"):
-    SOURCES.append(NATIVE / "mm_linux.c")
+    SOURCES += [NATIVE / "core" / "target.c", NATIVE / "backends" / "linux.c"]
 
 VALGRIND_ERROR = 99
 

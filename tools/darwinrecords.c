@@ -23,7 +23,7 @@
  * A region prints as tab-separated key=value words; usage figures as
  * u.NAME=VALUE for the figures present; extras as x.NAME=VALUE.
  */
-#include "mm_darwin.h"
+#include "formats/mach_regions.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -235,7 +235,7 @@ print_perms(uint8_t prot, int with_sharing)
 static void
 print_region(const mm_list *list, const mm_region *r)
 {
-    const char *share = mm_share_mode_name(r->share_mode);
+    const char *share = r->share_mode;
 
     printf("start=0x%" PRIx64 "\tend=0x%" PRIx64 "\tperms=", r->start, r->end);
     print_perms(r->prot, 1);

@@ -21,7 +21,7 @@
  * and each symbol, one fact a line, for tests/test_elf.py to compare with
  * binutils.  A corrupt file gives the reader's message and exit status 1.
  */
-#include "mm_elf.h"
+#include "formats/elf.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -33,8 +33,8 @@
  * llvm-objdump and llvm-nm.  A corrupt input gives the reader's message
  * and exit status 1; usage errors 2.
  */
-#include "mm_dyld.h"
-#include "mm_macho.h"
+#include "formats/dyld.h"
+#include "formats/macho.h"
 
 #include <errno.h>
 #include <inttypes.h>

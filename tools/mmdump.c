@@ -8,7 +8,9 @@
  * the sanitizers and other systems' compilers are pointed at; on a system
  * with a backend it is also a quick way to see what the core sees.
  */
-#include "mm.h"
+#include "core/mm.h"
+#include "core/switches.h"
+#include "formats/procmaps.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -9,7 +9,7 @@
  * The input is copied into a buffer of exactly its size so that
  * AddressSanitizer sees any read past it.  Built and run by run_fuzz.sh.
  */
-#include "mm_elf.h"
+#include "formats/elf.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -17,8 +17,8 @@
  * The input is copied into a buffer of exactly its size so that
  * AddressSanitizer sees any read past it.  Built and run by run_fuzz.sh.
  */
-#include "mm_dyld.h"
-#include "mm_macho.h"
+#include "formats/dyld.h"
+#include "formats/macho.h"
 
 #include <stdint.h>
 #include <stdlib.h>

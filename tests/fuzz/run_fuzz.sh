@@ -34,7 +34,7 @@ work=${FUZZ_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/memmaps-fuzz.XXXXXX")}
 python=${PYTHON:-python3}
 
 # The portable parsers and what they need, linked into every target.
-PARSERS=(mm_list.c mm_elf.c mm_macho.c mm_dyld.c)
+PARSERS=(core/list.c core/reader.c formats/elf.c formats/macho.c formats/dyld.c)
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then

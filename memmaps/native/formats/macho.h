@@ -11,8 +11,8 @@
 #ifndef MM_MACHO_H
 #define MM_MACHO_H
 
-#include "mm.h"
-#include "mm_elf.h" /* mm_read_fn, mm_buffer, mm_read_buffer */
+#include "core/mm.h"
+#include "core/reader.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -166,16 +166,6 @@ typedef struct mm_macho_fat_arch {
 mm_status mm_macho_fat_archs(mm_read_fn read, void *ctx, uint64_t size,
                              mm_macho_fat_arch *out, size_t cap, size_t *count,
                              mm_err *err);
-
-/* A read callback that adds base to every offset, for an image in memory:
- * ctx is a mm_offset_reader, read and ctx the reader of the address space
- * and base the load address.  An offset that would wrap fails. */
-typedef struct mm_offset_reader {
-    mm_read_fn read;
-    void *ctx;
-    uint64_t base;
-} mm_offset_reader;
-int mm_read_offset(void *ctx, uint64_t offset, void *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-/* dyld's image list, read from a target's memory (see mm_dyld.h).
+/* dyld's image list, read from a target's memory (see dyld.h).
  *
  * The layout is that of Apple's <mach-o/dyld_images.h> (dyld, e.g.
  * dyld-750.6 include/mach-o/dyld_images.h; the kernel keeps the same
@@ -42,7 +42,7 @@
  * end of a mapping still reads.  Apple's targets are all little-endian
  * (PowerPC Macs ran version 1 only, and are not read here).
  */
-#include "mm_dyld.h"
+#include "formats/dyld.h"
 
 #include <inttypes.h>
 #include <stdlib.h>

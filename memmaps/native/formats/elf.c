@@ -1,4 +1,4 @@
-/* The portable ELF reader (see mm_elf.h).
+/* The portable ELF reader (see elf.h).
  *
  * Nothing read from the input is trusted.  Every field goes through get16,
  * get32 and get64 in the file's byte order, every offset + length is checked
@@ -10,7 +10,7 @@
  * The constants come from the System V gABI and the GNU extensions; they are
  * spelled out here because <elf.h> exists only on some systems.
  */
-#include "mm_elf.h"
+#include "formats/elf.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -1215,17 +1215,3 @@ mm_elf_find_symbol(mm_elf *elf, const char *name, uint64_t dynamic_bias,
 }
 
 /* ---- buffers ---- */
-
-int
-mm_read_buffer(void *ctx, uint64_t offset, void *buf, size_t len)
-{
-    const mm_buffer *b = ctx;
-
-    if (offset > b->len || len > b->len - offset) {
-        return -1;
-    }
-    if (len > 0) {
-        memcpy(buf, b->data + offset, len);
-    }
-    return 0;
-}

@@ -16,7 +16,7 @@
  *               current view, not MAP_SHARED: a MAP_SHARED mapping that no
  *               one else maps yet is SM_PRIVATE, so "p".
  *   max_perms   the maximum protection.
- *   share_mode  the SM_* value; mm_share_mode_name() gives vmmap's word.
+ *   share_mode  vmmap's word for the SM_* value (mm_share_mode_name()).
  *   tag         vmmap's name for the user tag (mm_darwin_tag_name()).
  *   offset      the offset into the backing file; 0 for anonymous memory
  *               (mm_darwin_finish() clears it for everything not a file).
@@ -50,7 +50,7 @@
 #ifndef MM_DARWIN_H
 #define MM_DARWIN_H
 
-#include "mm.h"
+#include "core/mm.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -98,6 +98,11 @@ typedef struct mm_darwin_submap_info {
 } mm_darwin_submap_info;
 
 #define MM_DARWIN_NOT_REPORTED UINT32_MAX
+
+/* vmmap's name for a share mode: "COW", "PRV", "NUL", "ALI", "SHM", "ZER",
+ * "S/A", "LPG"; NULL for 0 or a value not known here.  A region's
+ * share_mode is this string. */
+const char *mm_share_mode_name(uint8_t share_mode);
 
 /* vmmap's name for a user tag ("MALLOC_TINY", "Stack", "IOKit", "dyld
  * private memory", "Memory Tag 250" ...), a static string; NULL for 0 (no

@@ -1,5 +1,5 @@
 /* The region list and error reporting shared by every backend. */
-#include "mm.h"
+#include "core/mm.h"
 
 #include <stdarg.h>
 #include <stdio.h>

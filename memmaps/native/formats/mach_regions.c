@@ -1,8 +1,8 @@
-/* The portable half of the macOS backend (see mm_darwin.h): names for share
+/* The portable half of the macOS backend (see mach_regions.h): names for share
  * modes and user tags, and the conversion of one vm_region_submap_info_64
  * record into an mm_region.  No Mach header: compiled and tested everywhere.
  */
-#include "mm_darwin.h"
+#include "formats/mach_regions.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -277,7 +277,7 @@ mm_darwin_add_region(mm_list *out, uint64_t start, uint64_t size,
     region->offset = info->offset;
     region->prot = prot;
     region->max_prot = (uint8_t)(info->max_protection & 7);
-    region->share_mode = info->share_mode;
+    region->share_mode = mm_share_mode_name(info->share_mode);
     region->tag = mm_darwin_tag_name(info->user_tag);
     region->kind = (uint8_t)classify(info, prot);
     if (want_usage) {

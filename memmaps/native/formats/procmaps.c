@@ -13,7 +13,7 @@
  * backslashes and undecodable bytes are written raw, so the name is everything
  * up to the end of the line.
  */
-#include "mm.h"
+#include "formats/procmaps.h"
 
 #include <string.h>
 
@@ -590,4 +590,74 @@ mm_parse_maps(const char *text, size_t len, mm_list *out, mm_err *err)
         cursor = newline ? newline + 1 : end;
     }
     return MM_OK;
+}
+
+/* ---- the lines of an smaps block that this version does not know ---- */
+
+/* The value of an unknown line: the figure in bytes for "N kB", the number
+ * for a bare N, else only the text. */
+static void
+parse_extra_value(const char *p, const char *end, mm_smaps_extra *out)
+{
+    const char *digits_end;
+    uint64_t value = 0;
+    int overflow = 0;
+
+    while (p < end && *p == ' ') {
+        p++;
+    }
+    while (end > p && end[-1] == ' ') {
+        end--;
+    }
+    out->text = p;
+    out->text_len = (size_t)(end - p);
+    out->is_number = 0;
+    out->value = 0;
+    digits_end = p;
+    while (digits_end < end && *digits_end >= '0' && *digits_end <= '9') {
+        uint64_t digit = (uint64_t)(*digits_end - '0');
+        overflow |= value > (UINT64_MAX - digit) / 10;
+        value = value * 10 + digit;
+        digits_end++;
+    }
+    if (overflow || digits_end == p) {
+        return;
+    }
+    if (digits_end == end) {
+        out->is_number = 1;
+        out->value = value;
+    }
+    else if (end - digits_end == 3 && memcmp(digits_end, " kB", 3) == 0 &&
+             value <= UINT64_MAX / 1024) {
+        out->is_number = 1;
+        out->value = value * 1024;
+    }
+}
+
+int
+mm_smaps_next_extra(const char **pos, const char *end, mm_smaps_extra *out)
+{
+    const char *p = *pos;
+
+    while (p < end) {
+        const char *line_end = memchr(p, '\n', (size_t)(end - p));
+        const char *colon;
+        int in_kb;
+
+        if (line_end == NULL) {
+            line_end = end;
+        }
+        colon = memchr(p, ':', (size_t)(line_end - p));
+        if (colon != NULL &&
+            mm_smaps_field(p, (size_t)(colon - p), &in_kb) == -1) {
+            out->key = p;
+            out->key_len = (size_t)(colon - p);
+            parse_extra_value(colon + 1, line_end, out);
+            *pos = line_end < end ? line_end + 1 : end;
+            return 1;
+        }
+        p = line_end < end ? line_end + 1 : end;
+    }
+    *pos = end;
+    return 0;
 }

@@ -10,7 +10,8 @@
 #ifndef MM_ELF_H
 #define MM_ELF_H
 
-#include "mm.h"
+#include "core/mm.h"
+#include "core/reader.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -18,16 +19,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Reads len bytes at offset into buf; returns 0 only when all of them were
- * read.  offset counts from the start of the ELF image (the file, or the
- * address the image is read at). */
-typedef int (*mm_read_fn)(void *ctx, uint64_t offset, void *buf, size_t len);
-/* (The offsets asked for are file offsets: p_offset, sh_offset, and DT_*
- * addresses turned into offsets through the PT_LOADs.  A reader of a
- * process's memory maps them to addresses through that process's mappings
- * of the file, address = mapping start + offset - mapping offset; the vdso
- * is one mapping at offset 0.  tools/elfdump.c --self-image does this.) */
 
 /* A program header. */
 typedef struct mm_elf_segment {
@@ -126,13 +117,6 @@ mm_status mm_elf_find_symbol(mm_elf *elf, const char *name,
  * with file bytes; 0 on success. */
 int mm_elf_vaddr_to_offset(const mm_elf *elf, uint64_t vaddr,
                            uint64_t *offset);
-
-/* A read callback over a buffer: ctx is a mm_buffer. */
-typedef struct mm_buffer {
-    const uint8_t *data;
-    size_t len;
-} mm_buffer;
-int mm_read_buffer(void *ctx, uint64_t offset, void *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,6 @@
 /* The backend for systems that have none yet: every call says so, so that
  * the portable parts (parse(), the renderings) still work there. */
-#include "mm.h"
+#include "core/mm.h"
 
 const char *
 mm_backend_name(void)

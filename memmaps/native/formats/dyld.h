@@ -17,8 +17,8 @@
 #ifndef MM_DYLD_H
 #define MM_DYLD_H
 
-#include "mm.h"
-#include "mm_elf.h" /* mm_read_fn */
+#include "core/mm.h"
+#include "core/reader.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -16,15 +16,16 @@
  * signed with the com.apple.security.cs.debugger entitlement, and even root
  * is refused a target protected by System Integrity Protection or the
  * hardened runtime.  Without it a listing falls back to proc_pidinfo() at
- * depth 0 (the same user suffices), and says so (mm_darwin.h).  The port is
- * always deallocated; mach_task_self() is not a reference of ours and is
- * never deallocated.
+ * depth 0 (the same user suffices), and says so (formats/mach_regions.h).  The
+ * port is always deallocated; mach_task_self() is not a reference of ours and
+ * is never deallocated.
  *
  * This file is compiled only on macOS; the cross-compile test builds and
  * links it for aarch64-macos and x86_64-macos with zig's macOS headers.
  */
-#include "mm.h"
-#include "mm_darwin.h"
+#include "core/mm.h"
+#include "core/switches.h"
+#include "formats/mach_regions.h"
 
 #include <errno.h>
 #include <libproc.h>
@@ -60,13 +61,13 @@ _Static_assert(SM_COW == MM_SM_COW && SM_PRIVATE == MM_SM_PRIVATE &&
                    SM_PRIVATE_ALIASED == MM_SM_PRIVATE_ALIASED &&
                    SM_SHARED_ALIASED == MM_SM_SHARED_ALIASED &&
                    SM_LARGE_PAGE == MM_SM_LARGE_PAGE,
-               "mm_darwin.h's share modes are xnu's");
+               "formats/mach_regions.h's share modes are xnu's");
 _Static_assert(VM_PROT_READ == MM_PROT_READ &&
                    VM_PROT_WRITE == MM_PROT_WRITE &&
                    VM_PROT_EXECUTE == MM_PROT_EXEC,
                "VM_PROT_* are MM_PROT_*");
 _Static_assert(VM_MEMORY_STACK == MM_VM_MEMORY_STACK,
-               "mm_darwin.h's stack tag is xnu's");
+               "formats/mach_regions.h's stack tag is xnu's");
 
 /* Submaps nest one level in practice (the shared region); this only stops
  * a kernel that kept reporting submaps from looping forever. */
@@ -338,12 +339,13 @@ name_from_vnode(mm_list *list, size_t index,
  * about the address and believed only if the region it answers for
  * contains it.  0, or -1 when out of memory. */
 static int
-name_region(pid_t pid, mm_list *list, size_t index, uint64_t address)
+name_region(pid_t pid, mm_list *list, size_t index, uint64_t address,
+            uint8_t share_mode)
 {
     struct proc_regionwithpathinfo info;
     const struct proc_regioninfo *r = &info.prp_prinfo;
 
-    if (list->regions[index].share_mode == MM_SM_EMPTY) {
+    if (share_mode == MM_SM_EMPTY) {
         return 0;
     }
     memset(&info, 0, sizeof(info));
@@ -368,7 +370,8 @@ add_leaf(const task_ref *t, mm_list *out, uint64_t address, uint64_t size,
     mirror_submap_info(info, &mirror);
     if (mm_darwin_add_region(out, address, size, depth, &mirror, page_size,
                              want_usage) != 0 ||
-        name_region(t->pid, out, out->count - 1, address) != 0) {
+        name_region(t->pid, out, out->count - 1, address, mirror.share_mode) !=
+            0) {
         return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
     }
     return MM_OK;
@@ -539,46 +542,15 @@ mm_regions(const mm_target *target, unsigned flags, mm_list *out, mm_err *err)
     return list_regions(target, 0, 0, flags, out, err);
 }
 
-/* The whole listing, searched: for testing the one-lookup path against. */
-static mm_status
-region_at_from_listing(const mm_target *target, uint64_t addr, mm_list *out,
-                       mm_err *err)
-{
-    size_t low = 0, high;
-    mm_status status = mm_regions(target, 0, out, err);
-
-    if (status != MM_OK) {
-        return status;
-    }
-    high = out->count;
-    while (low < high) {
-        size_t middle = low + (high - low) / 2;
-        if (out->regions[middle].start <= addr) {
-            low = middle + 1;
-        }
-        else {
-            high = middle;
-        }
-    }
-    if (low > 0 && addr < out->regions[low - 1].end) {
-        out->regions[0] = out->regions[low - 1]; /* its name stays valid */
-        out->count = 1;
-    }
-    else {
-        out->count = 0;
-    }
-    return MM_OK;
-}
-
 mm_status
 mm_region_at(const mm_target *target, uint64_t addr, unsigned flags,
              mm_list *out, mm_err *err)
 {
     mm_status status;
 
-    if (flags & MM_REGION_AT_FROM_LISTING) {
+    if (flags & MM_SWITCH_FROM_LISTING) {
         mm_list_clear(out);
-        return region_at_from_listing(target, addr, out, err);
+        return mm_region_at_from_listing(target, addr, out, err);
     }
     /* mach_vm_region_recurse() returns the region at or above the address:
      * list_regions() keeps it only if it contains addr. */

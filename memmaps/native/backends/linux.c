@@ -9,7 +9,9 @@
  * file system says whether that name still leads to the mapped inode).
  */
 #define _GNU_SOURCE
-#include "mm.h"
+#include "core/mm.h"
+#include "core/switches.h"
+#include "formats/procmaps.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -474,7 +476,7 @@ make_names_exact(long pid, int *maps_fd, unsigned flags, mm_list *list)
         mm_region *region = &list->regions[i];
 
         if (region->flags & MM_REGION_UNESCAPED &&
-            !(flags & MM_REGIONS_TEXT_ONLY)) {
+            !(flags & MM_SWITCH_TEXT_ONLY)) {
             if (*maps_fd < 0) {
                 char path[64];
                 proc_path(path, sizeof(path), pid, "maps");
@@ -701,7 +703,7 @@ mm_process_usage(const mm_target *target, unsigned flags, mm_list *out,
     uint64_t start, end;
     int first;
 
-    if (!(flags & MM_USAGE_NO_ROLLUP) && have_smaps_rollup()) {
+    if (!(flags & MM_SWITCH_NO_ROLLUP) && have_smaps_rollup()) {
         /* The kernel adds it up, holding the lock once: the cheapest way,
          * and the only one that has Pss_Anon, Pss_File and Pss_Shmem. */
         status = read_and_parse(target->pid, "smaps_rollup", 1, &fd, out, err);
@@ -769,38 +771,6 @@ mm_process_usage(const mm_target *target, unsigned flags, mm_list *out,
     return MM_OK;
 }
 
-/* The text path of mm_region_at: the whole listing, searched. */
-static mm_status
-region_at_from_listing(const mm_target *target, uint64_t addr, mm_list *out,
-                       mm_err *err)
-{
-    size_t low = 0, high;
-    mm_status status = mm_regions(target, 0, out, err);
-
-    if (status != MM_OK) {
-        return status;
-    }
-    /* The last region that starts at or below addr. */
-    high = out->count;
-    while (low < high) {
-        size_t middle = low + (high - low) / 2;
-        if (out->regions[middle].start <= addr) {
-            low = middle + 1;
-        }
-        else {
-            high = middle;
-        }
-    }
-    if (low > 0 && addr < out->regions[low - 1].end) {
-        out->regions[0] = out->regions[low - 1]; /* its name stays valid */
-        out->count = 1;
-    }
-    else {
-        out->count = 0;
-    }
-    return MM_OK;
-}
-
 /* The region PROCMAP_QUERY described, as the listing would show it. */
 static mm_status
 region_from_query(long pid, const struct mm_procmap_query *query, char *name,
@@ -855,8 +825,8 @@ mm_region_at(const mm_target *target, uint64_t addr, unsigned flags,
     mm_status status = MM_OK;
 
     mm_list_clear(out);
-    if (flags & MM_REGION_AT_FROM_LISTING) {
-        return region_at_from_listing(target, addr, out, err);
+    if (flags & MM_SWITCH_FROM_LISTING) {
+        return mm_region_at_from_listing(target, addr, out, err);
     }
     if (pid >= 0) {
         pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
@@ -923,7 +893,7 @@ done:
         out->count = 0;
         return status;
     }
-    return use_listing ? region_at_from_listing(target, addr, out, err)
+    return use_listing ? mm_region_at_from_listing(target, addr, out, err)
                        : MM_OK;
 }
 

@@ -1,9 +1,12 @@
 /* The native core of memmaps: plain C, no Python.
  *
- * One backend interface that every operating system implements, and the
- * portable pieces beside it (the region list and the /proc/PID/maps text
- * parser).  Everything here can be compiled, fuzzed and run under valgrind
- * without an interpreter, and cross-compiled for the other systems.
+ * The backend interface that every operating system implements
+ * (backends/<os>.c), and the shared pieces every backend uses: the region
+ * list, usage records, images, errors.  The file formats a backend reads
+ * (maps text, ELF, Mach-O, dyld's records, ...) are in formats/, each
+ * behind its own header.  Everything here can be compiled, fuzzed and run
+ * under valgrind without an interpreter, and cross-compiled for the other
+ * systems.
  */
 #ifndef MM_H
 #define MM_H
@@ -124,9 +127,9 @@ typedef struct mm_region {
      * vmmap prints it; Windows: image/mapped/private), a static string, or
      * NULL where the OS says nothing. */
     const char *tag;
-    /* macOS's share mode (SM_COW = 1 ... SM_LARGE_PAGE = 8 in xnu's
-     * vm_region.h), 0 where there is none; mm_share_mode_name() names it. */
-    uint8_t share_mode;
+    /* How the OS says the memory is shared, in its own words (macOS: vmmap's
+     * share mode, "COW", "PRV" ...), a static string, or NULL. */
+    const char *share_mode;
 } mm_region;
 
 /* A growable array of regions plus one byte buffer that holds their names.
@@ -178,20 +181,11 @@ typedef struct mm_target {
 
 /* ---- the backend interface: one implementation per operating system ---- */
 
-/* mm_regions flags */
+/* mm_regions flags (core/switches.h has more, for tests only) */
 enum {
-    /* Read names from the text only, without asking the kernel for the exact
-     * bytes of ambiguous ones.  For tests and benchmarks of the fallback. */
-    MM_REGIONS_TEXT_ONLY = 1,
     /* Fill usage figures too.  On Linux this reads smaps, which walks the
      * target's page tables under its mmap lock: only when asked. */
     MM_REGIONS_USAGE = 2,
-    /* mm_process_usage: sum the regions even where the kernel has a rollup,
-     * to test the path older kernels take. */
-    MM_USAGE_NO_ROLLUP = 4,
-    /* mm_region_at: search the full listing instead of asking the kernel
-     * for the one region, to test the path older kernels take. */
-    MM_REGION_AT_FROM_LISTING = 8,
 };
 
 /* All regions of the target, sorted by start and never overlapping.  On
@@ -215,6 +209,12 @@ mm_status mm_read_memory(const mm_target *target, uint64_t addr, void *buf,
  * smaps_rollup's [rollup] line) whose usage holds the totals. */
 mm_status mm_process_usage(const mm_target *target, unsigned flags,
                            mm_list *out, mm_err *err);
+
+/* mm_region_at by listing every region and keeping the one that holds
+ * addr: what a backend does where the OS has no one-address lookup, and
+ * what tests compare the lookup against. */
+mm_status mm_region_at_from_listing(const mm_target *target, uint64_t addr,
+                                    mm_list *out, mm_err *err);
 
 /* Which backend this build has: "linux", "macos", ... or "unsupported". */
 const char *mm_backend_name(void);
@@ -246,10 +246,6 @@ int mm_list_set_name(mm_list *list, size_t index, const char *name,
  * view, so it wins and what it covers is cut from the entries before it. */
 void mm_list_normalize(mm_list *list);
 
-/* vmmap's name for a macOS share mode: "COW", "PRV", "NUL", "ALI", "SHM",
- * "ZER", "S/A", "LPG"; NULL for 0 or a value not known here. */
-const char *mm_share_mode_name(uint8_t share_mode);
-
 /* ---- errors ---- */
 
 /* Sets err and returns status; the message is printf-formatted. */
@@ -259,31 +255,6 @@ mm_status mm_err_set(mm_err *err, mm_status status, int os_errno,
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
-
-/* ---- the /proc/PID/maps text format, portable ---- */
-
-/* The usage field an smaps key names, MM_SMAPS_VMFLAGS, or -1 for a key not
- * known here.  *in_kb says whether its figure is printed in kB. */
-#define MM_SMAPS_VMFLAGS (-2)
-int mm_smaps_field(const char *key, size_t len, int *in_kb);
-
-/* Parses maps or smaps text (or smaps_rollup).  The region names point into
- * list->bytes, so the text is first copied there unless it already is
- * list->bytes (the live reader reads straight into it).  Names are unescaped
- * in place.  Returns MM_OK or MM_ERR_PARSE / MM_ERR_NOMEM with err filled
- * (line_off/line_len then index the text as given). */
-mm_status mm_parse_maps(const char *text, size_t len, mm_list *out,
-                        mm_err *err);
-
-/* The kind of a region from its name and attributes, the way the Linux
- * kernel names things.  name may be NULL for a nameless region. */
-mm_kind mm_classify_linux(const char *name, size_t len, uint64_t inode,
-                          uint8_t prot, int deleted);
-
-/* Length of the " (deleted)" suffix that d_path() appends to unlinked files.
- */
-#define MM_DELETED_SUFFIX     " (deleted)"
-#define MM_DELETED_SUFFIX_LEN 10
 
 #ifdef __cplusplus
 }

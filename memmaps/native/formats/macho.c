@@ -1,4 +1,4 @@
-/* The portable Mach-O reader (see mm_macho.h).
+/* The portable Mach-O reader (see macho.h).
  *
  * Nothing read from the input is trusted, as in mm_elf.c.  Every field goes
  * through get32 and get64 in the image's byte order (fat headers are always
@@ -11,7 +11,7 @@
  * <mach-o/fat.h>; they are spelled out here because those headers exist
  * only on Apple's systems.
  */
-#include "mm_macho.h"
+#include "formats/macho.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -934,17 +934,4 @@ mm_macho_find_symbol(mm_macho *macho, const char *name, mm_macho_symbol *out,
     }
     return mm_err_set(err, MM_ERR_NOT_FOUND, 0, "no defined symbol %.200s",
                       name);
-}
-
-/* ---- memory ---- */
-
-int
-mm_read_offset(void *ctx, uint64_t offset, void *buf, size_t len)
-{
-    const mm_offset_reader *r = ctx;
-
-    if (offset > UINT64_MAX - r->base) {
-        return -1;
-    }
-    return r->read(r->ctx, r->base + offset, buf, len);
 }

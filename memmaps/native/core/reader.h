@@ -1,0 +1,66 @@
+/* Where a format reader gets its bytes: one callback shape for a buffer, a
+ * file, an image inside a larger address space, and a target's memory.
+ *
+ * The ELF, Mach-O and dyld readers never touch a file or a process
+ * themselves; they ask a mm_read_fn for exactly the bytes they need, and the
+ * size the source can serve bounds every table they accept.  So the same
+ * parser runs over a file on disk, a buffer a fuzzer made up, or another
+ * process's memory, and a caller chooses what may be read and from where.
+ */
+#ifndef MM_READER_H
+#define MM_READER_H
+
+#include "core/mm.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Reads len bytes at offset into buf; returns 0 only when all of them were
+ * read.  What offset counts from is the source's own business: the start of
+ * a file or buffer, or an address of a process. */
+typedef int (*mm_read_fn)(void *ctx, uint64_t offset, void *buf, size_t len);
+
+/* The size of a source that cannot say: every table is then bounded by the
+ * reader's own caps instead. */
+#define MM_SIZE_UNKNOWN UINT64_MAX
+
+/* A buffer in this process: ctx is a mm_buffer. */
+typedef struct mm_buffer {
+    const uint8_t *data;
+    size_t len;
+} mm_buffer;
+int mm_read_buffer(void *ctx, uint64_t offset, void *buf, size_t len);
+
+/* Offsets counted from base in another source, for an image that lies at
+ * base in an address space: ctx is a mm_offset_reader.  An offset that would
+ * wrap fails. */
+typedef struct mm_offset_reader {
+    mm_read_fn read;
+    void *ctx;
+    uint64_t base;
+} mm_offset_reader;
+int mm_read_offset(void *ctx, uint64_t offset, void *buf, size_t len);
+
+/* A target's memory at absolute addresses, through the backend's
+ * mm_read_memory(): ctx is a mm_target.  Only a read of every byte asked
+ * for succeeds. */
+int mm_read_target(void *ctx, uint64_t address, void *buf, size_t len);
+
+#ifndef _WIN32
+/* A file descriptor, read with pread() (so several readers can share it):
+ * ctx points at the int. */
+int mm_read_fd(void *ctx, uint64_t offset, void *buf, size_t len);
+/* The size of the file open on fd, for bounding what its readers accept;
+ * MM_SIZE_UNKNOWN when it cannot be had. */
+uint64_t mm_fd_size(int fd);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MM_READER_H */
