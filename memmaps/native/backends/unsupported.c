@@ -47,3 +47,15 @@ mm_read_memory(const mm_target *target, uint64_t addr, void *buf, size_t len,
                       "reading another process's memory is not supported "
                       "on this system yet");
 }
+
+mm_status
+mm_images(const mm_target *target, unsigned flags, mm_image_list *out,
+          mm_err *err)
+{
+    (void)target;
+    (void)flags;
+    mm_image_list_clear(out);
+    return mm_err_set(err, MM_ERR_UNSUPPORTED, 0,
+                      "listing a process's images is not supported on this "
+                      "system yet");
+}

@@ -18,6 +18,7 @@ mm_list_free(mm_list *list)
     free(list->regions);
     free(list->bytes);
     free(list->usages);
+    free(list->partial);
     mm_list_init(list);
 }
 
@@ -27,6 +28,8 @@ mm_list_clear(mm_list *list)
     list->count = 0;
     list->bytes_len = 0;
     list->usage_count = 0;
+    free(list->partial);
+    list->partial = NULL;
 }
 
 /* Grows *cap geometrically until it holds need; 0 on success. */
@@ -179,4 +182,169 @@ mm_err_set(mm_err *err, mm_status status, int os_errno, const char *fmt, ...)
     vsnprintf(err->message, sizeof(err->message), fmt, args);
     va_end(args);
     return status;
+}
+
+int
+mm_list_set_partial(mm_list *list, const char *fmt, ...)
+{
+    char message[sizeof(((mm_err *)0)->message)];
+    va_list args;
+    char *copy;
+
+    va_start(args, fmt);
+    vsnprintf(message, sizeof(message), fmt, args);
+    va_end(args);
+    copy = malloc(strlen(message) + 1);
+    if (copy == NULL) {
+        return -1;
+    }
+    strcpy(copy, message);
+    free(list->partial);
+    list->partial = copy;
+    return 0;
+}
+
+/* ---- the image list ---- */
+
+void
+mm_image_list_init(mm_image_list *list)
+{
+    memset(list, 0, sizeof(*list));
+}
+
+void
+mm_image_list_free(mm_image_list *list)
+{
+    free(list->images);
+    free(list->segments);
+    free(list->bytes);
+    mm_image_list_init(list);
+}
+
+void
+mm_image_list_clear(mm_image_list *list)
+{
+    list->count = 0;
+    list->segment_count = 0;
+    list->bytes_len = 0;
+}
+
+mm_image *
+mm_image_list_push(mm_image_list *list)
+{
+    mm_image *image;
+
+    if (list->count == SIZE_MAX ||
+        grow((void **)&list->images, &list->capacity, list->count + 1,
+             sizeof(mm_image), 16) != 0) {
+        return NULL;
+    }
+    image = &list->images[list->count++];
+    memset(image, 0, sizeof(*image));
+    return image;
+}
+
+mm_image_segment *
+mm_image_list_add_segment(mm_image_list *list, size_t image)
+{
+    mm_image_segment *segment;
+
+    if (list->segment_count == SIZE_MAX ||
+        grow((void **)&list->segments, &list->segment_capacity,
+             list->segment_count + 1, sizeof(mm_image_segment), 32) != 0) {
+        return NULL;
+    }
+    segment = &list->segments[list->segment_count++];
+    memset(segment, 0, sizeof(*segment));
+    segment->image = image;
+    return segment;
+}
+
+int
+mm_image_list_add_text(mm_image_list *list, const char *text, size_t len,
+                       size_t *off, uint32_t *len_out)
+{
+    if (len > UINT32_MAX || len > SIZE_MAX - list->bytes_len - 1 ||
+        grow((void **)&list->bytes, &list->bytes_cap,
+             list->bytes_len + len + 1, 1, 4096) != 0) {
+        return -1;
+    }
+    memcpy(list->bytes + list->bytes_len, text, len);
+    list->bytes[list->bytes_len + len] = '\0';
+    *off = list->bytes_len;
+    *len_out = (uint32_t)len;
+    list->bytes_len += len + 1;
+    return 0;
+}
+
+static int
+compare_segments(const void *a, const void *b)
+{
+    const mm_image_segment *x = a, *y = b;
+
+    if (x->image != y->image) {
+        return x->image < y->image ? -1 : 1;
+    }
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+typedef struct {
+    uint64_t base;
+    size_t index;
+} image_key;
+
+static int
+compare_image_keys(const void *a, const void *b)
+{
+    const image_key *x = a, *y = b;
+
+    if (x->base != y->base) {
+        return x->base < y->base ? -1 : 1;
+    }
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+int
+mm_image_list_sort(mm_image_list *list)
+{
+    /* The segments point at images by position: sort keys that remember
+     * where each image was, then renumber the segments. */
+    image_key *keys = NULL;
+    size_t *rank = NULL;
+    mm_image *sorted = NULL;
+
+    if (list->count > 1) {
+        keys = malloc(list->count * sizeof(*keys));
+        rank = malloc(list->count * sizeof(*rank));
+        sorted = malloc(list->count * sizeof(*sorted));
+    }
+    if (list->count > 1 && (keys == NULL || rank == NULL || sorted == NULL)) {
+        free(keys);
+        free(rank);
+        free(sorted);
+        return -1;
+    }
+    if (list->count > 1) {
+        for (size_t i = 0; i < list->count; i++) {
+            keys[i].base = list->images[i].base;
+            keys[i].index = i;
+        }
+        qsort(keys, list->count, sizeof(*keys), compare_image_keys);
+        for (size_t i = 0; i < list->count; i++) {
+            sorted[i] = list->images[keys[i].index];
+            rank[keys[i].index] = i;
+        }
+        memcpy(list->images, sorted, list->count * sizeof(*sorted));
+        for (size_t i = 0; i < list->segment_count; i++) {
+            list->segments[i].image = rank[list->segments[i].image];
+        }
+    }
+    free(keys);
+    free(rank);
+    free(sorted);
+    if (list->segment_count > 1) {
+        qsort(list->segments, list->segment_count, sizeof(mm_image_segment),
+              compare_segments);
+    }
+    return 0;
 }

@@ -145,6 +145,10 @@ typedef struct mm_list {
     mm_usage *usages; /* only for listings that asked for usage */
     size_t usage_count;
     size_t usage_capacity;
+    /* NULL, or why the listing is incomplete although the call succeeded
+     * (macOS without the task port: no submaps), a sentence for a person;
+     * owned, set with mm_list_set_partial(). */
+    char *partial;
 } mm_list;
 
 typedef enum mm_status {
@@ -178,6 +182,97 @@ typedef struct mm_err {
 typedef struct mm_target {
     long pid;
 } mm_target;
+
+/* ---- images: the executables and libraries a target has loaded ---- */
+
+/* The file format of an image. */
+typedef enum mm_format {
+    MM_FORMAT_ELF = 1,
+    MM_FORMAT_MACHO = 2,
+    MM_FORMAT_PE = 3,
+} mm_format;
+
+/* mm_image.flags */
+enum {
+    /* The file was unlinked, or its path now leads to another file. */
+    MM_IMAGE_DELETED = 1,
+    /* The headers were read from the target's memory: no file could be
+     * opened for it (or it has none: the vdso, a dylib of the shared
+     * cache).  source_len is then 0. */
+    MM_IMAGE_FROM_MEMORY = 2,
+    /* dev_major, dev_minor and inode are the mapped file's identity. */
+    MM_IMAGE_HAS_FILE_ID = 4,
+    /* The dynamic loader itself (ld.so, dyld). */
+    MM_IMAGE_LOADER = 8,
+    /* The main executable. */
+    MM_IMAGE_MAIN = 16,
+    /* Mapped by the kernel with no file (the vdso). */
+    MM_IMAGE_KERNEL = 32,
+};
+
+/* The longest build-id kept: GNU build-ids are 20 bytes (SHA-1) or 16,
+ * Mach-O's LC_UUID 16, a PE CodeView record's GUID and age 20. */
+#define MM_BUILD_ID_MAX 64
+
+typedef struct mm_image {
+    uint64_t base;   /* the lowest address the image maps */
+    uint64_t end;    /* the end of its highest segment, page-aligned */
+    uint64_t bias;   /* runtime address = address in the file + bias,
+                        modulo 2**64 (the slide, on macOS) */
+    uint64_t header; /* where its header (ELF header, mach_header) is */
+    uint64_t inode;  /* with MM_IMAGE_HAS_FILE_ID */
+    uint32_t dev_major;
+    uint32_t dev_minor;
+    size_t path_off;   /* into mm_image_list.bytes: the path as the OS names */
+    uint32_t path_len; /* the image ("[vdso]" for the vdso) */
+    /* Where the headers were read from, for reading the rest (symbol
+     * tables) from the same file later: a path in the reader's file system
+     * (/proc/PID/map_files/..., /proc/PID/root/...), into bytes; 0 long
+     * with MM_IMAGE_FROM_MEMORY. */
+    size_t source_off;
+    uint32_t source_len;
+    uint32_t flags; /* MM_IMAGE_* */
+    uint8_t format; /* mm_format */
+    uint8_t build_id_len;
+    uint8_t build_id[MM_BUILD_ID_MAX];
+} mm_image;
+
+/* One mapped segment of an image: ELF's PT_LOADs, Mach-O's segments, PE's
+ * sections, so that regions can be labelled with the segment they hold. */
+typedef struct mm_image_segment {
+    uint64_t start; /* runtime addresses, [start, end) */
+    uint64_t end;
+    size_t image;  /* index into mm_image_list.images */
+    char name[17]; /* "__TEXT", ".text", or "" where the format has none */
+    uint8_t prot;  /* MM_PROT_* the file asks for */
+} mm_image_segment;
+
+typedef struct mm_image_list {
+    mm_image *images; /* in address order of base */
+    size_t count;
+    size_t capacity;
+    mm_image_segment *segments; /* by image, then in address order */
+    size_t segment_count;
+    size_t segment_capacity;
+    char *bytes; /* paths and sources */
+    size_t bytes_len;
+    size_t bytes_cap;
+} mm_image_list;
+
+void mm_image_list_init(mm_image_list *list);
+void mm_image_list_free(mm_image_list *list);
+void mm_image_list_clear(mm_image_list *list);
+/* A new zeroed image at the end, or NULL when out of memory. */
+mm_image *mm_image_list_push(mm_image_list *list);
+/* A new zeroed segment of image `image`, or NULL when out of memory. */
+mm_image_segment *mm_image_list_add_segment(mm_image_list *list, size_t image);
+/* Copies a path (or a source) into bytes and sets *off and *len; 0 on
+ * success, -1 when out of memory. */
+int mm_image_list_add_text(mm_image_list *list, const char *text, size_t len,
+                           size_t *off, uint32_t *len_out);
+/* Sorts the images by base (their segments follow them); 0 on success,
+ * -1 when out of memory (the list is then as it was). */
+int mm_image_list_sort(mm_image_list *list);
 
 /* ---- the backend interface: one implementation per operating system ---- */
 
@@ -216,6 +311,13 @@ mm_status mm_process_usage(const mm_target *target, unsigned flags,
 mm_status mm_region_at_from_listing(const mm_target *target, uint64_t addr,
                                     mm_list *out, mm_err *err);
 
+/* Every image the target has loaded (executable, libraries, loader, vdso),
+ * sorted by base, each with its load bias, build-id and mapped segments.
+ * Images whose headers cannot be read (a mapped file that is not an
+ * executable format, a torn header) are left out, never guessed at. */
+mm_status mm_images(const mm_target *target, unsigned flags,
+                    mm_image_list *out, mm_err *err);
+
 /* Which backend this build has: "linux", "macos", ... or "unsupported". */
 const char *mm_backend_name(void);
 
@@ -240,6 +342,12 @@ void mm_usage_add(mm_usage *total, const mm_usage *usage, int first);
  * success.  region must belong to list. */
 int mm_list_set_name(mm_list *list, size_t index, const char *name,
                      size_t len);
+/* Says why the listing is incomplete (printf-formatted); 0 on success. */
+int mm_list_set_partial(mm_list *list, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 /* Makes the list sorted and free of overlaps, in place.  A listing read in
  * several pieces while the target changed its mappings can repeat a region
  * or show an older and a newer version of one; the later entry is the newer
