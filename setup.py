@@ -53,8 +53,8 @@ setup(
     ext_modules=[
         Extension(
             "memmaps._core",
-            sources=["memmaps/_core.c", *native_sources()],
-            depends=sorted(glob.glob(f"{NATIVE}/*/*.h")),
+            sources=["memmaps/_core.c", *sorted(glob.glob("memmaps/_binding/*.c")), *native_sources()],
+            depends=sorted(glob.glob(f"{NATIVE}/*/*.h") + glob.glob("memmaps/_binding/*.h")),
             include_dirs=[NATIVE],
             extra_compile_args=compile_args(),
             extra_link_args=link_args(),

@@ -26,7 +26,7 @@ class _MachOSymbols:
 
     __slots__ = ("_macho",)
 
-    def __init__(self, macho: _core.MachOFile) -> None:
+    def __init__(self, macho: _core.ImageFile) -> None:
         self._macho = macho
 
     def __call__(self, name: str) -> int | None:
@@ -34,7 +34,7 @@ class _MachOSymbols:
         return None if found is None else found[0]
 
 
-def _segments(macho: _core.MachOFile, slide: int) -> list[tuple[int, int, str]]:
+def _segments(macho: _core.ImageFile, slide: int) -> list[tuple[int, int, str]]:
     """(start, end, name) of the segments that are mapped, slid."""
     return [
         ((vmaddr + slide) & _MASK, (vmaddr + vmsize + slide) & _MASK, name)
@@ -47,7 +47,7 @@ _Segment = tuple[int, int, str]
 
 
 def _image(
-    macho: _core.MachOFile, load_address: int, path: str, maps: Maps
+    macho: _core.ImageFile, load_address: int, path: str, maps: Maps
 ) -> tuple[Image, list[_Segment]] | None:
     text = next((segment for segment in macho.segments if segment[0] == "__TEXT"), None)
     if text is None:
@@ -58,7 +58,7 @@ def _image(
         [r for r in maps if any(start <= r.start < end for start, end, _ in segments)],
         maps.pid,
     )
-    uuid = macho.uuid
+    uuid = macho.build_id
     image = Image(
         path=path,
         base=min(start for start, _, _ in segments),
@@ -78,7 +78,7 @@ def _loaded(pid: int | None, maps: Maps) -> list[tuple[Image, list[_Segment]]]:
     loaded = []
     for load_address, path, _is_dyld in entries:
         try:
-            macho = _core.MachOFile(pid=native_pid, load_address=load_address)
+            macho = _core.ImageFile(pid=native_pid, load_address=load_address, format="macho")
         except ParseError:
             continue  # dyld listed it, but its header is unreadable or torn
         found = _image(macho, load_address, path or f"[image at {load_address:#x}]", maps)

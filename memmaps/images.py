@@ -24,7 +24,6 @@ from .region import Region
 
 _PAGE = os.sysconf("SC_PAGESIZE") if hasattr(os, "sysconf") else 4096
 _PT_LOAD = 1
-_STT_TLS = 6
 _ELF_MAGIC = b"\x7fELF"
 # The largest image read whole from memory; real ones are far smaller.
 _MEMORY_IMAGE_LIMIT = 64 << 20
@@ -114,25 +113,25 @@ class _ElfSymbols:
 
     __slots__ = ("_bias", "_build_id", "_debug", "_debug_searched", "_elf", "_path")
 
-    def __init__(self, elf: _core.ElfFile, path: str, build_id: str | None, bias: int) -> None:
+    def __init__(self, elf: _core.ImageFile, path: str, build_id: str | None, bias: int) -> None:
         self._elf = elf
         self._path = path
         self._build_id = build_id
         self._bias = bias
-        self._debug: _core.ElfFile | None = None
+        self._debug: _core.ImageFile | None = None
         self._debug_searched = False
 
     def __call__(self, name: str) -> int | None:
         # The dynamic loader rewrites DT_* addresses in memory images.
         found = self._elf.symbol(name, self._bias)
-        if found is None or found[2] == _STT_TLS:
+        if found is None or found[2] == "tls":
             debug = self._debug_file()
             found = None if debug is None else debug.symbol(name)
-        if found is None or found[2] == _STT_TLS:
+        if found is None or found[2] == "tls":
             return None
         return found[0]
 
-    def _debug_file(self) -> _core.ElfFile | None:
+    def _debug_file(self) -> _core.ImageFile | None:
         if not self._debug_searched:
             self._debug = _find_debug_file(self._path, self._build_id, self._elf.debuglink)
             self._debug_searched = True
@@ -141,7 +140,7 @@ class _ElfSymbols:
 
 def _find_debug_file(
     path: str, build_id: str | None, debuglink: str | None
-) -> _core.ElfFile | None:
+) -> _core.ImageFile | None:
     candidates = []
     if build_id and len(build_id) > 2:
         candidates.append(f"{_DEBUG_ROOT}/.build-id/{build_id[:2]}/{build_id[2:]}.debug")
@@ -163,10 +162,10 @@ def _find_debug_file(
     return None
 
 
-def _open_path(path: str) -> _core.ElfFile:
+def _open_path(path: str) -> _core.ImageFile:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        return _core.ElfFile(fd)
+        return _core.ImageFile(fd)
     finally:
         os.close(fd)
 
@@ -179,19 +178,19 @@ def _same_file(st: os.stat_result, region: Region) -> bool:
     )
 
 
-def _open_if_same_file(path: str, region: Region) -> _core.ElfFile | None:
+def _open_if_same_file(path: str, region: Region) -> _core.ImageFile | None:
     """The ELF at path, if path leads to the very file mapped at region."""
     with suppress(OSError):
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             if _same_file(os.fstat(fd), region):
-                return _core.ElfFile(fd)
+                return _core.ImageFile(fd)
         finally:
             os.close(fd)
     return None
 
 
-def _open_mapped_file(pid: int | None, region: Region) -> _core.ElfFile | None:
+def _open_mapped_file(pid: int | None, region: Region) -> _core.ImageFile | None:
     """The ELF of the file mapped at region, read from that very file."""
     proc = "self" if pid is None else str(pid)
     # The mapped file itself, even if deleted or replaced on disk; needs
@@ -225,7 +224,7 @@ def _read_image_from_memory(pid: int | None, group: list[Region]) -> bytes:
     return bytes(image)
 
 
-def _load_bias(elf: _core.ElfFile, first: Region) -> int | None:
+def _load_bias(elf: _core.ImageFile, first: Region) -> int | None:
     """Bias from the PT_LOAD that maps the first region's file offset."""
     for kind, _flags, offset, vaddr, filesz, _memsz, _align in elf.segments:
         if kind != _PT_LOAD:
@@ -235,7 +234,7 @@ def _load_bias(elf: _core.ElfFile, first: Region) -> int | None:
     return None
 
 
-def _image_end(elf: _core.ElfFile, bias: int, fallback: int) -> int:
+def _image_end(elf: _core.ImageFile, bias: int, fallback: int) -> int:
     ends = [
         vaddr + memsz
         for kind, _flags, _offset, vaddr, _filesz, memsz, _align in elf.segments
@@ -299,14 +298,16 @@ def _memory_image(pid: int | None, maps: Maps, group: list[Region]) -> Image | N
         # The vdso maps its whole file, section headers too; a library maps
         # only its segments, and what lies where its section headers would
         # be is not them.
-        elf = _core.ElfFile(_read_image_from_memory(pid, group), sections=group[0].kind == "vdso")
+        elf = _core.ImageFile(
+            _read_image_from_memory(pid, group), format="elf", sections=group[0].kind == "vdso"
+        )
     except ParseError:
         return None
     return _make_image(pid, maps, group, elf)
 
 
 def _make_image(
-    pid: int | None, maps: Maps, group: list[Region], elf: _core.ElfFile
+    pid: int | None, maps: Maps, group: list[Region], elf: _core.ImageFile
 ) -> Image | None:
     first = group[0]
     if not first.path:

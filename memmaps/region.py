@@ -48,6 +48,9 @@ class Region(NamedTuple):
     max_perms: str | None = None
     share_mode: str | None = None
     tag: str | None = None
+    #: A label a person wants where the OS tells it cheaply (Windows: "heap
+    #: 0x1a0000", "TEB tid 4242"; macOS: "__TEXT libsystem_c.dylib").
+    detail: str | None = None
 
     @property
     def size(self) -> int:
@@ -99,7 +102,7 @@ class Region(NamedTuple):
             f"kind={self.kind!r}",
         ]
         # The fields other systems fill are shown only when set.
-        for name in ("usage", "max_perms", "share_mode", "tag"):
+        for name in ("usage", "max_perms", "share_mode", "tag", "detail"):
             value = getattr(self, name)
             if value is not None:
                 parts.append(f"{name}={value!r}")

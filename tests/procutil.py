@@ -19,27 +19,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import memmaps
+
 TARGETS = Path(__file__).resolve().parent / "targets"
 
 PF_KTHREAD = 0x00200000
 
 # Region field names, in the order the library promises for the tuple.
-REGION_FIELDS = (
-    "start",
-    "end",
-    "perms",
-    "offset",
-    "dev_major",
-    "dev_minor",
-    "inode",
-    "path",
-    "deleted",
-    "kind",
-    "usage",
-    "max_perms",
-    "share_mode",
-    "tag",
-)
+# The C core fills Region by position, and setup() refuses a Region whose
+# fields differ from that order: the Python class is the one list.
+REGION_FIELDS = memmaps.Region._fields
 
 # The sanitizer run preloads the ASan runtime into this interpreter (the
 # extension is built for it).  Targets must not inherit it: it replaces
@@ -221,7 +210,7 @@ def region_problems(regions: Sequence) -> list[str]:
 
 
 def check_region_shape(r) -> None:
-    """A Region is a 14-tuple whose attributes match its items."""
+    """A Region is a tuple of REGION_FIELDS whose attributes match its items."""
     assert isinstance(r, tuple), type(r)
     assert len(r) == len(REGION_FIELDS), (len(r), r)
     got = tuple(getattr(r, f) for f in REGION_FIELDS)

@@ -83,8 +83,8 @@ def test_image_from_memory(loaded, dylib: bytes) -> None:
     (image,) = darwin.find_images(None, memmaps.regions())
     assert image.path == "/usr/lib/libx.dylib"
     assert image.bias == slide
-    from_file = _core.MachOFile(dylib)
-    assert image.build_id == from_file.uuid.hex()
+    from_file = _core.ImageFile(dylib)
+    assert image.build_id == from_file.build_id.hex()
     assert base <= image.base < image.end <= base + size
     # Symbols come from LC_SYMTAB read through __LINKEDIT in memory, C names
     # without their underscore, at the file's value plus the slide.
@@ -128,4 +128,4 @@ def test_dyld_list_is_macos_only() -> None:
 
 def test_memory_reader_refuses_an_unreadable_header() -> None:
     with pytest.raises(memmaps.ParseError):
-        _core.MachOFile(pid=-1, load_address=8)
+        _core.ImageFile(pid=-1, load_address=8, format="macho")

@@ -399,7 +399,7 @@ def test_geometry_and_build_ids_of_every_image(main_target):
             data = proc_mem(pid, vdso.start, vdso.end - vdso.start)
             elf = Elf(data)
             want_id = elf.build_id()
-            assert want_id == _core.ElfFile(data).build_id.hex()
+            assert want_id == _core.ImageFile(data).build_id.hex()
         else:
             elf = Elf.from_path(image.path)
             want_id = readelf_build_id(image.path)

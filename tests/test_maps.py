@@ -822,6 +822,7 @@ def test_to_dicts(sample):
         "max_perms": None,
         "share_mode": None,
         "tag": None,
+        "detail": None,
     }
 
 

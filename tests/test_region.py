@@ -25,6 +25,7 @@ FIELDS = (
     "max_perms",
     "share_mode",
     "tag",
+    "detail",
 )
 
 LIBC = Region(
@@ -58,6 +59,7 @@ def test_field_order_and_positional_construction():
         "rwx",
         "SHM",
         "mapped",
+        "heap 0x1a0000",
     )
     region = Region(*values)
     assert tuple(region) == values
@@ -68,6 +70,7 @@ def test_field_order_and_positional_construction():
     assert region[2] == "rw-s"
     assert region[7] == "/x"
     assert region[13] == "mapped"
+    assert region[14] == "heap 0x1a0000"
 
 
 def test_defaults():
@@ -95,6 +98,7 @@ def test_defaults():
         "max_perms": None,
         "share_mode": None,
         "tag": None,
+        "detail": None,
     }
 
 
@@ -344,6 +348,7 @@ def test_asdict():
         "max_perms": None,
         "share_mode": None,
         "tag": None,
+        "detail": None,
     }
 
 

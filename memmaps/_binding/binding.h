@@ -1,0 +1,80 @@
+/* What the files of the binding share: the module's state and the few
+ * functions that turn native results into Python objects and errors.
+ *
+ * memmaps/_core.c is the extension's entry point (module, state, method
+ * table); the files here hold what grew too big to sit beside it:
+ * objects.c builds Region, Usage and image tuples, errors.c raises the
+ * memmaps exceptions, image_file.c is the ImageFile type.  Only the binding
+ * includes Python.h; memmaps/native/ stays plain C.
+ */
+#ifndef MEMMAPS_BINDING_H
+#define MEMMAPS_BINDING_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "core/mm.h"
+
+/* The fields of Region, in order; setup() checks region.py has them. */
+enum {
+    F_START,
+    F_END,
+    F_PERMS,
+    F_OFFSET,
+    F_DEV_MAJOR,
+    F_DEV_MINOR,
+    F_INODE,
+    F_PATH,
+    F_DELETED,
+    F_KIND,
+    F_USAGE,
+    F_MAX_PERMS,
+    F_SHARE_MODE,
+    F_TAG,
+    F_DETAIL,
+    REGION_FIELDS
+};
+
+/* Usage is the mm_usage_field figures, then these two; setup() checks
+ * usage.py has them. */
+enum { U_VMFLAGS = MM_USAGE_FIELDS, U_EXTRA, USAGE_FIELDS };
+
+/* The names setup() expects, in the order above. */
+extern const char *const binding_region_fields[REGION_FIELDS];
+extern const char *const binding_usage_fields[USAGE_FIELDS];
+
+typedef struct {
+    PyTypeObject *region_type; /* memmaps.region.Region, from setup() */
+    PyTypeObject *usage_type;  /* memmaps.usage.Usage, from setup() */
+    PyObject *make_error;      /* memmaps.errors._from_native, from setup() */
+    PyObject *perms[16];       /* "---p" ... "rwxs", by MM_PROT_* bits */
+    PyObject *max_perms[8];    /* "---" ... "rwx": a ceiling has no sharing */
+    PyObject *kinds[MM_KIND_COUNT];
+    PyObject *empty_tuple;
+    PyTypeObject *image_file_type; /* ImageFile */
+} module_state;
+
+static inline module_state *
+get_state(PyObject *module)
+{
+    return (module_state *)PyModule_GetState(module);
+}
+
+/* objects.c: the interned strings every listing shares; 0 or -1. */
+int binding_init_objects(PyObject *module, module_state *state);
+/* objects.c: a tuple of Region for the list. */
+PyObject *build_regions(module_state *state, const mm_list *list);
+/* objects.c: a tuple of image records for the list: (path, base, end,
+ * bias, build_id, dev_major, dev_minor, inode, flags, format, source,
+ * header, segments), segments being ((start, end, name, perms), ...). */
+PyObject *build_images(module_state *state, const mm_image_list *list);
+
+/* errors.c: raises the memmaps exception for err and returns NULL.  pid < 0
+ * stands for the calling process; input is what err->line_off indexes. */
+PyObject *raise_native_error(module_state *state, const mm_err *err, long pid,
+                             const char *input, size_t input_len);
+
+/* image_file.c: adds the ImageFile type to the module; 0 or -1. */
+int binding_add_image_file(PyObject *module, module_state *state);
+
+#endif /* MEMMAPS_BINDING_H */
