@@ -12,6 +12,7 @@
 #include "formats/dyld.h"
 #include "formats/procmaps.h"
 #ifdef __APPLE__
+#include "backends/macos.h"
 #include "formats/mach_regions.h"
 #endif
 #include "core/reader.h"
@@ -337,27 +338,13 @@ core_dyld_images(PyObject *module, PyObject *args)
         mm_dyld_list list;
         mm_err err;
         mm_status status;
-        uint64_t infos = 0;
-        int pointer_size = 8;
         PyObject *images, *result = NULL;
 
         memset(&err, 0, sizeof(err));
         target.pid = pid < 0 ? MM_PID_SELF : pid;
         mm_dyld_list_init(&list);
         Py_BEGIN_ALLOW_THREADS
-            status =
-                mm_dyld_images_address(&target, &infos, &pointer_size, &err);
-            /* dyld may be rewriting the list: give it a moment, a few times.
-             */
-            for (int attempt = 0; status == MM_OK && attempt < 5; attempt++) {
-                status = mm_dyld_read_images(mm_read_target, &target, infos,
-                                             pointer_size, &list, &err);
-                if (status == MM_OK || !list.busy) {
-                    break;
-                }
-                status = MM_OK;
-                usleep(2000);
-            }
+            status = mm_macos_dyld_list(&target, &list, &err);
         Py_END_ALLOW_THREADS
         if (status != MM_OK) {
             mm_dyld_list_free(&list);

@@ -59,6 +59,7 @@ SOURCES = [
     ROOT / "tools" / "machodump.c",
     NATIVE / "formats" / "macho.c",
     NATIVE / "formats" / "dyld.c",
+    NATIVE / "formats" / "macho_images.c",
     NATIVE / "core" / "list.c",
     NATIVE / "core" / "reader.c",
 ]
@@ -782,6 +783,131 @@ def test_dyld_updating(machodump: Machodump, build: Builder, tmp_path: Path) -> 
     assert "dyld is updating its image list" in forever.stderr
     assert forever.facts["busy"] == "1" and forever.facts["attempts"] == "200"
     assert not forever.images
+
+
+# --------------------------------------------------------------------------
+# The image list made from dyld's list, and regions named after it
+# --------------------------------------------------------------------------
+
+MH_EXECUTE = 2
+MM_IMAGE_FROM_MEMORY, MM_IMAGE_LOADER, MM_IMAGE_MAIN = 2, 8, 16
+MM_FORMAT_MACHO = 2
+MM_KIND_FILE, MM_KIND_ANON = 0, 1
+
+
+def parse_images(stdout: str) -> tuple[list[dict[str, str]], list[dict[str, str]], list[dict[str, str]]]:
+    """The mm-image, mm-segment and mm-region lines of machodump --images."""
+    out: dict[str, list[dict[str, str]]] = {"mm-image": [], "mm-segment": [], "mm-region": []}
+    for line in stdout.splitlines():
+        key, _, rest = line.partition(": ")
+        kind = key.split(" ")[0]
+        if kind in out:
+            out[kind].append(fields(rest))
+    return out["mm-image"], out["mm-segment"], out["mm-region"]
+
+
+def expected_segments(image: machosim.SimImage) -> list[tuple[str, int, int, int]]:
+    """(name, start, end, initprot) of the segments a loader maps, slid."""
+    m = machosim.parse(image.data)
+    return [
+        (s.name, (s.vmaddr + image.slide) % 2**64, (s.vmaddr + s.vmsize + image.slide) % 2**64,
+         s.initprot & 7)
+        for s in m.segments
+        if s.vmsize and s.name != "__PAGEZERO"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("pointer_size", [8, 4])
+def test_image_list(
+    machodump: Machodump, build: Builder, tmp_path: Path, pointer_size: int
+) -> None:
+    """mm_macho_images() over a simulated target: each readable image with
+    its range, slide, header, uuid, segments, path and flags; an image
+    whose header is torn and one whose header is not mapped are left out;
+    then mm_macho_name_regions() over a few regions."""
+    exe = build.zig("arm64", "exe")
+    dylib = build.zig("x86_64", "dylib")
+    sources = [
+        (b"/Applications/Some App.app/Contents/MacOS/Some App", exe),
+        (b"/usr/lib/libexample.dylib", dylib),
+        (None, build.zig("arm64", "dylib")),  # no path in dyld's list
+        (b"/usr/lib/torn.dylib", dylib),  # its magic is overwritten below
+        (b"/usr/lib/unmapped.dylib", dylib),  # its load address moved below
+    ]
+    images = [machosim.SimImage(p, s.read_bytes()) for p, s in sources]
+    dyld = machosim.SimImage(b"/usr/lib/dyld", build.zig("x86_64", "dylib", "-Wl,-x").read_bytes())
+    sim = machosim.build_dyld(images, pointer_size=pointer_size, dyld=dyld)
+    torn, unmapped = images[3], images[4]
+    blob = sim.memory.blob
+    struct.pack_into("<I", blob, torn.load - sim.memory.base, 0)
+    word = "<Q" if pointer_size == 8 else "<I"
+    nowhere = sim.memory.end + 0x100000
+    struct.pack_into(word, blob, sim.info_array + 3 * pointer_size * 4 - sim.memory.base, nowhere)
+    region = sim.memory.region_arg(tmp_path / "memory")
+
+    listed = [images[0], images[1], images[2], dyld]
+    text = {id(i): next(s for s in expected_segments(i) if s[0] == "__TEXT") for i in listed}
+    linkedit = next(s for s in expected_segments(dyld) if s[0] == "__LINKEDIT")
+    data = next(s for s in expected_segments(images[1]) if s[0] not in ("__TEXT", "__LINKEDIT"))
+    exe_text = text[id(images[0])]
+    spans = [
+        f"{exe_text[1]:#x}:{exe_text[1] + 0x1000:#x}",  # in __TEXT, unnamed
+        f"{sim.infos:#x}:{sim.infos + 0x1000:#x}",  # dyld's records: no image
+        f"{exe_text[1] + 0x1000:#x}:{exe_text[1] + 0x2000:#x}=/already/named",
+        f"{data[1]:#x}:{data[2]:#x}+",  # a tag of the OS's own stays
+        f"{linkedit[1]:#x}:{linkedit[2]:#x}",
+        f"{nowhere:#x}:{nowhere + 0x1000:#x}",  # the unmapped image's address
+    ]
+    args = ["--dyld", hex(sim.infos), "--pointer-size", str(pointer_size), "--region", region]
+    args.append("--images")
+    for span in spans:
+        args += ["--name-region", span]
+    dump = machodump.run(*args)
+    mine, segments, regions = parse_images(dump.stdout)
+
+    # (machosim places each image after the file bytes of the one before,
+    # so their vmsize ranges may overlap: the naming takes the segment that
+    # starts last at or below a region, and the regions above avoid those.)
+    expected = sorted(listed, key=lambda i: min(s[1] for s in expected_segments(i)))
+    assert len(mine) == len(expected), dump.stdout
+    for index, (got, image) in enumerate(zip(mine, expected, strict=True)):
+        segs = expected_segments(image)
+        m = machosim.parse(image.data)
+        assert int(got["base"], 16) == min(s[1] for s in segs)
+        assert int(got["end"], 16) == max(s[2] for s in segs)
+        assert int(got["bias"], 16) == image.slide
+        assert int(got["header"], 16) == image.load
+        assert int(got["format"]) == MM_FORMAT_MACHO
+        assert got["source"] == "0"
+        assert got["build-id"] == (m.uuid.hex() if m.uuid is not None else "none")
+        want_flags = MM_IMAGE_FROM_MEMORY
+        if image is dyld:
+            want_flags |= MM_IMAGE_LOADER
+        if struct.unpack_from("<I", image.data, 12)[0] == MH_EXECUTE:
+            want_flags |= MM_IMAGE_MAIN
+        assert int(got["flags"], 16) == want_flags
+        path = image.path.decode() if image.path is not None else f"[image at {image.load:#x}]"
+        assert got["path"] == path
+        mine_segs = [
+            (s["name"], int(s["start"], 16), int(s["end"], 16), int(s["prot"]))
+            for s in segments
+            if int(s["image"]) == index
+        ]
+        assert mine_segs == sorted(segs, key=lambda s: s[1])
+    assert int(mine[[e is images[0] for e in expected].index(True)]["flags"], 16) & MM_IMAGE_MAIN
+    assert sum(int(s["flags"], 16) & MM_IMAGE_LOADER != 0 for s in mine) == 1
+    assert sum(int(s["flags"], 16) & MM_IMAGE_MAIN != 0 for s in mine) == 1
+    assert not any(g["path"] in ("/usr/lib/torn.dylib", "/usr/lib/unmapped.dylib") for g in mine)
+
+    exe_path = images[0].path.decode()
+    assert [(r["path"], int(r["kind"]), r["tag"]) for r in regions] == [
+        (exe_path, MM_KIND_FILE, "__TEXT"),
+        ("(none)", MM_KIND_ANON, "(none)"),
+        ("/already/named", MM_KIND_ANON, "(none)"),
+        ("/usr/lib/libexample.dylib", MM_KIND_FILE, "MALLOC_TINY"),
+        ("/usr/lib/dyld", MM_KIND_FILE, "__LINKEDIT"),
+        ("(none)", MM_KIND_ANON, "(none)"),
+    ]
 
 
 def hostile_dyld_cases() -> dict[str, Callable[[machosim.DyldSim], str]]:

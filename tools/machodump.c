@@ -19,6 +19,13 @@
  *       symbols.  --null-at makes the Nth reads of the record (1-based),
  *       or all of them, see infoArray NULL, as while dyld updates it;
  *       --torn-at makes them see a different infoArrayCount.
+ *   machodump --dyld INFOS --pointer-size 4|8 --region ADDR:FILE... --images
+ *             [--name-region START:END[=NAME|+]...]
+ *       the image list made from dyld's list (mm_macho_images()): each
+ *       image's range, slide, header, flags, build-id, path and segments;
+ *       then the regions given, [START, END) (=NAME: named already, +:
+ *       with a tag of the OS's own), named after those images
+ *       (mm_macho_name_regions())
  *   machodump --truncate-all FILE [SYMBOL...]
  *       open every prefix of FILE (for each architecture) and check that
  *       each gives an error or the same facts as the whole file
@@ -35,6 +42,7 @@
  */
 #include "formats/dyld.h"
 #include "formats/macho.h"
+#include "formats/macho_images.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -518,6 +526,115 @@ dump_dyld(memory *m, uint64_t infos, int pointer_size, char **names, int count)
     return status;
 }
 
+/* What --name-region gives a region that has a tag of its own, as the OS
+ * would (a static string, as mm_region.tag must be). */
+static const char os_tag[] = "MALLOC_TINY";
+
+/* Adds the region of a --name-region argument: START:END, START:END=NAME
+ * or START:END+. */
+static int
+add_name_region(mm_list *list, const char *arg)
+{
+    char *rest;
+    uint64_t start = strtoull(arg, &rest, 0), end;
+    mm_region *region;
+
+    if (*rest != ':') {
+        return -1;
+    }
+    end = strtoull(rest + 1, &rest, 0);
+    if (end <= start || (*rest != '\0' && *rest != '=' && strcmp(rest, "+"))) {
+        return -1;
+    }
+    region = mm_list_push(list);
+    if (region == NULL) {
+        return -1;
+    }
+    region->start = start;
+    region->end = end;
+    region->prot = MM_PROT_READ;
+    region->max_prot = MM_PROT_UNKNOWN;
+    region->kind = MM_KIND_ANON;
+    if (*rest == '+') {
+        region->tag = os_tag;
+    }
+    if (*rest == '=' &&
+        mm_list_set_name(list, list->count - 1, rest + 1, strlen(rest + 1))) {
+        return -1;
+    }
+    return 0;
+}
+
+static int
+dump_images(memory *m, uint64_t infos, int pointer_size, char **specs,
+            int spec_count)
+{
+    mm_dyld_list dyld;
+    mm_image_list images;
+    mm_list regions;
+    mm_err err;
+    int status = 1;
+
+    mm_dyld_list_init(&dyld);
+    mm_image_list_init(&images);
+    mm_list_init(&regions);
+    memset(&err, 0, sizeof(err));
+    for (int i = 0; i < spec_count; i++) {
+        if (add_name_region(&regions, specs[i]) != 0) {
+            fprintf(stderr, "machodump: bad --name-region %s\n", specs[i]);
+            goto done;
+        }
+    }
+    if (mm_dyld_read_images(read_memory, m, infos, pointer_size, &dyld,
+                            &err) != MM_OK ||
+        mm_macho_images(read_memory, m, &dyld, &images, &err) != MM_OK ||
+        mm_macho_name_regions(&regions, &images, &err) != MM_OK) {
+        fprintf(stderr, "machodump: %s\n", err.message);
+        goto done;
+    }
+    printf("images: %zu\n", images.count);
+    for (size_t i = 0; i < images.count; i++) {
+        const mm_image *image = &images.images[i];
+        printf("mm-image %zu: base=0x%" PRIx64 " end=0x%" PRIx64
+               " bias=0x%" PRIx64 " header=0x%" PRIx64 " flags=0x%" PRIx32
+               " format=%u source=%" PRIu32 " build-id=",
+               i, image->base, image->end, image->bias, image->header,
+               image->flags, (unsigned)image->format, image->source_len);
+        for (unsigned b = 0; b < image->build_id_len; b++) {
+            printf("%02x", image->build_id[b]);
+        }
+        printf("%s path=%.*s\n", image->build_id_len ? "" : "none",
+               (int)image->path_len, images.bytes + image->path_off);
+        if (strlen(images.bytes + image->path_off) != image->path_len) {
+            fprintf(stderr, "machodump: image %zu: a wrong path length\n", i);
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < images.segment_count; i++) {
+        const mm_image_segment *s = &images.segments[i];
+        printf("mm-segment %zu: image=%zu start=0x%" PRIx64 " end=0x%" PRIx64
+               " prot=%u name=%s\n",
+               i, s->image, s->start, s->end, (unsigned)s->prot, s->name);
+    }
+    for (size_t i = 0; i < regions.count; i++) {
+        const mm_region *r = &regions.regions[i];
+        printf("mm-region %zu: start=0x%" PRIx64 " end=0x%" PRIx64
+               " kind=%u tag=%s path=%.*s\n",
+               i, r->start, r->end, (unsigned)r->kind,
+               r->tag != NULL ? r->tag : "(none)",
+               r->flags & MM_REGION_NAMED ? (int)r->name_len : 6,
+               r->flags & MM_REGION_NAMED ? regions.bytes + r->name_off
+                                          : "(none)");
+    }
+    status = 0;
+
+done:
+    mm_list_free(&regions);
+    mm_image_list_free(&images);
+    mm_dyld_list_free(&dyld);
+    return status;
+}
+
 /* ---- hostile input ---- */
 
 /* What every entry point of the reader says about one input. */
@@ -774,6 +891,52 @@ flips(const uint8_t *data, size_t len, uint64_t seed, long rounds,
     return 0;
 }
 
+/* The image list made from a (maybe corrupt) dyld list holds together:
+ * every segment inside its image's range, paths as long as they say, the
+ * images sorted; and the naming of a region over all of it stays in
+ * bounds. */
+static void
+check_image_list(memory *m, const mm_dyld_list *list)
+{
+    mm_image_list images;
+    mm_list regions;
+    mm_region *region;
+    mm_err err;
+
+    mm_image_list_init(&images);
+    mm_list_init(&regions);
+    if (mm_macho_images(read_memory, m, list, &images, &err) != MM_OK) {
+        abort(); /* only out of memory fails, and the sanitizers say so */
+    }
+    for (size_t i = 0; i < images.segment_count; i++) {
+        const mm_image_segment *s = &images.segments[i];
+        const mm_image *image = &images.images[s->image];
+        if (s->image >= images.count || s->start < image->base ||
+            s->end > image->end || s->start >= s->end) {
+            fprintf(stderr, "machodump: segment %zu outside its image\n", i);
+            abort();
+        }
+    }
+    for (size_t i = 0; i < images.count; i++) {
+        const mm_image *image = &images.images[i];
+        if (strlen(images.bytes + image->path_off) != image->path_len ||
+            (i > 0 && images.images[i - 1].base > image->base)) {
+            fprintf(stderr, "machodump: image %zu is inconsistent\n", i);
+            abort();
+        }
+    }
+    region = mm_list_push(&regions);
+    if (region != NULL) {
+        region->start = images.count ? images.images[0].base : 0;
+        region->end = region->start + 1;
+        if (mm_macho_name_regions(&regions, &images, &err) != MM_OK) {
+            abort();
+        }
+    }
+    mm_list_free(&regions);
+    mm_image_list_free(&images);
+}
+
 /* Reads dyld's list from m and every image it names, for the
  * sanitizers; returns whether the list was read. */
 static int
@@ -804,6 +967,9 @@ exercise_dyld(memory *m, uint64_t infos, int pointer_size, char **names,
             (void)exercise(&macho, names, count, &f);
             mm_macho_close(&macho);
         }
+    }
+    if (ok && list.count <= 64) {
+        check_image_list(m, &list);
     }
     mm_dyld_list_free(&list);
     return ok;
@@ -864,7 +1030,9 @@ usage(void)
             "       machodump --truncate-all FILE [SYMBOL...]\n"
             "       machodump --flips SEED COUNT FILE [SYMBOL...]\n"
             "       machodump --dyld-truncate-all | --dyld-flips SEED COUNT "
-            "(with the --dyld arguments)\n");
+            "(with the --dyld arguments)\n"
+            "       machodump --dyld ... --images "
+            "[--name-region START:END[=NAME|+]...]\n");
     return 2;
 }
 
@@ -882,7 +1050,8 @@ main(int argc, char **argv)
     uint32_t cputype = MM_MACHO_CPU_ANY;
     int unknown_size = 0, all = 0, truncations = 0, have_slide = 0,
         have_image = 0, have_dyld = 0, pointer_size = 8, status = 1, arg = 1,
-        dyld_truncations = 0;
+        dyld_truncations = 0, images = 0, name_count = 0;
+    char *name_specs[MAX_REGIONS];
     long rounds = -1, dyld_rounds = -1;
     uint64_t seed = 0, slide = 0, load = 0, infos = 0;
     uint8_t *data = NULL;
@@ -957,6 +1126,15 @@ main(int argc, char **argv)
         else if (strcmp(a, "--torn-at") == 0 && more >= 1) {
             m->torn_count = parse_marks(argv[++arg], m->torn_at);
         }
+        else if (strcmp(a, "--images") == 0) {
+            images = 1;
+        }
+        else if (strcmp(a, "--name-region") == 0 && more >= 1) {
+            if (name_count == MAX_REGIONS) {
+                goto bad_usage;
+            }
+            name_specs[name_count++] = argv[++arg];
+        }
         else if (strcmp(a, "--truncate-all") == 0) {
             truncations = 1;
         }
@@ -981,7 +1159,11 @@ main(int argc, char **argv)
         if (m->count == 0) {
             goto bad_usage;
         }
-        if (dyld_truncations || dyld_rounds >= 0) {
+        if (images) {
+            status =
+                dump_images(m, infos, pointer_size, name_specs, name_count);
+        }
+        else if (dyld_truncations || dyld_rounds >= 0) {
             m->null_count = m->torn_count = 0;
             m->null_always = 0;
             status = dyld_hostile(m, infos, pointer_size,

@@ -23,9 +23,12 @@
  * This file is compiled only on macOS; the cross-compile test builds and
  * links it for aarch64-macos and x86_64-macos with zig's macOS headers.
  */
+#include "backends/macos.h"
 #include "core/mm.h"
 #include "core/switches.h"
+#include "formats/dyld.h"
 #include "formats/mach_regions.h"
+#include "formats/macho_images.h"
 
 #include <errno.h>
 #include <libproc.h>
@@ -77,6 +80,13 @@ _Static_assert(VM_MEMORY_STACK == MM_VM_MEMORY_STACK,
  * range running into unmapped memory still yields what comes before.  Every
  * macOS map's page size is a multiple of it. */
 #define READ_PIECE 4096
+
+/* How often dyld's list is read while dyld is changing it (each read
+ * itself tries MM_DYLD_ATTEMPTS times), and how long to wait between: dyld
+ * holds the list NULL only while it adds or removes images, which takes
+ * microseconds to a few milliseconds (a dlopen of a big framework). */
+#define DYLD_BUSY_TRIES 5
+#define DYLD_BUSY_WAIT  2000 /* microseconds */
 
 const char *
 mm_backend_name(void)
@@ -504,14 +514,56 @@ walk_pidinfo(const task_ref *t, kern_return_t refused, uint64_t from,
     return MM_OK;
 }
 
-/* Lists the regions (all, or only_one: the one containing from). */
+static mm_status read_images(const task_ref *t, mm_image_list *out,
+                             mm_err *err);
+
+/* Names the regions the kernel gave no path after the segments of dyld's
+ * images (__TEXT, __DATA_CONST ... of the dylibs of the shared cache have
+ * no vnode for proc_pidinfo() to name), as vmmap does.  Only when some
+ * region lacks a name; a failure to read the images leaves the names as
+ * the OS gave them, and only running out of memory is an error. */
+static mm_status
+name_from_images(const task_ref *t, mm_list *out, mm_err *err)
+{
+    mm_image_list images;
+    mm_err ignored;
+    mm_status status = MM_OK;
+    int unnamed = 0;
+
+    for (size_t i = 0; i < out->count && !unnamed; i++) {
+        unnamed = !(out->regions[i].flags & MM_REGION_NAMED);
+    }
+    if (!unnamed) {
+        return MM_OK;
+    }
+    mm_image_list_init(&images);
+    memset(&ignored, 0, sizeof(ignored));
+    status = read_images(t, &images, &ignored);
+    if (status == MM_ERR_NOMEM) {
+        mm_image_list_free(&images);
+        return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+    if (status == MM_OK) {
+        status = mm_macho_name_regions(out, &images, err);
+    }
+    else {
+        status = MM_OK;
+    }
+    mm_image_list_free(&images);
+    return status;
+}
+
+/* Lists the regions (all, or only_one: the one containing from); with
+ * name_images, names them after dyld's images too (a full listing with
+ * the task port only). */
 static mm_status
 list_regions(const mm_target *target, uint64_t from, int only_one,
-             unsigned flags, mm_list *out, mm_err *err)
+             int name_images, unsigned flags, mm_list *out, mm_err *err)
 {
     task_ref t;
     kern_return_t kr;
     mm_status status;
+    int finished = 0;
 
     mm_list_clear(out);
     err->message[0] = '\0';
@@ -525,6 +577,14 @@ list_regions(const mm_target *target, uint64_t from, int only_one,
             /* It exited while being read: what was read may be cut. */
             status = process_gone(&t, err);
         }
+        if (status == MM_OK && name_images) {
+            /* After mm_darwin_finish(), while the port is open: the regions
+             * are sorted and what is not a file has no offset, as they would
+             * be without the names. */
+            mm_darwin_finish(out);
+            finished = 1;
+            status = name_from_images(&t, out, err);
+        }
     }
     task_close(&t);
     if (status != MM_OK) {
@@ -532,14 +592,16 @@ list_regions(const mm_target *target, uint64_t from, int only_one,
         out->usage_count = 0;
         return status;
     }
-    mm_darwin_finish(out);
+    if (!finished) {
+        mm_darwin_finish(out);
+    }
     return MM_OK;
 }
 
 mm_status
 mm_regions(const mm_target *target, unsigned flags, mm_list *out, mm_err *err)
 {
-    return list_regions(target, 0, 0, flags, out, err);
+    return list_regions(target, 0, 0, 1, flags, out, err);
 }
 
 mm_status
@@ -554,7 +616,7 @@ mm_region_at(const mm_target *target, uint64_t addr, unsigned flags,
     }
     /* mach_vm_region_recurse() returns the region at or above the address:
      * list_regions() keeps it only if it contains addr. */
-    status = list_regions(target, addr, 1, flags, out, err);
+    status = list_regions(target, addr, 1, 0, flags, out, err);
     if (status == MM_OK && out->count == 1 &&
         (addr < out->regions[0].start || addr >= out->regions[0].end)) {
         out->count = 0;
@@ -637,7 +699,8 @@ mm_process_usage(const mm_target *target, unsigned flags, mm_list *out,
     task_ref t;
 
     (void)flags; /* there is no kernel rollup to skip: always a sum */
-    status = mm_regions(target, MM_REGIONS_USAGE, out, err);
+    /* Names do not count in a total: no reading of dyld's images. */
+    status = list_regions(target, 0, 0, 0, MM_REGIONS_USAGE, out, err);
     if (status != MM_OK) {
         return status;
     }
@@ -657,32 +720,126 @@ mm_process_usage(const mm_target *target, unsigned flags, mm_list *out,
     return mm_darwin_total(out, have_footprint ? &footprint : NULL, err);
 }
 
-mm_status
-mm_dyld_images_address(const mm_target *target, uint64_t *all_image_infos_addr,
-                       int *pointer_size, mm_err *err)
+/* The read callback over an open task: absolute addresses, and only a
+ * read of every byte asked for succeeds.  One task port for all the reads
+ * of a listing, instead of a task_for_pid() per read (mm_read_target). */
+static int
+read_task_exact(void *ctx, uint64_t address, void *buf, size_t len)
+{
+    const task_ref *t = ctx;
+    size_t got = 0;
+    mm_err ignored;
+
+    if (len > UINT64_MAX - address) {
+        return -1;
+    }
+    if (read_task(t, address, buf, len, &got, &ignored) != MM_OK) {
+        return -1;
+    }
+    return got == len ? 0 : -1;
+}
+
+/* Where the target's dyld_all_image_infos is, from
+ * task_info(TASK_DYLD_INFO), and whether the target is 64-bit
+ * (*pointer_size 8) or 32-bit (4). */
+static mm_status
+dyld_images_address(const task_ref *t, uint64_t *all_image_infos_addr,
+                    int *pointer_size, mm_err *err)
 {
     task_dyld_info_data_t info;
     mach_msg_type_number_t count = TASK_DYLD_INFO_COUNT;
     kern_return_t kr;
-    task_ref t;
-    mm_status status = MM_OK;
 
     *all_image_infos_addr = 0;
     *pointer_size = 0;
+    memset(&info, 0, sizeof(info));
+    kr = task_info(t->port, TASK_DYLD_INFO, (task_info_t)&info, &count);
+    if (kr != KERN_SUCCESS) {
+        return mach_failed(t, kr, "task_info(TASK_DYLD_INFO)", err);
+    }
+    *all_image_infos_addr = info.all_image_info_addr;
+    *pointer_size =
+        info.all_image_info_format == TASK_DYLD_ALL_IMAGE_INFO_64 ? 8 : 4;
+    return MM_OK;
+}
+
+/* dyld's list through an open task port.  dyld may be rewriting it: give
+ * it a moment, a few times, before saying it is busy. */
+static mm_status
+read_dyld_list(const task_ref *t, mm_dyld_list *out, mm_err *err)
+{
+    uint64_t infos = 0;
+    int pointer_size = 8;
+    mm_status status = dyld_images_address(t, &infos, &pointer_size, err);
+
+    for (int attempt = 0; status == MM_OK; attempt++) {
+        status = mm_dyld_read_images(read_task_exact, (void *)t, infos,
+                                     pointer_size, out, err);
+        if (status == MM_OK || !out->busy || attempt + 1 >= DYLD_BUSY_TRIES) {
+            break;
+        }
+        status = MM_OK;
+        usleep(DYLD_BUSY_WAIT);
+    }
+    if (status != MM_OK && task_ended(t)) {
+        status = process_gone(t, err);
+    }
+    return status;
+}
+
+/* The images of the target behind an open task port. */
+static mm_status
+read_images(const task_ref *t, mm_image_list *out, mm_err *err)
+{
+    mm_dyld_list dyld;
+    mm_status status;
+
+    mm_image_list_clear(out);
+    mm_dyld_list_init(&dyld);
+    status = read_dyld_list(t, &dyld, err);
+    if (status == MM_OK) {
+        status = mm_macho_images(read_task_exact, (void *)t, &dyld, out, err);
+    }
+    mm_dyld_list_free(&dyld);
+    if (status == MM_OK && task_ended(t)) {
+        /* It exited while its headers were read: they may be cut. */
+        mm_image_list_clear(out);
+        status = process_gone(t, err);
+    }
+    return status;
+}
+
+mm_status
+mm_macos_dyld_list(const mm_target *target, mm_dyld_list *out, mm_err *err)
+{
+    task_ref t;
+    kern_return_t kr;
+    mm_status status;
+
     kr = task_open(target->pid, &t);
     if (kr != KERN_SUCCESS) {
         return task_refused(&t, kr, "finding its images", err);
     }
-    memset(&info, 0, sizeof(info));
-    kr = task_info(t.port, TASK_DYLD_INFO, (task_info_t)&info, &count);
+    status = read_dyld_list(&t, out, err);
+    task_close(&t);
+    return status;
+}
+
+mm_status
+mm_images(const mm_target *target, unsigned flags, mm_image_list *out,
+          mm_err *err)
+{
+    task_ref t;
+    kern_return_t kr;
+    mm_status status;
+
+    (void)flags; /* none yet */
+    mm_image_list_clear(out);
+    kr = task_open(target->pid, &t);
     if (kr != KERN_SUCCESS) {
-        status = mach_failed(&t, kr, "task_info(TASK_DYLD_INFO)", err);
+        return task_refused(&t, kr, "finding its images", err);
     }
-    else {
-        *all_image_infos_addr = info.all_image_info_addr;
-        *pointer_size =
-            info.all_image_info_format == TASK_DYLD_ALL_IMAGE_INFO_64 ? 8 : 4;
-    }
+    status = read_images(&t, out, err);
     task_close(&t);
     return status;
 }

@@ -152,17 +152,10 @@ mm_status mm_darwin_total(mm_list *list, const uint64_t *phys_footprint,
  * with err->message starting with MM_DARWIN_FALLBACK_NOTE, a sentence saying
  * so and why the task port was refused.  They set err->message to "" first,
  * so after a full listing it is empty: a caller that wants to know looks at
- * err->message[0] after MM_OK.  mm_read_memory() and
- * mm_dyld_images_address() have no fallback: MM_ERR_ACCESS. */
+ * err->message[0] after MM_OK.  mm_read_memory(), mm_images() and
+ * mm_macos_dyld_list() (backends/macos.h) have no fallback:
+ * MM_ERR_ACCESS. */
 #define MM_DARWIN_FALLBACK_NOTE "partial listing: "
-
-/* The address of the target's dyld_all_image_infos, from
- * task_info(TASK_DYLD_INFO), and whether the target is 64-bit
- * (*pointer_size 8) or 32-bit (4).  Needs the task port: the same rules as
- * mm_read_memory(). */
-mm_status mm_dyld_images_address(const mm_target *target,
-                                 uint64_t *all_image_infos_addr,
-                                 int *pointer_size, mm_err *err);
 
 #ifdef __cplusplus
 }
