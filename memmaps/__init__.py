@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import os
 
-from . import _core, darwin
+from . import _core
+from ._platform import current as _platform
 from .errors import (
     AccessDenied,
     Error,
     NoSuchProcess,
     ParseError,
+    PartialListingWarning,
     SymbolNotFound,
     UnsupportedPlatform,
     ZombieProcess,
     _from_native,
 )
-from .images import Image, find_images, find_symbol
+from .images import Image, find_symbol
 from .maps import Maps
 from .region import KINDS, Region
 from .usage import Usage
@@ -38,6 +40,7 @@ __all__ = [
     "Maps",
     "NoSuchProcess",
     "ParseError",
+    "PartialListingWarning",
     "Region",
     "SymbolNotFound",
     "UnsupportedPlatform",
@@ -54,7 +57,7 @@ __all__ = [
 _core.setup(Region, Usage, _from_native)
 
 #: The C core's backend: "linux", "macos", or "unsupported".
-BACKEND: str = _core.BACKEND
+BACKEND: str = _platform.NAME
 
 
 def _check_pid(pid: int | None) -> int:
@@ -82,13 +85,8 @@ def regions(pid: int | None = None, *, usage: bool = False) -> Maps:
     Raises NoSuchProcess (ZombieProcess for a zombie) when there is no map to
     read, AccessDenied with the reason when the OS refuses.
     """
-    native_pid = _check_pid(pid)
-    found = _core.regions(native_pid, _core.USAGE if usage else 0)
-    maps = Maps._trusted(found, os.getpid() if pid is None else pid)
-    if BACKEND == "macos":
-        # The OS names few regions; dyld's images name the rest, as vmmap does.
-        maps = darwin.name_regions(pid, maps)
-    return maps
+    _check_pid(pid)
+    return _platform.regions(pid, usage)
 
 
 def _check_addr(addr: int) -> int:
@@ -108,15 +106,8 @@ def region_at(pid: int | None, addr: int) -> Region | None:
     answer is always what ``regions(pid).at(addr)`` gives.  Setting the
     environment variable MEMMAPS_REGION_AT=listing forces the listing.
     """
-    native_pid = _check_pid(pid)
-    flags = _core.FROM_LISTING if os.environ.get("MEMMAPS_REGION_AT") == "listing" else 0
-    found = _core.region_at(native_pid, _check_addr(addr), flags)
-    if not found:
-        return None
-    if BACKEND == "macos" and found[0].path is None:
-        # Named from dyld's images, as regions() names it.
-        return darwin.name_regions(pid, Maps._trusted(found, native_pid))[0]
-    return found[0]
+    _check_pid(pid)
+    return _platform.region_at(pid, _check_addr(addr))
 
 
 def images(pid: int | None = None) -> list[Image]:
@@ -124,10 +115,7 @@ def images(pid: int | None = None) -> list[Image]:
     this process), and its vdso, in address order, each with its load bias
     and build-id."""
     _check_pid(pid)
-    maps = regions(pid)
-    if BACKEND == "macos":
-        return darwin.find_images(pid, maps)
-    return find_images(pid, maps)
+    return _platform.images(pid)
 
 
 def symbol_address(pid: int | None, symbol: str, image: str | None = None) -> int:
@@ -138,7 +126,12 @@ def symbol_address(pid: int | None, symbol: str, image: str | None = None) -> in
     first, as it is usually mapped lowest).  Raises SymbolNotFound.
     """
     _check_pid(pid)
-    return find_symbol(images(pid), symbol, image, os.getpid() if pid is None else pid)
+    found = _platform.images(pid)
+
+    def same_file(candidate: Image, path: str) -> bool:
+        return _platform.same_file(pid, candidate, path)
+
+    return find_symbol(found, symbol, image, os.getpid() if pid is None else pid, same_file)
 
 
 def usage(pid: int | None = None) -> Usage:
@@ -149,11 +142,8 @@ def usage(pid: int | None = None) -> Usage:
     ``pss_shmem``; kernels before 4.14 lack it, and the regions of smaps are
     summed instead.  A kernel thread has no figures (every one is None).
     """
-    native_pid = _check_pid(pid)
-    found = _core.process_usage(native_pid)
-    if not found or found[0].usage is None:
-        return Usage()
-    return found[0].usage
+    _check_pid(pid)
+    return _platform.usage(pid)
 
 
 def parse(text: str | bytes) -> Maps:
@@ -171,4 +161,4 @@ def parse(text: str | bytes) -> Maps:
         data = bytes(text)
     else:
         raise TypeError(f"text must be str or bytes, not {type(text).__name__}")
-    return Maps._trusted(_core.parse_maps(data), None)
+    return Maps._trusted(_core.parse_maps(data), None, None)

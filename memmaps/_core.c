@@ -9,12 +9,7 @@
 #include "_binding/binding.h"
 
 #include "core/switches.h"
-#include "formats/dyld.h"
 #include "formats/procmaps.h"
-#ifdef __APPLE__
-#include "backends/macos.h"
-#include "formats/mach_regions.h"
-#endif
 #include "core/reader.h"
 
 #include <string.h>
@@ -155,7 +150,7 @@ call_backend(PyObject *module, PyObject *args, const char *format,
             raise_native_error(state, &err, pid, list.bytes, list.bytes_len);
     }
     else {
-        result = build_regions(state, &list);
+        result = build_listing(state, &list);
     }
     mm_list_free(&list);
     return result;
@@ -164,8 +159,9 @@ call_backend(PyObject *module, PyObject *args, const char *format,
 PyDoc_STRVAR(
     regions_doc,
     "regions($module, pid, flags=0, /)\n--\n\n"
-    "The regions of process pid (-1 for the calling process) as a tuple of\n"
-    "Region, sorted and never overlapping.");
+    "(regions, partial) of process pid (-1 for the calling process): a\n"
+    "tuple of Region, sorted and never overlapping, and None or why the\n"
+    "listing is incomplete.");
 
 static PyObject *
 core_regions(PyObject *module, PyObject *args)
@@ -176,8 +172,8 @@ core_regions(PyObject *module, PyObject *args)
 PyDoc_STRVAR(
     process_usage_doc,
     "process_usage($module, pid, flags=0, /)\n--\n\n"
-    "The whole process's usage, as a tuple of one Region whose usage holds\n"
-    "the totals (Linux: the [rollup] of smaps_rollup).");
+    "(regions, partial): the whole process's usage as a tuple of one Region\n"
+    "whose usage holds the totals (Linux: the [rollup] of smaps_rollup).");
 
 static PyObject *
 core_process_usage(PyObject *module, PyObject *args)
@@ -187,8 +183,9 @@ core_process_usage(PyObject *module, PyObject *args)
 
 PyDoc_STRVAR(region_at_doc,
              "region_at($module, pid, addr, flags=0, /)\n--\n\n"
-             "The region of process pid holding addr, as a tuple of one\n"
-             "Region, or an empty tuple when addr is not mapped.");
+             "(regions, partial): the region of process pid holding addr,\n"
+             "as a tuple of one Region, or an empty tuple when addr is not\n"
+             "mapped.");
 
 static PyObject *
 core_region_at(PyObject *module, PyObject *args)
@@ -220,7 +217,7 @@ core_region_at(PyObject *module, PyObject *args)
             raise_native_error(state, &err, pid, list.bytes, list.bytes_len);
     }
     else {
-        result = build_regions(state, &list);
+        result = build_listing(state, &list);
     }
     mm_list_free(&list);
     return result;
@@ -316,83 +313,44 @@ core_parse_maps(PyObject *module, PyObject *arg)
     return result;
 }
 
-PyDoc_STRVAR(
-    dyld_images_doc,
-    "dyld_images($module, pid, /)\n--\n\n"
-    "dyld's list of loaded images of process pid (macOS): (version,\n"
-    "shared_cache_slide, shared_cache_base, ((load_address, path, is_dyld),\n"
-    "...)); the shared cache figures are None where the version lacks them.");
+PyDoc_STRVAR(images_doc,
+             "images($module, pid, flags=0, /)\n--\n\n"
+             "The images process pid has loaded, in address order: tuples of\n"
+             "(path, base, end, bias, build_id, dev_major, dev_minor, inode,\n"
+             "flags, format, source, header, segments).");
 
 static PyObject *
-core_dyld_images(PyObject *module, PyObject *args)
+core_images(PyObject *module, PyObject *args)
 {
     module_state *state = get_state(module);
     long pid;
+    unsigned int flags = 0;
+    mm_target target;
+    mm_image_list list;
+    mm_err err;
+    mm_status status;
+    PyObject *result;
 
-    if (!PyArg_ParseTuple(args, "l:dyld_images", &pid)) {
+    if (!PyArg_ParseTuple(args, "l|I:images", &pid, &flags)) {
         return NULL;
     }
-#ifdef __APPLE__
-    {
-        mm_target target;
-        mm_dyld_list list;
-        mm_err err;
-        mm_status status;
-        PyObject *images, *result = NULL;
-
-        memset(&err, 0, sizeof(err));
-        target.pid = pid < 0 ? MM_PID_SELF : pid;
-        mm_dyld_list_init(&list);
-        Py_BEGIN_ALLOW_THREADS
-            status = mm_macos_dyld_list(&target, &list, &err);
-        Py_END_ALLOW_THREADS
-        if (status != MM_OK) {
-            mm_dyld_list_free(&list);
-            return raise_native_error(state, &err, pid, NULL, 0);
-        }
-        images = PyTuple_New((Py_ssize_t)list.count);
-        if (images != NULL) {
-            for (size_t i = 0; i < list.count; i++) {
-                const mm_dyld_image *image = &list.images[i];
-                PyObject *path = image->flags & MM_DYLD_IMAGE_HAS_PATH
-                                     ? PyUnicode_DecodeFSDefaultAndSize(
-                                           list.bytes + image->path_off,
-                                           (Py_ssize_t)image->path_len)
-                                     : Py_NewRef(Py_None);
-                PyObject *item = Py_BuildValue(
-                    "(KNO)", (unsigned long long)image->load_address, path,
-                    image->flags & MM_DYLD_IMAGE_IS_DYLD ? Py_True : Py_False);
-                if (item == NULL) {
-                    Py_CLEAR(images);
-                    break;
-                }
-                PyTuple_SET_ITEM(images, (Py_ssize_t)i, item);
-            }
-        }
-        if (images != NULL) {
-            PyObject *slide =
-                list.present & MM_DYLD_HAS_SHARED_CACHE_SLIDE
-                    ? PyLong_FromUnsignedLongLong(list.shared_cache_slide)
-                    : Py_NewRef(Py_None);
-            PyObject *base =
-                list.present & MM_DYLD_HAS_SHARED_CACHE_BASE
-                    ? PyLong_FromUnsignedLongLong(list.shared_cache_base)
-                    : Py_NewRef(Py_None);
-            result = Py_BuildValue("(kNNN)", (unsigned long)list.version,
-                                   slide, base, images);
-        }
-        mm_dyld_list_free(&list);
-        return result;
+    if (check_setup(state) < 0) {
+        return NULL;
     }
-#else
-    {
-        mm_err err;
-        memset(&err, 0, sizeof(err));
-        mm_err_set(&err, MM_ERR_UNSUPPORTED, 0,
-                   "dyld's image list exists only on macOS");
-        return raise_native_error(state, &err, pid, NULL, 0);
+    target.pid = pid < 0 ? MM_PID_SELF : pid;
+    mm_image_list_init(&list);
+    memset(&err, 0, sizeof(err));
+    Py_BEGIN_ALLOW_THREADS
+        status = mm_images(&target, flags, &list, &err);
+    Py_END_ALLOW_THREADS
+    if (status != MM_OK) {
+        result = raise_native_error(state, &err, pid, NULL, 0);
     }
-#endif
+    else {
+        result = build_images(state, &list);
+    }
+    mm_image_list_free(&list);
+    return result;
 }
 
 static PyMethodDef core_methods[] = {
@@ -402,7 +360,7 @@ static PyMethodDef core_methods[] = {
     {"process_usage", core_process_usage, METH_VARARGS, process_usage_doc},
     {"region_at", core_region_at, METH_VARARGS, region_at_doc},
     {"read_memory", core_read_memory, METH_VARARGS, read_memory_doc},
-    {"dyld_images", core_dyld_images, METH_VARARGS, dyld_images_doc},
+    {"images", core_images, METH_VARARGS, images_doc},
     {"parse_maps", core_parse_maps, METH_O, parse_maps_doc},
     {NULL, NULL, 0, NULL},
 };

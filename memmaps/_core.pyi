@@ -1,4 +1,4 @@
-"""The C core of memmaps (memmaps/_core.c)."""
+"""The C core of memmaps (memmaps/_core.c and memmaps/_binding/)."""
 
 from collections.abc import Callable
 from typing import Any, final
@@ -13,50 +13,55 @@ NO_ROLLUP: int
 FROM_LISTING: int
 KINDS: tuple[str, ...]
 
+_Listing = tuple[tuple[Region, ...], str | None]
+_ImageRecord = tuple[
+    str | None,
+    int,
+    int,
+    int,
+    bytes | None,
+    int,
+    int,
+    int,
+    int,
+    str,
+    str | None,
+    int,
+    tuple[tuple[int, int, str, str], ...],
+]
+
 def setup(
     region_type: type[Region], usage_type: type[Usage], make_error: Callable[..., Exception], /
 ) -> None: ...
-def regions(pid: int, flags: int = 0, /) -> tuple[Region, ...]: ...
-def process_usage(pid: int, flags: int = 0, /) -> tuple[Region, ...]: ...
+def regions(pid: int, flags: int = 0, /) -> _Listing: ...
+def process_usage(pid: int, flags: int = 0, /) -> _Listing: ...
+def region_at(pid: int, addr: int, flags: int = 0, /) -> _Listing: ...
+def images(pid: int, flags: int = 0, /) -> tuple[_ImageRecord, ...]: ...
 def read_memory(pid: int, addr: int, size: int, /) -> bytes: ...
+def parse_maps(text: Any, /) -> tuple[Region, ...]: ...
 
 @final
-class ElfFile:
+class ImageFile:
     def __new__(
-        cls, source: int | bytes | bytearray | memoryview, *, sections: bool = True
-    ) -> ElfFile: ...
+        cls,
+        source: int | bytes | bytearray | memoryview | None = None,
+        *,
+        format: str | None = None,
+        sections: bool = True,
+        cputype: int = 0,
+        pid: int | None = None,
+        load_address: int = 0,
+    ) -> ImageFile: ...
+    @property
+    def format(self) -> str: ...
     @property
     def build_id(self) -> bytes | None: ...
     @property
     def debuglink(self) -> str | None: ...
     @property
-    def segments(self) -> tuple[tuple[int, int, int, int, int, int, int], ...]: ...
+    def segments(self) -> tuple[tuple[Any, ...], ...]: ...
     @property
     def header(self) -> tuple[int, int, int, int, int]: ...
     def symbol(
         self, name: str, dynamic_bias: int = 0, /
-    ) -> tuple[int, int, int, int, int, bool] | None: ...
-
-@final
-class MachOFile:
-    def __new__(
-        cls,
-        source: int | bytes | bytearray | memoryview | None = None,
-        *,
-        cputype: int = 0,
-        pid: int | None = None,
-        load_address: int = 0,
-    ) -> MachOFile: ...
-    @property
-    def header(self) -> tuple[int, int, int, int, int]: ...
-    @property
-    def uuid(self) -> bytes | None: ...
-    @property
-    def segments(self) -> tuple[tuple[str, int, int, int, int, int, int], ...]: ...
-    def symbol(self, name: str, /) -> tuple[int, int, int, int] | None: ...
-
-def dyld_images(
-    pid: int, /
-) -> tuple[int, int | None, int | None, tuple[tuple[int, str | None, bool], ...]]: ...
-def region_at(pid: int, addr: int, flags: int = 0, /) -> tuple[Region, ...]: ...
-def parse_maps(text: Any, /) -> tuple[Region, ...]: ...
+    ) -> tuple[int, int, str, bool, bool] | None: ...

@@ -57,6 +57,12 @@ class SymbolNotFound(Error, LookupError):
     """No loaded image defines the symbol."""
 
 
+class PartialListingWarning(UserWarning):
+    """A listing is incomplete although it was read: ``Maps.partial`` says
+    why (macOS without the task port shows no submaps).  Issued once per
+    reason."""
+
+
 class UnsupportedPlatform(Error, NotImplementedError):
     """This operating system has no backend for the call."""
 

@@ -74,15 +74,21 @@ class Maps(Sequence[Region]):
     """An immutable, address-ordered sequence of :class:`Region`.
 
     ``pid`` is the process the regions were read from (``None`` for parsed
-    text).  Two Maps are equal when they hold the same regions.  Built by
-    hand, the regions must be sorted and must not overlap (ValueError).
+    text).  ``partial`` is None, or why the listing is incomplete although it
+    was read (macOS without the task port sees no submaps); whatever is
+    taken from a partial listing (a filter, a slice) is partial too.  Two
+    Maps are equal when they hold the same regions.  Built by hand, the
+    regions must be sorted and must not overlap (ValueError).
     """
 
-    __slots__ = ("_pid", "_regions")
+    __slots__ = ("_partial", "_pid", "_regions")
 
-    def __init__(self, regions: Iterable[Region] = (), pid: int | None = None) -> None:
+    def __init__(
+        self, regions: Iterable[Region] = (), pid: int | None = None, partial: str | None = None
+    ) -> None:
         self._regions: tuple[Region, ...] = tuple(regions)
         self._pid = pid
+        self._partial = partial
         for before, after in zip(self._regions, self._regions[1:], strict=False):
             if after.start < before.end:
                 raise ValueError(
@@ -91,16 +97,24 @@ class Maps(Sequence[Region]):
                 )
 
     @classmethod
-    def _trusted(cls, regions: tuple[Region, ...], pid: int | None) -> Maps:
+    def _trusted(
+        cls, regions: tuple[Region, ...], pid: int | None, partial: str | None = None
+    ) -> Maps:
         """A Maps of regions already known to be in order (no check)."""
         maps = cls.__new__(cls)
         maps._regions = regions
         maps._pid = pid
+        maps._partial = partial
         return maps
 
     @property
     def pid(self) -> int | None:
         return self._pid
+
+    @property
+    def partial(self) -> str | None:
+        """None, or why the listing is incomplete."""
+        return self._partial
 
     def __len__(self) -> int:
         return len(self._regions)
@@ -117,7 +131,7 @@ class Maps(Sequence[Region]):
                 raise ValueError(
                     "a Maps stays in address order: use reversed(maps) to walk it backwards"
                 )
-            return Maps._trusted(self._regions[index], self._pid)
+            return Maps._trusted(self._regions[index], self._pid, self._partial)
         return self._regions[index]
 
     def __iter__(self) -> Iterator[Region]:
@@ -141,7 +155,8 @@ class Maps(Sequence[Region]):
     def __repr__(self) -> str:
         mapped = sum(region.end - region.start for region in self._regions)
         who = "parsed" if self._pid is None else f"pid={self._pid}"
-        return f"<Maps {who}: {len(self)} regions, {_human_size(mapped)} mapped>"
+        partial = ", partial" if self._partial is not None else ""
+        return f"<Maps {who}: {len(self)} regions, {_human_size(mapped)} mapped{partial}>"
 
     # ---- lookups ----
 
@@ -184,7 +199,7 @@ class Maps(Sequence[Region]):
                 raise TypeError("where must be a callable taking a Region")
             tests.append(where)
         kept = tuple(region for region in self._regions if all(test(region) for test in tests))
-        return Maps._trusted(kept, self._pid)
+        return Maps._trusted(kept, self._pid, self._partial)
 
     def coalesce(self) -> Maps:
         """Neighbours with identical attributes merged into one region.
@@ -205,7 +220,7 @@ class Maps(Sequence[Region]):
                 merged[-1] = last._replace(end=region.end, usage=usage)
             else:
                 merged.append(region)
-        return Maps._trusted(tuple(merged), self._pid)
+        return Maps._trusted(tuple(merged), self._pid, self._partial)
 
     def group_by_path(self) -> dict[str | None, Maps]:
         """The regions of each path (None: the nameless ones), in address order
@@ -213,7 +228,10 @@ class Maps(Sequence[Region]):
         groups: dict[str | None, list[Region]] = {}
         for region in self._regions:
             groups.setdefault(region.path, []).append(region)
-        return {path: Maps._trusted(tuple(regions), self._pid) for path, regions in groups.items()}
+        return {
+            path: Maps._trusted(tuple(regions), self._pid, self._partial)
+            for path, regions in groups.items()
+        }
 
     def total(self) -> Usage | None:
         """The usage of all regions added up (None when they have none: read

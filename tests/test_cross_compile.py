@@ -241,19 +241,21 @@ def test_mmdump_links_for_macos(target: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("target", MACOS_TARGETS)
 def test_core_compiles_for_macos(target: str, tmp_path: Path) -> None:
-    """_core.c with its macOS-only code (dyld's image list), against this
-    interpreter's Python headers: a compile check, since pyconfig.h here
-    describes Linux, not a build of the extension for macOS."""
+    """The binding (_core.c and memmaps/_binding/) against this interpreter's
+    Python headers: a compile check, since pyconfig.h here describes Linux,
+    not a build of the extension for macOS."""
     import sysconfig
 
     crosscc.require_zig()
     include = Path(sysconfig.get_paths()["include"])
-    core = Path(__file__).resolve().parent.parent / "memmaps" / "_core.c"
-    result = crosscc.compile_object(
-        core,
-        tmp_path / "core.o",
-        target,
-        include_dirs=(crosscc.NATIVE_DIR, include),
-    )
-    assert result.returncode == 0, crosscc.describe(result)
-    assert (tmp_path / "core.o").stat().st_size > 0
+    package = Path(__file__).resolve().parent.parent / "memmaps"
+    sources = [package / "_core.c", *sorted((package / "_binding").glob("*.c"))]
+    for source in sources:
+        result = crosscc.compile_object(
+            source,
+            tmp_path / f"{source.stem}.o",
+            target,
+            include_dirs=(crosscc.NATIVE_DIR, include),
+        )
+        assert result.returncode == 0, crosscc.describe(result)
+        assert (tmp_path / f"{source.stem}.o").stat().st_size > 0

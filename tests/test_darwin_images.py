@@ -1,9 +1,10 @@
-"""The macOS image path of the Python layer, run here on real Mach-O files.
+"""The macOS platform module's symbol path, run here on a real Mach-O file.
 
-On macOS, images() takes dyld's list of load addresses and reads each
-Mach-O from the process's memory (memmaps/darwin.py).  Here a zig-built
-dylib is laid out in this process's own memory at a slide, as dyld would
-map it, and dyld's list is stood in for by one entry pointing at it; the
+On macOS the C core lists dyld's images (its portable half is tested with
+tools/machodump.c in test_macho.py), and memmaps/_platform/macos.py reads
+each image's symbols from the process's memory.  Here a zig-built dylib is
+laid out in this process's own memory at a slide, as dyld would map it, and
+the image record the C core would report for it is made by hand; the
 Mach-O is then read back through read_memory exactly as on a Mac.
 """
 
@@ -17,7 +18,8 @@ import machosim
 import pytest
 
 import memmaps
-from memmaps import _core, darwin
+from memmaps import _core
+from memmaps._platform import macos, native
 
 PROGRAM = """
 int exported_global = 0x5eed;
@@ -43,9 +45,8 @@ def dylib(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 @pytest.fixture
-def loaded(dylib: bytes, monkeypatch: pytest.MonkeyPatch):
-    """The dylib's segments mapped in this process at a slide, and dyld's
-    list standing in with that one image."""
+def loaded(dylib: bytes):
+    """The dylib's segments mapped in this process at a slide."""
     parsed = machosim.parse(dylib)
     low = min(s.vmaddr for s in parsed.segments if s.filesize)
     high = max(s.vmaddr + s.vmsize for s in parsed.segments if s.vmsize)
@@ -69,23 +70,47 @@ def loaded(dylib: bytes, monkeypatch: pytest.MonkeyPatch):
         offset = page + vmaddr - low
         area[offset : offset + len(data)] = data
     load_address = parsed.text.vmaddr + slide
-    monkeypatch.setattr(
-        _core,
-        "dyld_images",
-        lambda pid: (17, None, None, ((load_address, "/usr/lib/libx.dylib", False),)),
-    )
     yield slide, load_address, base, high - low
     area.close()
 
 
+def _record(dylib: bytes, load_address: int, slide: int) -> native.ImageRecord:
+    """What the C core reports for the image (formats/macho_images.c)."""
+    parsed = machosim.parse(dylib)
+    segments = tuple(
+        (s.vmaddr + slide, s.vmaddr + s.vmsize + slide, s.name, "r-x")
+        for s in parsed.segments
+        if s.vmsize and s.name != "__PAGEZERO"
+    )
+    return native.ImageRecord(
+        path="/usr/lib/libx.dylib",
+        base=min(start for start, _, _, _ in segments),
+        end=max(end for _, end, _, _ in segments),
+        bias=slide,
+        build_id=_core.ImageFile(dylib).build_id,
+        dev_major=0,
+        dev_minor=0,
+        inode=0,
+        flags=native.IMAGE_FROM_MEMORY,
+        format="macho",
+        source=None,
+        header=load_address,
+        segments=segments,
+    )
+
+
 def test_image_from_memory(loaded, dylib: bytes) -> None:
-    slide, _load_address, base, size = loaded
-    (image,) = darwin.find_images(None, memmaps.regions())
+    slide, load_address, base, size = loaded
+    record = _record(dylib, load_address, slide)
+    image = native.make_image(record, memmaps.regions(), macos.MachOSymbols(None, record))
     assert image.path == "/usr/lib/libx.dylib"
     assert image.bias == slide
     from_file = _core.ImageFile(dylib)
+    assert from_file.format == "macho"
     assert image.build_id == from_file.build_id.hex()
     assert base <= image.base < image.end <= base + size
+    # The regions are those the segments cover: the mapping made above.
+    assert image.regions and all(base <= r.start < base + size for r in image.regions)
     # Symbols come from LC_SYMTAB read through __LINKEDIT in memory, C names
     # without their underscore, at the file's value plus the slide.
     for name in ("exported_global", "only_local", "exported_function"):
@@ -95,35 +120,11 @@ def test_image_from_memory(loaded, dylib: bytes) -> None:
     assert ctypes.c_int.from_address(image.symbol("exported_global")).value == 0x5EED
 
 
-def test_regions_named_after_the_image(loaded) -> None:
-    _slide, load_address, base, size = loaded
-    maps = memmaps.regions()
-    if memmaps.BACKEND != "macos":  # regions() names it already on a Mac
-        assert maps.at(load_address).path is None  # an anonymous mapping here
-    named = darwin.name_regions(None, maps)
-    region = named.at(load_address)
-    assert (region.path, region.tag, region.kind) == ("/usr/lib/libx.dylib", "__TEXT", "file")
-    # Regions outside the image keep what they had.
-    assert [r for r in named if not base <= r.start < base + size] == [
-        r for r in maps if not base <= r.start < base + size
-    ]
-
-
-def test_a_torn_header_is_left_out(loaded, monkeypatch: pytest.MonkeyPatch) -> None:
-    _slide, load_address, _base, _size = loaded
-    bogus = (load_address + 8, "/usr/lib/bogus.dylib", False)
-    good = _core.dyld_images(-1)[3][0]
-    monkeypatch.setattr(_core, "dyld_images", lambda pid: (17, None, None, (bogus, good)))
-    assert [image.path for image in darwin.find_images(None, memmaps.regions())] == [
-        "/usr/lib/libx.dylib"
-    ]
-
-
-def test_dyld_list_is_macos_only() -> None:
-    if memmaps.BACKEND == "macos":
-        pytest.skip("this system has dyld")
-    with pytest.raises(memmaps.UnsupportedPlatform, match="only on macOS"):
-        _core.dyld_images(-1)
+def test_a_torn_header_finds_nothing(loaded, dylib: bytes) -> None:
+    slide, load_address, _base, _size = loaded
+    record = _record(dylib, load_address, slide)._replace(header=load_address + 8)
+    image = native.make_image(record, memmaps.regions(), macos.MachOSymbols(None, record))
+    assert image.symbol("exported_global") is None
 
 
 def test_memory_reader_refuses_an_unreadable_header() -> None:

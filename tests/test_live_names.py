@@ -175,7 +175,7 @@ def test_text_only_leaves_the_ambiguity_as_the_text_has_it(awkward):
     """With TEXT_ONLY the kernel is not asked: both names read back as the
     newline the text most likely means, which is what parse() gives."""
     a, b = _entry(awkward, "newline"), _entry(awkward, "literal_012")
-    found = memmaps._core.regions(awkward["pid"], memmaps._core.TEXT_ONLY)
+    found, _partial = memmaps._core.regions(awkward["pid"], memmaps._core.TEXT_ONLY)
     pa, pb = _find(found, a["start"]).path, _find(found, b["start"]).path
     assert pa.endswith("/new\nline\n"), repr(pa)
     assert pb.endswith("/new\nline\n"), repr(pb)

@@ -795,7 +795,9 @@ MM_FORMAT_MACHO = 2
 MM_KIND_FILE, MM_KIND_ANON = 0, 1
 
 
-def parse_images(stdout: str) -> tuple[list[dict[str, str]], list[dict[str, str]], list[dict[str, str]]]:
+def parse_images(
+    stdout: str,
+) -> tuple[list[dict[str, str]], list[dict[str, str]], list[dict[str, str]]]:
     """The mm-image, mm-segment and mm-region lines of machodump --images."""
     out: dict[str, list[dict[str, str]]] = {"mm-image": [], "mm-segment": [], "mm-region": []}
     for line in stdout.splitlines():
@@ -837,7 +839,7 @@ def test_image_list(
     images = [machosim.SimImage(p, s.read_bytes()) for p, s in sources]
     dyld = machosim.SimImage(b"/usr/lib/dyld", build.zig("x86_64", "dylib", "-Wl,-x").read_bytes())
     sim = machosim.build_dyld(images, pointer_size=pointer_size, dyld=dyld)
-    torn, unmapped = images[3], images[4]
+    torn = images[3]
     blob = sim.memory.blob
     struct.pack_into("<I", blob, torn.load - sim.memory.base, 0)
     word = "<Q" if pointer_size == 8 else "<I"

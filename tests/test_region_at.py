@@ -29,7 +29,7 @@ PATHS = ("query", "listing")
 
 def lookup(pid, addr, path):
     flags = _core.FROM_LISTING if path == "listing" else 0
-    found = _core.region_at(-1 if pid is None else pid, addr, flags)
+    found, _partial = _core.region_at(-1 if pid is None else pid, addr, flags)
     assert len(found) <= 1
     return found[0] if found else None
 

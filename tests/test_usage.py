@@ -422,7 +422,7 @@ def test_no_rollup_sum(target):
         pid,
         ["smaps", "smaps_rollup"],
         lambda: (
-            _core.process_usage(pid, _core.NO_ROLLUP),
+            _core.process_usage(pid, _core.NO_ROLLUP)[0],
             memmaps.regions(pid, usage=True),
         ),
     )
@@ -461,7 +461,7 @@ def test_no_rollup_region_spans_like_the_rollup(target):
     is not one of them)."""
     pid = target["pid"]
     summed, (rollup,) = snapshot(
-        pid, ["smaps_rollup"], lambda: _core.process_usage(pid, _core.NO_ROLLUP)
+        pid, ["smaps_rollup"], lambda: _core.process_usage(pid, _core.NO_ROLLUP)[0]
     )
     (rref,) = parse_smaps(rollup)
     (region,) = summed
@@ -491,7 +491,7 @@ def test_kernel_thread_has_no_figures():
     assert all(getattr(got, f) is None for f in procutil.USAGE_FIELDS[:-1]), got
     assert got.extra == ()
     assert len(memmaps.regions(2, usage=True)) == 0
-    summed = _core.process_usage(2, _core.NO_ROLLUP)
+    summed, _partial = _core.process_usage(2, _core.NO_ROLLUP)
     assert summed == () or all(r.usage is None for r in summed), summed
 
 

@@ -64,6 +64,9 @@ get_state(PyObject *module)
 int binding_init_objects(PyObject *module, module_state *state);
 /* objects.c: a tuple of Region for the list. */
 PyObject *build_regions(module_state *state, const mm_list *list);
+/* objects.c: (regions, partial) for a live listing: the tuple of Region,
+ * and None or the sentence saying why the listing is incomplete. */
+PyObject *build_listing(module_state *state, const mm_list *list);
 /* objects.c: a tuple of image records for the list: (path, base, end,
  * bias, build_id, dev_major, dev_minor, inode, flags, format, source,
  * header, segments), segments being ((start, end, name, perms), ...). */

@@ -457,6 +457,27 @@ build_regions(module_state *state, const mm_list *list)
     return result;
 }
 
+PyObject *
+build_listing(module_state *state, const mm_list *list)
+{
+    PyObject *regions = build_regions(state, list);
+    PyObject *partial;
+
+    if (regions == NULL) {
+        return NULL;
+    }
+    partial = list->partial == NULL
+                  ? Py_NewRef(Py_None)
+                  : PyUnicode_DecodeUTF8(list->partial,
+                                         (Py_ssize_t)strlen(list->partial),
+                                         "backslashreplace");
+    if (partial == NULL) {
+        Py_DECREF(regions);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", regions, partial);
+}
+
 /* ---- images ---- */
 
 static const char *const format_names[] = {

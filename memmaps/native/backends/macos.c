@@ -16,14 +16,14 @@
  * signed with the com.apple.security.cs.debugger entitlement, and even root
  * is refused a target protected by System Integrity Protection or the
  * hardened runtime.  Without it a listing falls back to proc_pidinfo() at
- * depth 0 (the same user suffices), and says so (formats/mach_regions.h).  The
+ * depth 0 (the same user suffices), and says so in the listing's partial.  The
  * port is always deallocated; mach_task_self() is not a reference of ours and
  * is never deallocated.
  *
  * This file is compiled only on macOS; the cross-compile test builds and
  * links it for aarch64-macos and x86_64-macos with zig's macOS headers.
  */
-#include "backends/macos.h"
+#include "formats/dyld.h"
 #include "core/mm.h"
 #include "core/switches.h"
 #include "formats/dyld.h"
@@ -504,13 +504,15 @@ walk_pidinfo(const task_ref *t, kern_return_t refused, uint64_t from,
         out->count = 0;
         return process_gone(t, err);
     }
-    /* Success, but partial: the caller may want to know. */
-    snprintf(err->message, sizeof(err->message),
-             MM_DARWIN_FALLBACK_NOTE
-             "process %ld's task port was refused (%s, 0x%x), so its regions "
-             "come from proc_pidinfo(), which does not look inside submaps: "
-             "the shared region (the dyld shared cache) is one region",
-             t->asked, mach_error_string(refused), (unsigned)refused);
+    /* Success, but partial: the listing says so (Maps.partial). */
+    if (mm_list_set_partial(
+            out,
+            "process %ld's task port was refused (%s, 0x%x), so its regions "
+            "come from proc_pidinfo(), which does not look inside submaps: "
+            "the shared region (the dyld shared cache) is one region",
+            t->asked, mach_error_string(refused), (unsigned)refused) != 0) {
+        return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
     return MM_OK;
 }
 
@@ -566,7 +568,6 @@ list_regions(const mm_target *target, uint64_t from, int only_one,
     int finished = 0;
 
     mm_list_clear(out);
-    err->message[0] = '\0';
     kr = task_open(target->pid, &t);
     if (kr != KERN_SUCCESS) {
         status = walk_pidinfo(&t, kr, from, only_one, flags, out, err);
@@ -806,22 +807,6 @@ read_images(const task_ref *t, mm_image_list *out, mm_err *err)
         mm_image_list_clear(out);
         status = process_gone(t, err);
     }
-    return status;
-}
-
-mm_status
-mm_macos_dyld_list(const mm_target *target, mm_dyld_list *out, mm_err *err)
-{
-    task_ref t;
-    kern_return_t kr;
-    mm_status status;
-
-    kr = task_open(target->pid, &t);
-    if (kr != KERN_SUCCESS) {
-        return task_refused(&t, kr, "finding its images", err);
-    }
-    status = read_dyld_list(&t, out, err);
-    task_close(&t);
     return status;
 }
 

@@ -139,24 +139,6 @@ void mm_darwin_finish(mm_list *list);
 mm_status mm_darwin_total(mm_list *list, const uint64_t *phys_footprint,
                           mm_err *err);
 
-/* ---- implemented by mm_macos.c only ---- */
-
-/* The listing of another process needs its task port (task_for_pid: root or
- * the com.apple.security.cs.debugger entitlement, and never for a target
- * protected by SIP or the hardened runtime).  Without one, mm_regions(),
- * mm_region_at() and mm_process_usage() fall back to
- * proc_pidinfo(PROC_PIDREGIONPATHINFO), which needs only the same user: it
- * sees depth 0 only, so the shared region (the dyld shared cache) is one
- * "special" submap region instead of its libraries' pieces, and the page
- * counts are taken to be in the kernel's page size.  They then return MM_OK
- * with err->message starting with MM_DARWIN_FALLBACK_NOTE, a sentence saying
- * so and why the task port was refused.  They set err->message to "" first,
- * so after a full listing it is empty: a caller that wants to know looks at
- * err->message[0] after MM_OK.  mm_read_memory(), mm_images() and
- * mm_macos_dyld_list() (backends/macos.h) have no fallback:
- * MM_ERR_ACCESS. */
-#define MM_DARWIN_FALLBACK_NOTE "partial listing: "
-
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,140 @@
+"""The calls every backend answers in C, shared by the platform modules.
+
+The C core implements one interface on every system (memmaps/native/core/
+mm.h): listing regions, one-address lookup, usage, images and memory
+reads.  What is the same for every system is here; a platform module adds
+what is its own (how an image's symbol table is opened, how names are
+looked up).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from typing import NamedTuple
+
+from .. import _core
+from ..errors import PartialListingWarning
+from ..images import Image
+from ..maps import Maps
+from ..region import Region
+from ..usage import Usage
+
+
+def native_pid(pid: int | None) -> int:
+    """The pid for the C core: -1 stands for this process."""
+    return -1 if pid is None else pid
+
+
+def _listing(found: tuple[tuple[Region, ...], str | None], pid: int | None) -> Maps:
+    regions, partial = found
+    if partial is not None:
+        _warn_partial(partial)
+    return Maps._trusted(regions, os.getpid() if pid is None else pid, partial)
+
+
+_warned: set[str] = set()
+
+
+def _warn_partial(reason: str) -> None:
+    # Once per reason: a monitor polling a process must not drown in them,
+    # and Maps.partial keeps saying it on every listing.
+    if reason not in _warned:
+        _warned.add(reason)
+        warnings.warn(reason, PartialListingWarning, stacklevel=4)
+
+
+def regions(pid: int | None, usage: bool) -> Maps:
+    return _listing(_core.regions(native_pid(pid), _core.USAGE if usage else 0), pid)
+
+
+def region_at(pid: int | None, addr: int) -> Region | None:
+    flags = _core.FROM_LISTING if os.environ.get("MEMMAPS_REGION_AT") == "listing" else 0
+    found, _partial = _core.region_at(native_pid(pid), addr, flags)
+    return found[0] if found else None
+
+
+def usage(pid: int | None) -> Usage:
+    found, _partial = _core.process_usage(native_pid(pid))
+    if not found or found[0].usage is None:
+        return Usage()
+    return found[0].usage
+
+
+def read_memory(pid: int | None, addr: int, size: int) -> bytes:
+    return _core.read_memory(native_pid(pid), addr, size)
+
+
+def same_file(pid: int | None, image: Image, path: str) -> bool:
+    """Where the system has no root of the target's to look in: the path as
+    this process sees it, compared by inode with the image's first region."""
+    if not image.regions or "/" not in path:
+        return False
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    first = image.regions[0]
+    return st.st_ino == first.inode and (os.major(st.st_dev), os.minor(st.st_dev)) == (
+        first.dev_major,
+        first.dev_minor,
+    )
+
+
+# The flags of an image record (memmaps/native/core/mm.h, MM_IMAGE_*).
+IMAGE_DELETED = 1
+IMAGE_FROM_MEMORY = 2
+IMAGE_HAS_FILE_ID = 4
+IMAGE_LOADER = 8
+IMAGE_MAIN = 16
+IMAGE_KERNEL = 32
+
+
+class ImageRecord(NamedTuple):
+    """One image as the C core reports it (``_core.images``)."""
+
+    path: str | None
+    base: int
+    end: int
+    bias: int
+    build_id: bytes | None
+    dev_major: int
+    dev_minor: int
+    inode: int
+    flags: int
+    format: str
+    #: The file its headers were read from, None when read from memory.
+    source: str | None
+    #: Where its header is in memory.
+    header: int
+    #: ((start, end, name, perms), ...): its mapped segments.
+    segments: tuple[tuple[int, int, str, str], ...]
+
+
+def image_records(pid: int | None) -> list[ImageRecord]:
+    return [ImageRecord(*record) for record in _core.images(native_pid(pid))]
+
+
+def make_image(record: ImageRecord, maps: Maps, lookup: Callable[[str], int | None]) -> Image:
+    """The Image of a record, holding the regions its segments cover."""
+    if record.format == "elf" or not record.segments:
+        # ld.so reserves an ELF image's whole range at once: the padding
+        # between its segments is the image's too.
+        held = [r for r in maps if record.base <= r.start and r.end <= record.end]
+    else:
+        # A Mach-O image's segments may lie far apart (a dylib of the shared
+        # cache has its __TEXT among the other dylibs' and its __DATA
+        # elsewhere): only what they cover is the image's.
+        spans = [(start, end) for start, end, _name, _perms in record.segments]
+        held = [r for r in maps if any(start <= r.start < end for start, end in spans)]
+    regions = Maps(held, maps.pid)
+    return Image(
+        path=record.path or f"[image at {record.header:#x}]",
+        base=record.base,
+        end=record.end,
+        bias=record.bias,
+        build_id=None if record.build_id is None else record.build_id.hex(),
+        regions=regions,
+        lookup=lookup,
+    )
