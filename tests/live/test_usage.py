@@ -14,9 +14,12 @@ import subprocess
 import sys
 import time
 
-import procutil
 import pytest
-from procutil import (
+
+import memmaps
+from memmaps import _core
+from tests.helpers import procutil
+from tests.helpers.procutil import (
     COUNTED_FIELDS,
     lib_vs_ref,
     parse_smaps,
@@ -24,9 +27,6 @@ from procutil import (
     sum_usages,
     usage_problems,
 )
-
-import memmaps
-from memmaps import _core
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="live /proc tests need Linux"),

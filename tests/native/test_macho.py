@@ -37,7 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sanitized import (
+
+from tests.helpers import crosscc, machosim
+from tests.helpers.sanitized import (
     build_driver,
     check_clean,
     driver_env,
@@ -45,15 +47,7 @@ from sanitized import (
     tool_env,
 )
 
-try:
-    import crosscc
-    import machosim
-except ImportError:  # pytest run with --import-mode=importlib
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import crosscc
-    import machosim
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "memmaps" / "native"
 SOURCES = [
     ROOT / "tools" / "machodump.c",

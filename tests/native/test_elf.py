@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from sanitized import (
+
+from tests.helpers import crosscc
+from tests.helpers.sanitized import (
     build_driver,
     check_clean,
     driver_env,
@@ -37,13 +39,7 @@ from sanitized import (
     tool_env,
 )
 
-try:
-    import crosscc
-except ImportError:  # pytest run with --import-mode=importlib
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import crosscc
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "memmaps" / "native"
 SOURCES = [
     ROOT / "tools" / "elfdump.c",

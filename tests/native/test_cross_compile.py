@@ -16,16 +16,11 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-try:
-    import crosscc
-except ImportError:  # pytest run with --import-mode=importlib
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import crosscc
+from tests.helpers import crosscc
 
 SOURCES = crosscc.portable_sources()
 
@@ -248,7 +243,7 @@ def test_core_compiles_for_macos(target: str, tmp_path: Path) -> None:
 
     crosscc.require_zig()
     include = Path(sysconfig.get_paths()["include"])
-    core = Path(__file__).resolve().parent.parent / "memmaps" / "_core.c"
+    core = Path(__file__).resolve().parents[2] / "memmaps" / "_core.c"
     result = crosscc.compile_object(
         core,
         tmp_path / "core.o",

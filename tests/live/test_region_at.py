@@ -16,11 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-import procutil
 import pytest
 
 import memmaps
 from memmaps import _core
+from tests.helpers import procutil
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux backend")
 

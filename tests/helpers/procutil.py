@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-TARGETS = Path(__file__).resolve().parent / "targets"
+TARGETS = Path(__file__).resolve().parents[1] / "targets"
 
 PF_KTHREAD = 0x00200000
 

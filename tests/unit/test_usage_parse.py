@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from procutil import USAGE_FIELDS, lib_vs_ref, parse_smaps, sum_usages, usage_problems
 
 import memmaps
+from tests.helpers.procutil import USAGE_FIELDS, lib_vs_ref, parse_smaps, sum_usages, usage_problems
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 KB = 1024
 
 CAPTURED = "smaps-x86_64-6.18-captured.txt"
