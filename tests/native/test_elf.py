@@ -650,6 +650,7 @@ def test_vdso_in_memory(elfdump: Elfdump, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_truncation(elfdump: Elfdump, build: Builder) -> None:
     """Every prefix of real files, with and without section headers: each
     gives an error or the facts of the whole file (elfdump --truncate-all
@@ -1113,7 +1114,7 @@ def libfuzzer_clang() -> str | None:
     return None
 
 
-@pytest.mark.slow
+@pytest.mark.fuzz
 def test_fuzz_briefly(tmp_path: Path) -> None:
     """tests/fuzz/run_fuzz.sh elf for 20 s: any crash, sanitizer report, leak or
     timeout fails it (the input is in the printed artifacts folder)."""

@@ -1114,6 +1114,7 @@ def small_files(build: Builder) -> list[Path]:
     return files
 
 
+@pytest.mark.slow
 def test_every_truncation(machodump: Machodump, build: Builder) -> None:
     """Every prefix of small real files, thin and fat, for each
     architecture: each gives an error or the facts of the whole file
@@ -1170,7 +1171,7 @@ def libfuzzer_clang() -> str | None:
     return None
 
 
-@pytest.mark.slow
+@pytest.mark.fuzz
 def test_fuzz_briefly(tmp_path: Path) -> None:
     """tests/fuzz/run_fuzz.sh macho for 15 s: any crash, sanitizer report,
     leak or timeout fails it (the input is in the printed artifacts
