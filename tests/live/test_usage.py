@@ -2,7 +2,7 @@
 smaps figures are known (tests/targets/usage_target.c); regions(pid,
 usage=True), usage(pid), the no-rollup sum, Maps.total() and group_by_path()
 must agree with an independent parse of the kernel's own /proc/PID/smaps and
-smaps_rollup text (tests/procutil.py: parse_smaps), with psutil, and with
+smaps_rollup text (tests/helpers/procutil.py: parse_smaps), with psutil, and with
 what the target did."""
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Then images in memory (MM_MACHO_MEMORY): a real image laid out at a slide,
 as dyld maps it, also with load commands whose file offsets count from
 elsewhere (a dylib of the dyld shared cache), whose symbols must be found
 at value + slide.  Then dyld's records: a simulated target memory
-(tests/machosim.py) holding dyld_all_image_infos of several versions and
+(tests/helpers/machosim.py) holding dyld_all_image_infos of several versions and
 pointer sizes, its infoArray, the paths, and real images at slides: every
 image, dyld itself and the shared cache fields come back, and the slide
 read from each image's header is the one it was laid out at.  Last, hostile

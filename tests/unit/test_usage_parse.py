@@ -1,7 +1,7 @@
 """parse() of saved smaps and smaps_rollup text: a capture of this machine's
 kernel, texts laid out as other kernels print them (tests/fixtures/README.md
 says where each came from), and malformed figures.  Every region is also
-checked against the independent reference parse of tests/procutil.py."""
+checked against the independent reference parse of tests/helpers/procutil.py."""
 
 from __future__ import annotations
 
