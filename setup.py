@@ -11,7 +11,8 @@ from setuptools import Extension, setup
 
 NATIVE = "memmaps/native"
 # The backend of each system, by sys.platform prefix: adding a system is a
-# line here (tests/crosscc.py reads this literal without running the file).
+# line here (tests/helpers/crosscc.py reads this literal without running the
+# file).
 BACKENDS = {
     "linux": "linux.c",
     "darwin": "macos.c",

@@ -1,19 +1,16 @@
-"""Shared pytest setup.  Fixtures used by tests/test_live_*.py live here;
-the helpers themselves are in tests/procutil.py."""
+"""Shared pytest setup.  Fixtures used by the tests in tests/live/ live
+here; the helpers themselves are in tests/helpers/procutil.py."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import procutil
+from tests.helpers import procutil
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,8 @@
  *       with the load bias as dynamic_bias unless --no-bias
  *
  * It prints the header facts, every segment, the build-id, the debuglink
- * and each symbol, one fact a line, for tests/test_elf.py to compare with
- * binutils.  A corrupt file gives the reader's message and exit status 1.
+ * and each symbol, one fact a line, for tests/native/test_elf.py to compare
+ * with binutils.  A corrupt file gives the reader's message and exit status 1.
  */
 #include "formats/elf.h"
 

@@ -36,7 +36,7 @@
  *       --dyld arguments: the same for the first region (where the records
  *       are), reading the images and every image found
  *
- * It prints one fact a line, for tests/test_macho.py to compare with
+ * It prints one fact a line, for tests/native/test_macho.py to compare with
  * llvm-objdump and llvm-nm.  A corrupt input gives the reader's message
  * and exit status 1; usage errors 2.
  */

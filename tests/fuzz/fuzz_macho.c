@@ -13,7 +13,8 @@
  *     with dyld_all_image_infos at its start.  The images it lists are
  *     then opened from that memory at their load addresses.
  *
- * tests/machosim.py writes seeds of the third kind (machosim.py seeds).
+ * tests/helpers/machosim.py writes seeds of the third kind (machosim.py
+ * seeds).
  * The input is copied into a buffer of exactly its size so that
  * AddressSanitizer sees any read past it.  Built and run by run_fuzz.sh.
  */

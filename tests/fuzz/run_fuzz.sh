@@ -92,7 +92,7 @@ seeds_macho() {
     # zig links macOS executables and dylibs with libSystem's stubs, which
     # it builds into its cache the first time.  The cache must be writable
     # (zig was seen to spin on an unwritable one): the tests' cache
-    # (tests/crosscc.py) when it is ours, else one in $dir.
+    # (tests/helpers/crosscc.py) when it is ours, else one in $dir.
     local cache=${ZIG_GLOBAL_CACHE_DIR:-${TMPDIR:-/tmp}/memmaps-zig-cache-$(id -u)}
     mkdir -p -m 700 "$cache" 2>/dev/null || true
     if [ ! -O "$cache" ] || [ ! -w "$cache" ]; then
@@ -138,7 +138,7 @@ seeds_macho() {
         [ -f "$f" ] && x86+=("$f")
     done
     if [ ${#x86[@]} -gt 0 ]; then
-        "$python" "$repo/tests/machosim.py" seeds "$seeds" "${x86[@]}"
+        "$python" "$repo/tests/helpers/machosim.py" seeds "$seeds" "${x86[@]}"
     fi
 }
 

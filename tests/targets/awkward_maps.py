@@ -1,4 +1,4 @@
-"""Target for tests/test_live_names.py.
+"""Target for tests/live/test_live_names.py.
 
 usage: python awkward_maps.py WORKDIR [--hugetlb]
 

@@ -1,4 +1,4 @@
-/* Target for tests/test_live_churn.py.
+/* Target for tests/live/test_live_churn.py.
  *
  * usage: churn N
  * Maps N pages with alternating protections (about N regions, so the maps

@@ -1,4 +1,4 @@
-/* Target for tests/test_images.py: unlinks its own file (argv[0], give a
+/* Target for tests/live/test_images.py: unlinks its own file (argv[0], give a
  * path) before anything else, then prints
  * "ready PID &deleted_secret &deleted_exported" and waits until stdin is
  * closed.  deleted_secret is local (.symtab only); deleted_exported is in

@@ -1,4 +1,4 @@
-/* Shared library for tests/test_images.py (built with -shared -fPIC).
+/* Shared library for tests/live/test_images.py (built with -shared -fPIC).
  *
  * lib_value is exported and only the library uses it, so its one address is
  * in the library; lib_copied is also used by img_main, whose PIE code may

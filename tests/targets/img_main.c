@@ -1,4 +1,4 @@
-/* Target for tests/test_images.py: a PIE executable linked against
+/* Target for tests/live/test_images.py: a PIE executable linked against
  * libmmimg.so (img_lib.c).  Prints its own view of its variables and waits
  * until stdin is closed:
  *

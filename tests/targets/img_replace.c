@@ -1,4 +1,4 @@
-/* Target for tests/test_images.py: built twice with different -DVALUE (and
+/* Target for tests/live/test_images.py: built twice with different -DVALUE (and
  * -DPAD in the replacement, which moves the data by two pages), so that the
  * file on disk can be replaced by another build while the first runs.
  * Prints "ready PID &replaced_value &replaced_exported" and waits until

@@ -1,4 +1,4 @@
-/* Target for tests/test_images.py: built with -static -no-pie.  Prints
+/* Target for tests/live/test_images.py: built with -static -no-pie.  Prints
  * "ready PID &static_value &static_local" and waits until stdin is closed. */
 #include <stdio.h>
 #include <unistd.h>

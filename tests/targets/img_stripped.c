@@ -1,4 +1,4 @@
-/* Target for tests/test_images.py: stripped after the build, with its
+/* Target for tests/live/test_images.py: stripped after the build, with its
  * symbols kept in a separate debug file.  -DSALT=N gives builds with
  * different build-ids.  Prints "ready PID &stripped_secret
  * &stripped_exported" and waits until stdin is closed. */

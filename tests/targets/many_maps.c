@@ -1,4 +1,4 @@
-/* Target for tests/test_live_whole.py and tests/test_live_exit.py.
+/* Target for tests/live/test_live_whole.py and tests/live/test_live_exit.py.
  *
  * usage: many_maps N [LIFETIME_US]
  * Maps N pages and gives every other page a different protection, so the

@@ -1,4 +1,4 @@
-/* Target for tests/test_live_access.py: makes itself non-dumpable
+/* Target for tests/live/test_live_access.py: makes itself non-dumpable
  * (PR_SET_DUMPABLE 0), prints "ready\n" and waits until stdin is closed. */
 #include <stdio.h>
 #include <sys/prctl.h>

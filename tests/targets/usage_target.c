@@ -1,4 +1,4 @@
-/* Target for tests/test_usage.py: maps memory whose smaps figures are known,
+/* Target for tests/live/test_usage.py: maps memory whose smaps figures are known,
  * prints one JSON line with its pid and the address ranges, then waits on
  * stdin (EOF: exit).
  *

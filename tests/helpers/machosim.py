@@ -8,7 +8,7 @@ memory holding dyld's ``dyld_all_image_infos`` and ``dyld_image_info``
 records with the layout of Apple's <mach-o/dyld_images.h>.
 
 Run as a script it writes seed inputs for the fuzzer
-(``python tests/machosim.py seeds DIR FILE...``).
+(``python tests/helpers/machosim.py seeds DIR FILE...``).
 """
 
 from __future__ import annotations

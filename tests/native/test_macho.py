@@ -14,7 +14,7 @@ Then images in memory (MM_MACHO_MEMORY): a real image laid out at a slide,
 as dyld maps it, also with load commands whose file offsets count from
 elsewhere (a dylib of the dyld shared cache), whose symbols must be found
 at value + slide.  Then dyld's records: a simulated target memory
-(tests/machosim.py) holding dyld_all_image_infos of several versions and
+(tests/helpers/machosim.py) holding dyld_all_image_infos of several versions and
 pointer sizes, its infoArray, the paths, and real images at slides: every
 image, dyld itself and the shared cache fields come back, and the slide
 read from each image's header is the one it was laid out at.  Last, hostile
@@ -37,7 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sanitized import (
+
+from tests.helpers import crosscc, machosim
+from tests.helpers.sanitized import (
     build_driver,
     check_clean,
     driver_env,
@@ -45,15 +47,7 @@ from sanitized import (
     tool_env,
 )
 
-try:
-    import crosscc
-    import machosim
-except ImportError:  # pytest run with --import-mode=importlib
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import crosscc
-    import machosim
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "memmaps" / "native"
 SOURCES = [
     ROOT / "tools" / "machodump.c",
@@ -1248,6 +1242,7 @@ def small_files(build: Builder) -> list[Path]:
     return files
 
 
+@pytest.mark.slow
 def test_every_truncation(machodump: Machodump, build: Builder) -> None:
     """Every prefix of small real files, thin and fat, for each
     architecture: each gives an error or the facts of the whole file
@@ -1304,7 +1299,7 @@ def libfuzzer_clang() -> str | None:
     return None
 
 
-@pytest.mark.slow
+@pytest.mark.fuzz
 def test_fuzz_briefly(tmp_path: Path) -> None:
     """tests/fuzz/run_fuzz.sh macho for 15 s: any crash, sanitizer report,
     leak or timeout fails it (the input is in the printed artifacts

@@ -7,11 +7,17 @@ from __future__ import annotations
 import os
 import sys
 
-import procutil
 import pytest
-from procutil import check_region_shape, lib_vs_ref, parse_maps, read_maps, region_problems
 
 import memmaps
+from tests.helpers import procutil
+from tests.helpers.procutil import (
+    check_region_shape,
+    lib_vs_ref,
+    parse_maps,
+    read_maps,
+    region_problems,
+)
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="live /proc tests need Linux"

@@ -15,21 +15,16 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-try:
-    import crosscc
-except ImportError:  # pytest run with --import-mode=importlib
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import crosscc
+from tests.helpers import crosscc
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "memmaps" / "native"
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "darwin"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "darwin"
 SOURCES = [
     ROOT / "tools" / "darwinrecords.c",
     NATIVE / "formats" / "mach_regions.c",

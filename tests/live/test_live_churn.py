@@ -8,11 +8,11 @@ import re
 import sys
 import time
 
-import procutil
 import pytest
-from procutil import read_maps, region_problems
 
 import memmaps
+from tests.helpers import procutil
+from tests.helpers.procutil import read_maps, region_problems
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="live /proc tests need Linux"

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NATIVE_DIR = REPO / "memmaps" / "native"
 
 #: The systems the native core must build for besides Linux.

@@ -13,11 +13,11 @@ import sys
 import threading
 import time
 
-import procutil
 import pytest
-from procutil import parse_maps, read_maps
 
 import memmaps
+from tests.helpers import procutil
+from tests.helpers.procutil import parse_maps, read_maps
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="live /proc tests need Linux"

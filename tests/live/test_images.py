@@ -26,11 +26,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import procutil
 import pytest
 
 import memmaps
 from memmaps import _core
+from tests.helpers import procutil
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="live /proc tests need Linux"

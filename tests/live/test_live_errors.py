@@ -6,10 +6,10 @@ import os
 import subprocess
 import sys
 
-import procutil
 import pytest
 
 import memmaps
+from tests.helpers import procutil
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="live /proc tests need Linux"

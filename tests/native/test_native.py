@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "memmaps" / "native"
 SOURCES = [
     ROOT / "tools" / "mmdump.c",
@@ -133,6 +133,7 @@ def test_mmdump_under_address_and_undefined_sanitizers(sanitized, idle_target, t
     check_runs(sanitized, idle_target, texts)
 
 
+@pytest.mark.slow
 def test_mmdump_under_valgrind(plain, idle_target, texts):
     valgrind = shutil.which("valgrind")
     if valgrind is None:

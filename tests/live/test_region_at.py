@@ -16,11 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-import procutil
 import pytest
 
 import memmaps
 from memmaps import _core
+from tests.helpers import procutil
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux backend")
 
@@ -56,7 +56,7 @@ def many(build_target):
         procutil.stop(process)
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", ["query", pytest.param("listing", marks=pytest.mark.slow)])
 def test_agrees_with_the_listing_everywhere(many, path):
     maps = memmaps.regions(many)
     rng = random.Random(1234)

@@ -13,13 +13,12 @@ from __future__ import annotations
 import ctypes
 import mmap
 
-import crosscc
-import machosim
 import pytest
 
 import memmaps
 from memmaps import _core
 from memmaps._platform import macos, native
+from tests.helpers import crosscc, machosim
 
 PROGRAM = """
 int exported_global = 0x5eed;

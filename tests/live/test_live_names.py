@@ -10,9 +10,11 @@ import os
 import shutil
 import sys
 
-import procutil
 import pytest
-from procutil import (
+
+import memmaps
+from tests.helpers import procutil
+from tests.helpers.procutil import (
     check_region_shape,
     kernel_escape,
     lib_vs_ref,
@@ -20,8 +22,6 @@ from procutil import (
     read_maps,
     region_problems,
 )
-
-import memmaps
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="live /proc tests need Linux"

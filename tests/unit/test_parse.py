@@ -7,15 +7,15 @@ import pickle
 import sys
 from pathlib import Path
 
-import procutil
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import memmaps
 from memmaps import ParseError, Region
+from tests.helpers import procutil
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def line(start, end, perms, offset, dev, inode, name=None, width=72):
@@ -204,7 +204,7 @@ def test_kinds(name, inode, perms, kind, path, deleted):
 
 
 def test_every_kind_is_documented():
-    documented = (Path(__file__).parent.parent / "docs" / "kinds.md").read_text()
+    documented = (Path(__file__).resolve().parents[2] / "docs" / "kinds.md").read_text()
     for kind in memmaps.KINDS:
         assert f"`{kind}`" in documented, kind
 

@@ -14,11 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import procutil
 import pytest
 
 import memmaps
 import memmaps.cli
+from tests.helpers import procutil
 
 # The command line is checked against the kernel's own /proc text of live
 # targets (and the targets use Linux-only calls such as memfd_create).

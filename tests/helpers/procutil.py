@@ -1,4 +1,4 @@
-"""Helpers for the live tests (tests/test_live_*.py).
+"""Helpers for the live tests (tests/live/).
 
 An independent reference reader of the kernel's /proc/PID/maps text (it does
 not use memmaps at all), plus small helpers to build and run target
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import memmaps
 
-TARGETS = Path(__file__).resolve().parent / "targets"
+TARGETS = Path(__file__).resolve().parents[1] / "targets"
 
 PF_KTHREAD = 0x00200000
 

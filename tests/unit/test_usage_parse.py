@@ -1,18 +1,18 @@
 """parse() of saved smaps and smaps_rollup text: a capture of this machine's
 kernel, texts laid out as other kernels print them (tests/fixtures/README.md
 says where each came from), and malformed figures.  Every region is also
-checked against the independent reference parse of tests/procutil.py."""
+checked against the independent reference parse of tests/helpers/procutil.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from procutil import USAGE_FIELDS, lib_vs_ref, parse_smaps, sum_usages, usage_problems
 
 import memmaps
+from tests.helpers.procutil import USAGE_FIELDS, lib_vs_ref, parse_smaps, sum_usages, usage_problems
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 KB = 1024
 
 CAPTURED = "smaps-x86_64-6.18-captured.txt"

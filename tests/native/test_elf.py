@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from sanitized import (
+
+from tests.helpers import crosscc
+from tests.helpers.sanitized import (
     build_driver,
     check_clean,
     driver_env,
@@ -37,13 +39,7 @@ from sanitized import (
     tool_env,
 )
 
-try:
-    import crosscc
-except ImportError:  # pytest run with --import-mode=importlib
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import crosscc
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "memmaps" / "native"
 SOURCES = [
     ROOT / "tools" / "elfdump.c",
@@ -654,6 +650,7 @@ def test_vdso_in_memory(elfdump: Elfdump, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_truncation(elfdump: Elfdump, build: Builder) -> None:
     """Every prefix of real files, with and without section headers: each
     gives an error or the facts of the whole file (elfdump --truncate-all
@@ -1117,7 +1114,7 @@ def libfuzzer_clang() -> str | None:
     return None
 
 
-@pytest.mark.slow
+@pytest.mark.fuzz
 def test_fuzz_briefly(tmp_path: Path) -> None:
     """tests/fuzz/run_fuzz.sh elf for 20 s: any crash, sanitizer report, leak or
     timeout fails it (the input is in the printed artifacts folder)."""

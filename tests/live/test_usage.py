@@ -2,7 +2,7 @@
 smaps figures are known (tests/targets/usage_target.c); regions(pid,
 usage=True), usage(pid), the no-rollup sum, Maps.total() and group_by_path()
 must agree with an independent parse of the kernel's own /proc/PID/smaps and
-smaps_rollup text (tests/procutil.py: parse_smaps), with psutil, and with
+smaps_rollup text (tests/helpers/procutil.py: parse_smaps), with psutil, and with
 what the target did."""
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ import subprocess
 import sys
 import time
 
-import procutil
 import pytest
-from procutil import (
+
+import memmaps
+from memmaps import _core
+from tests.helpers import procutil
+from tests.helpers.procutil import (
     COUNTED_FIELDS,
     lib_vs_ref,
     parse_smaps,
@@ -24,9 +27,6 @@ from procutil import (
     sum_usages,
     usage_problems,
 )
-
-import memmaps
-from memmaps import _core
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="live /proc tests need Linux"),

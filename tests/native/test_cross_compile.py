@@ -16,16 +16,11 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-try:
-    import crosscc
-except ImportError:  # pytest run with --import-mode=importlib
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import crosscc
+from tests.helpers import crosscc
 
 SOURCES = crosscc.portable_sources()
 
@@ -248,7 +243,7 @@ def test_core_compiles_for_macos(target: str, tmp_path: Path) -> None:
 
     crosscc.require_zig()
     include = Path(sysconfig.get_paths()["include"])
-    package = Path(__file__).resolve().parent.parent / "memmaps"
+    package = Path(__file__).resolve().parents[2] / "memmaps"
     sources = [package / "_core.c", *sorted((package / "_binding").glob("*.c"))]
     for source in sources:
         result = crosscc.compile_object(

@@ -1,0 +1,2 @@
+"""The C core through its drivers in tools/: mmdump, elfdump, machodump,
+darwinrecords, and the cross-compile checks."""
