@@ -370,3 +370,51 @@ def test_mmdump_images_unprivileged_with_a_fifo_at_the_library_path(
     assert main["source"] == f"/proc/{proc.pid}/exe"
     (libc,) = [i for i in found if os.path.basename(i["path"]) == "libc.so.6"]
     assert libc["source"] == f"/proc/{proc.pid}/root{libc['path']}"
+
+
+@pytest.mark.parametrize("flavour", ["static-no-pie", "static-pie", "deleted"])
+def test_mmdump_images_of_other_executables(plain, live_bindir, flavour):
+    """Static executables (no ld.so, bias 0 without PIE) and one that
+    unlinked itself: the same images as memmaps.images().  Read as the
+    target's own unprivileged user (no map_files), /proc/PID/exe still leads
+    to the deleted file, and everything must be as root reads it."""
+    d = world_dir(live_bindir)
+    if flavour == "deleted":
+        exe = compile_target("img_deleted", d / "img_deleted", "-rdynamic")
+    else:
+        libc_a = subprocess.run(
+            ["gcc", "-print-file-name=libc.a"], capture_output=True, text=True
+        ).stdout.strip()
+        if not os.path.isabs(libc_a):
+            pytest.skip("no static libc (libc.a) for gcc -static")
+        flags = ["-static", "-no-pie"] if flavour == "static-no-pie" else ["-static-pie"]
+        exe = compile_target("img_static", d / "img_static", *flags)
+    args = [exe]
+    unprivileged = os.geteuid() == 0 and shutil.which("setpriv") is not None
+    if unprivileged:
+        os.chown(d, NOBODY, NOBODY)  # so that img_deleted may unlink itself
+        args = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *args]
+    proc = launch(args)
+    try:
+        found = dump_images(plain, proc.pid)
+        assert key_view(found) == python_view(proc.pid)
+        (main,) = [i for i in found if "main" in i["flags"]]
+        assert main["path"] == str(exe)
+        assert ("deleted" in main["flags"]) == (flavour == "deleted")
+        if flavour == "static-no-pie":
+            assert main["bias"] == 0
+        if flavour != "deleted":
+            assert not any("loader" in i["flags"] for i in found)
+            assert sorted(i["path"] for i in found) == sorted([str(exe), "[vdso]"])
+        if unprivileged:
+            copy = world_dir(live_bindir) / "mmdump"
+            shutil.copy(plain, copy)
+            os.chmod(copy, 0o755)
+            drop = ("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups")
+            theirs = dump_images(copy, proc.pid, drop, env=sanitizers.tool_env())
+            assert key_view(theirs) == key_view(found)
+            (their_main,) = [i for i in theirs if "main" in i["flags"]]
+            # /proc/PID/exe still leads to a deleted executable.
+            assert their_main["source"] == f"/proc/{proc.pid}/exe"
+    finally:
+        procutil.stop(proc)
