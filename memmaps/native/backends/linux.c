@@ -10,11 +10,14 @@
  */
 #define _GNU_SOURCE
 #include "core/mm.h"
+#include "core/reader.h"
 #include "core/switches.h"
+#include "formats/elf.h"
 #include "formats/procmaps.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -975,4 +978,542 @@ mm_read_memory(const mm_target *target, uint64_t addr, void *buf, size_t len,
     }
     *got = done;
     return MM_OK;
+}
+
+/* ---- images ----
+ *
+ * An image is a run of regions of one file (path, inode and device) that
+ * starts with the mapping of file offset 0, as ld.so and the kernel map an
+ * ELF file; plus the vdso, which has no file.  The ELF headers are read from
+ * the very file the target has mapped, never from whatever its path names
+ * now: /proc/PID/map_files (CAP_SYS_ADMIN), /proc/PID/exe, or the path in
+ * the target's root when it still leads to the mapped inode; and otherwise
+ * from the target's own memory.
+ */
+
+/* The longest /proc/PID/... prefix written here ("/proc/%ld/map_files/"
+ * plus two 16-digit addresses and a dash). */
+#define PROC_PATH_MAX 96
+
+/* How the auxiliary vector names what it holds (<elf.h> values). */
+#define MM_AT_NULL   0
+#define MM_AT_PAGESZ 6
+#define MM_AT_BASE   7
+#define MM_AT_ENTRY  9
+
+/* What images need of the target beyond its regions. */
+typedef struct image_scan {
+    const mm_target *target;
+    const mm_list *regions;
+    uint64_t page_size;
+    uint64_t at_entry; /* 0 when /proc/PID/auxv could not be read */
+    uint64_t at_base;  /* ld.so's base; 0 for a static executable */
+    int have_auxv;
+    int have_exe; /* exe_st holds the stat of /proc/PID/exe */
+    struct stat exe_st;
+} image_scan;
+
+/* Decodes an auxiliary vector of word-sized pairs; 0 when it looks like one
+ * (ends in AT_NULL and says the page size this system has). */
+static int
+parse_auxv(const unsigned char *data, size_t len, size_t word,
+           uint64_t page_size, image_scan *scan)
+{
+    int ended = 0, page_seen = 0;
+
+    scan->at_entry = scan->at_base = 0;
+    for (size_t off = 0; off + 2 * word <= len; off += 2 * word) {
+        uint64_t key = 0, value = 0;
+        if (word == 8) {
+            memcpy(&key, data + off, 8);
+            memcpy(&value, data + off + 8, 8);
+        }
+        else {
+            uint32_t k, v;
+            memcpy(&k, data + off, 4);
+            memcpy(&v, data + off + 4, 4);
+            key = k;
+            value = v;
+        }
+        if (key == MM_AT_NULL) {
+            ended = 1;
+            break;
+        }
+        if (key == MM_AT_PAGESZ && value == page_size) {
+            page_seen = 1;
+        }
+        else if (key == MM_AT_ENTRY) {
+            scan->at_entry = value;
+        }
+        else if (key == MM_AT_BASE) {
+            scan->at_base = value;
+        }
+    }
+    return ended && page_seen ? 0 : -1;
+}
+
+/* AT_ENTRY and AT_BASE, for telling the executable and ld.so apart.  A
+ * 32-bit target's vector has 4-byte words even when read by a 64-bit
+ * reader: the width that decodes to a sane vector is the one. */
+static void
+read_auxv(long pid, image_scan *scan)
+{
+    char path[PROC_PATH_MAX];
+    unsigned char data[8192]; /* AT_VECTOR_SIZE pairs are far fewer */
+    ssize_t len;
+
+    proc_path(path, sizeof(path), pid, "auxv");
+    len = read_small_file(path, (char *)data, sizeof(data));
+    if (len <= 0) {
+        return;
+    }
+    if (parse_auxv(data, (size_t)len, sizeof(unsigned long), scan->page_size,
+                   scan) == 0 ||
+        (sizeof(unsigned long) == 8 &&
+         parse_auxv(data, (size_t)len, 4, scan->page_size, scan) == 0)) {
+        scan->have_auxv = 1;
+    }
+    else {
+        scan->at_entry = scan->at_base = 0;
+    }
+}
+
+static int
+same_file(const struct stat *st, const mm_region *region)
+{
+    return (uint64_t)st->st_ino == region->inode &&
+           major(st->st_dev) == region->dev_major &&
+           minor(st->st_dev) == region->dev_minor;
+}
+
+/* What opening an image's file came to, beside a descriptor. */
+enum {
+    OPEN_NONE = -1,    /* no way to it: read the headers from memory */
+    OPEN_NOMEM = -2,   /* out of memory */
+    OPEN_SPECIAL = -3, /* the mapped file is no regular file: no image */
+};
+
+/* Opens path for reading an image's headers, only if it is a regular file
+ * (and, with want, the very file want maps).  The target chooses what lies
+ * at its paths: a FIFO would block the open, and opening a device runs its
+ * driver (a watchdog starts counting), so the path is first resolved with
+ * O_PATH, which opens nothing, and the file it found is reopened through
+ * /proc/self/fd only once fstat has vouched for it.  Returns the descriptor,
+ * OPEN_NONE, or OPEN_SPECIAL for a file that is there but not regular. */
+static int
+open_image_file(const char *path, const mm_region *want)
+{
+    char again[PROC_PATH_MAX];
+    struct stat st;
+    int probe, fd;
+
+    probe = open(path, O_PATH | O_CLOEXEC);
+    if (probe < 0) {
+        return OPEN_NONE;
+    }
+    if (fstat(probe, &st) != 0 || (want != NULL && !same_file(&st, want))) {
+        close(probe);
+        return OPEN_NONE;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(probe);
+        return OPEN_SPECIAL;
+    }
+    snprintf(again, sizeof(again), "/proc/self/fd/%d", probe);
+    fd = open(again, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    close(probe);
+    return fd >= 0 ? fd : OPEN_NONE;
+}
+
+/* Opens the file mapped at region, and sets *source to the path opened
+ * (malloc'd).  Returns the descriptor or one of OPEN_*. */
+static int
+open_mapped_file(const image_scan *scan, const mm_region *region,
+                 char **source)
+{
+    long pid = scan->target->pid;
+    const mm_list *list = scan->regions;
+    char path[PROC_PATH_MAX];
+    char map_file[64];
+    size_t root_len, path_len;
+    char *rooted;
+    int fd;
+
+    *source = NULL;
+    /* The mapped file itself, even when deleted or replaced on disk; needs
+     * CAP_SYS_ADMIN (CAP_CHECKPOINT_RESTORE on newer kernels).  What it
+     * leads to is the mapping's own file: if that is a device, the region
+     * is no image, whatever its path now names. */
+    snprintf(map_file, sizeof(map_file), "map_files/%" PRIx64 "-%" PRIx64,
+             region->start, region->end);
+    proc_path(path, sizeof(path), pid, map_file);
+    fd = open_image_file(path, NULL);
+    if (fd == OPEN_SPECIAL) {
+        return fd;
+    }
+    /* The executable's own link needs only the right to read the map, and
+     * it too leads to the mapped file when that was deleted or replaced. */
+    if (fd < 0 && scan->have_exe && same_file(&scan->exe_st, region)) {
+        proc_path(path, sizeof(path), pid, "exe");
+        fd = open_image_file(path, region);
+    }
+    if (fd >= 0) {
+        *source = strdup(path);
+        if (*source == NULL) {
+            close(fd);
+            return OPEN_NOMEM;
+        }
+        return fd;
+    }
+    /* The path, in the target's root, if it still leads to the same file
+     * (a FIFO or a device put there has another inode). */
+    if (!(region->flags & MM_REGION_NAMED) || region->name_len == 0 ||
+        list->bytes[region->name_off] != '/') {
+        return OPEN_NONE;
+    }
+    proc_path(path, sizeof(path), pid, "root");
+    root_len = strlen(path);
+    path_len = root_len + region->name_len;
+    rooted = malloc(path_len + 1);
+    if (rooted == NULL) {
+        return OPEN_NOMEM;
+    }
+    memcpy(rooted, path, root_len);
+    memcpy(rooted + root_len, list->bytes + region->name_off,
+           region->name_len);
+    rooted[path_len] = '\0';
+    /* A name with a NUL in it cannot be a path. */
+    fd = strlen(rooted) == path_len ? open_image_file(rooted, region)
+                                    : OPEN_NONE;
+    if (fd < 0) {
+        free(rooted);
+        return OPEN_NONE;
+    }
+    *source = rooted;
+    return fd;
+}
+
+/* A group's file as far as the target has it mapped, for reading the headers
+ * of an image no file could be opened for: file offset x is at region start
+ * + x - region offset in the region that maps it.  Offsets no readable
+ * region maps cannot be read. */
+typedef struct group_reader {
+    const image_scan *scan;
+    size_t first, last; /* the group's regions, by index, inclusive */
+} group_reader;
+
+static int
+read_group(void *ctx, uint64_t offset, void *buf, size_t len)
+{
+    const group_reader *group = ctx;
+    const mm_region *regions = group->scan->regions->regions;
+    char *out = buf;
+
+    while (len > 0) {
+        const mm_region *found = NULL;
+        uint64_t into, n;
+
+        /* Later regions win where two map the same file bytes. */
+        for (size_t i = group->last + 1; i-- > group->first;) {
+            const mm_region *r = &regions[i];
+            if ((r->prot & MM_PROT_READ) && offset >= r->offset &&
+                offset - r->offset < r->end - r->start) {
+                found = r;
+                break;
+            }
+        }
+        if (found == NULL) {
+            return -1;
+        }
+        into = offset - found->offset;
+        n = found->end - found->start - into;
+        if (n > len) {
+            n = len;
+        }
+        if (mm_read_target((void *)group->scan->target, found->start + into,
+                           out, (size_t)n) != 0) {
+            return -1;
+        }
+        out += n;
+        len -= (size_t)n;
+        offset += n;
+    }
+    return 0;
+}
+
+/* The extent of the file a group maps: the end of its highest file offset. */
+static uint64_t
+group_extent(const mm_list *list, size_t first, size_t last)
+{
+    uint64_t size = 0;
+
+    for (size_t i = first; i <= last; i++) {
+        const mm_region *r = &list->regions[i];
+        uint64_t end = r->end - r->start;
+        if (r->offset <= UINT64_MAX - end && r->offset + end > size) {
+            size = r->offset + end;
+        }
+    }
+    return size;
+}
+
+static int
+same_name(const mm_list *list, const mm_region *a, const mm_region *b)
+{
+    if ((a->flags & MM_REGION_NAMED) != (b->flags & MM_REGION_NAMED)) {
+        return 0;
+    }
+    return !(a->flags & MM_REGION_NAMED) ||
+           (a->name_len == b->name_len &&
+            memcmp(list->bytes + a->name_off, list->bytes + b->name_off,
+                   a->name_len) == 0);
+}
+
+/* Adds the image of the group's regions whose headers elf has.  MM_OK also
+ * when the image is left out (no PT_LOAD maps the first region); only
+ * running out of memory fails. */
+static mm_status
+add_image(const image_scan *scan, size_t first, size_t last, mm_elf *elf,
+          const char *source, uint32_t flags, mm_image_list *out, mm_err *err)
+{
+    const mm_list *list = scan->regions;
+    const mm_region *head = &list->regions[first];
+    const mm_region *tail = &list->regions[last];
+    uint64_t bias, end;
+    mm_image *image;
+    size_t index;
+
+    if (!(head->flags & MM_REGION_NAMED) || head->name_len == 0 ||
+        mm_elf_load_bias(elf, head->start, head->offset, scan->page_size,
+                         &bias) != 0) {
+        return MM_OK;
+    }
+    if (mm_elf_load_end(elf, bias, scan->page_size, &end) != 0 ||
+        end < tail->end) {
+        end = tail->end;
+    }
+    /* Deleted when any region of the image's range that maps its path
+     * says so. */
+    for (size_t i = first; i < list->count && list->regions[i].start < end;
+         i++) {
+        const mm_region *r = &list->regions[i];
+        if (r->end <= end && (r->flags & MM_REGION_DELETED) &&
+            same_name(list, r, head)) {
+            flags |= MM_IMAGE_DELETED;
+        }
+    }
+    if (head->kind == MM_KIND_FILE) {
+        flags |= MM_IMAGE_HAS_FILE_ID;
+    }
+    if (scan->have_auxv && scan->at_base != 0 &&
+        scan->at_base == head->start) {
+        flags |= MM_IMAGE_LOADER;
+    }
+    else if (scan->have_auxv && !(flags & MM_IMAGE_KERNEL) &&
+             head->start <= scan->at_entry && scan->at_entry < end) {
+        flags |= MM_IMAGE_MAIN;
+    }
+    index = out->count;
+    image = mm_image_list_push(out);
+    if (image == NULL) {
+        return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+    image->base = head->start;
+    image->end = end;
+    image->bias = bias;
+    image->header = head->start; /* the mapping of file offset 0 */
+    image->flags = flags;
+    image->format = MM_FORMAT_ELF;
+    if (flags & MM_IMAGE_HAS_FILE_ID) {
+        image->inode = head->inode;
+        image->dev_major = head->dev_major;
+        image->dev_minor = head->dev_minor;
+    }
+    image->build_id_len =
+        (uint8_t)mm_elf_build_id(elf, image->build_id, MM_BUILD_ID_MAX);
+    if (mm_image_list_add_text(out, list->bytes + head->name_off,
+                               head->name_len, &image->path_off,
+                               &image->path_len) != 0 ||
+        mm_image_list_add_text(out, source ? source : "",
+                               source ? strlen(source) : 0,
+                               &out->images[index].source_off,
+                               &out->images[index].source_len) != 0) {
+        return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+    for (size_t i = 0; i < elf->segment_count; i++) {
+        const mm_elf_segment *s = &elf->segments[i];
+        uint64_t start, stop;
+        mm_image_segment *segment;
+
+        if (s->type != MM_PT_LOAD ||
+            mm_elf_segment_range(s, bias, scan->page_size, &start, &stop) !=
+                0) {
+            continue;
+        }
+        segment = mm_image_list_add_segment(out, index);
+        if (segment == NULL) {
+            return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+        }
+        segment->start = start;
+        segment->end = stop;
+        /* PF_R = 4, PF_W = 2, PF_X = 1: the reverse of MM_PROT_*. */
+        segment->prot = (uint8_t)(((s->flags & 4) ? MM_PROT_READ : 0) |
+                                  ((s->flags & 2) ? MM_PROT_WRITE : 0) |
+                                  ((s->flags & 1) ? MM_PROT_EXEC : 0));
+    }
+    return MM_OK;
+}
+
+/* The image of regions first..last, its headers read from the target's
+ * memory.  The vdso maps its whole file, section headers too; a library maps
+ * only its segments, and what lies where its section headers would be is
+ * not them. */
+static mm_status
+memory_image(const image_scan *scan, size_t first, size_t last, uint32_t flags,
+             mm_image_list *out, mm_err *err)
+{
+    group_reader group = {.scan = scan, .first = first, .last = last};
+    int whole = scan->regions->regions[first].kind == MM_KIND_VDSO;
+    mm_elf elf;
+    mm_err elf_err;
+    mm_status status;
+
+    memset(&elf_err, 0, sizeof(elf_err));
+    status = mm_elf_open_flags(&elf, read_group, &group,
+                               group_extent(scan->regions, first, last),
+                               whole ? 0 : MM_ELF_NO_SECTIONS, &elf_err);
+    if (status == MM_ERR_NOMEM) {
+        *err = elf_err;
+        return status;
+    }
+    if (status != MM_OK) {
+        return MM_OK; /* not ELF, torn, or unreadable: left out */
+    }
+    status = add_image(scan, first, last, &elf, NULL,
+                       flags | MM_IMAGE_FROM_MEMORY, out, err);
+    mm_elf_close(&elf);
+    return status;
+}
+
+static mm_status
+file_image(const image_scan *scan, size_t first, size_t last,
+           mm_image_list *out, mm_err *err)
+{
+    char *source;
+    int fd = open_mapped_file(scan, &scan->regions->regions[first], &source);
+    uint64_t size;
+    mm_elf elf;
+    mm_err elf_err;
+    mm_status status;
+
+    if (fd == OPEN_NOMEM) {
+        return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+    if (fd == OPEN_SPECIAL) {
+        return MM_OK;
+    }
+    if (fd < 0) {
+        return memory_image(scan, first, last, 0, out, err);
+    }
+    /* The file's real size bounds every table read from it. */
+    size = mm_fd_size(fd);
+    memset(&elf_err, 0, sizeof(elf_err));
+    status = size == MM_SIZE_UNKNOWN
+                 ? MM_ERR_PARSE
+                 : mm_elf_open_flags(&elf, mm_read_fd, &fd, size, 0, &elf_err);
+    if (status == MM_OK) {
+        status = add_image(scan, first, last, &elf, source, 0, out, err);
+        mm_elf_close(&elf);
+    }
+    else if (status == MM_ERR_NOMEM) {
+        *err = elf_err;
+    }
+    else {
+        status = MM_OK; /* a mapped file that is not ELF: a font, a locale */
+    }
+    close(fd);
+    free(source);
+    return status;
+}
+
+/* The index of the last region of the group that starts at first: the
+ * regions of the same file that follow it at other offsets. */
+static size_t
+group_last(const mm_list *list, size_t first)
+{
+    const mm_region *head = &list->regions[first];
+    size_t last = first;
+
+    while (last + 1 < list->count) {
+        const mm_region *r = &list->regions[last + 1];
+        if (r->offset == 0 || r->inode != head->inode ||
+            r->dev_major != head->dev_major ||
+            r->dev_minor != head->dev_minor || !same_name(list, r, head)) {
+            break;
+        }
+        last++;
+    }
+    return last;
+}
+
+mm_status
+mm_images(const mm_target *target, unsigned flags, mm_image_list *out,
+          mm_err *err)
+{
+    mm_list list;
+    image_scan scan;
+    long page = sysconf(_SC_PAGESIZE);
+    int pidfd = -1;
+    mm_status status;
+    char path[PROC_PATH_MAX];
+
+    (void)flags;
+    mm_image_list_clear(out);
+    memset(&scan, 0, sizeof(scan));
+    scan.target = target;
+    scan.regions = &list;
+    scan.page_size = page > 0 ? (uint64_t)page : 4096;
+    if (target->pid >= 0) {
+        /* Taken before anything is read, so that a target that dies (and
+         * whose pid is reused) while its images are read is noticed. */
+        pidfd = (int)syscall(SYS_pidfd_open, (pid_t)target->pid, 0);
+    }
+    mm_list_init(&list);
+    status = mm_regions(target, 0, &list, err);
+    if (status != MM_OK) {
+        goto done;
+    }
+    read_auxv(target->pid, &scan);
+    proc_path(path, sizeof(path), target->pid, "exe");
+    scan.have_exe = stat(path, &scan.exe_st) == 0;
+
+    for (size_t i = 0; i < list.count && status == MM_OK; i++) {
+        const mm_region *r = &list.regions[i];
+        if (r->kind == MM_KIND_VDSO) {
+            status = memory_image(&scan, i, i, MM_IMAGE_KERNEL, out, err);
+        }
+        else if (r->kind == MM_KIND_FILE && r->offset == 0 && r->inode != 0) {
+            size_t last = group_last(&list, i);
+            status = file_image(&scan, i, last, out, err);
+            i = last;
+        }
+    }
+    if (status == MM_OK && pidfd >= 0 && pidfd_exited(pidfd)) {
+        /* What was read may be of a dying address space: say so rather
+         * than return a short list. */
+        status = process_gone(target->pid, err);
+    }
+    if (status == MM_OK && mm_image_list_sort(out) != 0) {
+        status = mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+
+done:
+    if (status != MM_OK) {
+        mm_image_list_clear(out);
+    }
+    if (pidfd >= 0) {
+        close(pidfd);
+    }
+    mm_list_free(&list);
+    return status;
 }

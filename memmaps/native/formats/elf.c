@@ -579,6 +579,96 @@ mm_elf_vaddr_to_offset(const mm_elf *elf, uint64_t vaddr, uint64_t *offset)
     return vaddr_range_to_offset(elf, vaddr, 1, offset);
 }
 
+/* ---- where an image lies once loaded ---- */
+
+static int
+page_size_ok(uint64_t page_size)
+{
+    return page_size != 0 && (page_size & (page_size - 1)) == 0;
+}
+
+int
+mm_elf_load_bias(const mm_elf *elf, uint64_t map_start, uint64_t map_offset,
+                 uint64_t page_size, uint64_t *bias)
+{
+    if (!page_size_ok(page_size)) {
+        return -1;
+    }
+    for (size_t i = 0; i < elf->segment_count; i++) {
+        const mm_elf_segment *s = &elf->segments[i];
+        uint64_t first_page = s->offset & ~(page_size - 1);
+        /* A segment with no file bytes still maps the page its offset is
+         * in; and a header whose size runs past 2**64 covers the rest. */
+        uint64_t file_end = s->filesz > UINT64_MAX - s->offset
+                                ? UINT64_MAX
+                                : s->offset + s->filesz;
+        if (file_end <= first_page) {
+            file_end = first_page + 1;
+        }
+        if (s->type != MM_PT_LOAD || map_offset < first_page ||
+            map_offset >= file_end) {
+            continue;
+        }
+        /* map_start holds file offset map_offset, which the file puts at
+         * p_vaddr - (p_offset - map_offset); unsigned arithmetic wraps as
+         * the bias is defined to. */
+        *bias = map_start - (s->vaddr - (s->offset - map_offset));
+        return 0;
+    }
+    return -1;
+}
+
+int
+mm_elf_load_end(const mm_elf *elf, uint64_t bias, uint64_t page_size,
+                uint64_t *end)
+{
+    uint64_t highest = 0, runtime;
+    int found = 0;
+
+    if (!page_size_ok(page_size)) {
+        return -1;
+    }
+    for (size_t i = 0; i < elf->segment_count; i++) {
+        const mm_elf_segment *s = &elf->segments[i];
+        if (s->type != MM_PT_LOAD) {
+            continue;
+        }
+        if (s->memsz > UINT64_MAX - s->vaddr) {
+            return -1;
+        }
+        if (!found || s->vaddr + s->memsz > highest) {
+            highest = s->vaddr + s->memsz;
+        }
+        found = 1;
+    }
+    runtime = highest + bias;
+    if (!found || runtime > UINT64_MAX - (page_size - 1)) {
+        return -1;
+    }
+    *end = (runtime + page_size - 1) & ~(page_size - 1);
+    return 0;
+}
+
+int
+mm_elf_segment_range(const mm_elf_segment *segment, uint64_t bias,
+                     uint64_t page_size, uint64_t *start, uint64_t *end)
+{
+    uint64_t low, high;
+
+    if (!page_size_ok(page_size) ||
+        segment->memsz > UINT64_MAX - segment->vaddr) {
+        return -1;
+    }
+    low = segment->vaddr + bias;
+    high = low + segment->memsz;
+    if (high < low || high > UINT64_MAX - (page_size - 1)) {
+        return -1; /* the segment wraps past the top of the address space */
+    }
+    *start = low & ~(page_size - 1);
+    *end = (high + page_size - 1) & ~(page_size - 1);
+    return 0;
+}
+
 /* ---- notes ---- */
 
 /* The build-id among the notes in [offset, offset + size), copied as

@@ -118,6 +118,28 @@ mm_status mm_elf_find_symbol(mm_elf *elf, const char *name,
 int mm_elf_vaddr_to_offset(const mm_elf *elf, uint64_t vaddr,
                            uint64_t *offset);
 
+/* ---- where an image lies once loaded ---- */
+
+/* The load bias (runtime address = virtual address in the file + bias,
+ * modulo 2**64) of an image whose mapping at map_start holds the file from
+ * map_offset, a multiple of page_size (a power of two): through the PT_LOAD
+ * whose file bytes, widened down to the page their offset is in, cover
+ * map_offset.  0 on success, -1 when no PT_LOAD covers it. */
+int mm_elf_load_bias(const mm_elf *elf, uint64_t map_start,
+                     uint64_t map_offset, uint64_t page_size, uint64_t *bias);
+
+/* The runtime end of the highest PT_LOAD (p_vaddr + p_memsz + bias), rounded
+ * up to page_size.  0 on success, -1 when there is no PT_LOAD or the end
+ * does not fit in 64 bits (a corrupt header: the caller falls back to what
+ * the mappings show). */
+int mm_elf_load_end(const mm_elf *elf, uint64_t bias, uint64_t page_size,
+                    uint64_t *end);
+
+/* The runtime pages [*start, *end) of one segment under bias.  0 on success,
+ * -1 when they do not fit in 64 bits. */
+int mm_elf_segment_range(const mm_elf_segment *segment, uint64_t bias,
+                         uint64_t page_size, uint64_t *start, uint64_t *end);
+
 #ifdef __cplusplus
 }
 #endif
