@@ -62,11 +62,6 @@ print_region(const mm_list *list, const mm_region *r)
     putchar('\n');
 }
 
-#if !defined(__APPLE__)
-/* macOS's backend has no mm_images yet: the mode is left out there until it
- * has, so that mmdump still links for it. */
-#define MMDUMP_IMAGES 1
-
 /* A path as one field: the separators of the line escaped as maps does. */
 static void
 print_field(const char *text, size_t len)
@@ -147,7 +142,6 @@ dump_images(mm_target *target)
     mm_image_list_free(&list);
     return 0;
 }
-#endif
 
 /* A process id from the command line; 0 on success. */
 static int
@@ -205,7 +199,6 @@ main(int argc, char **argv)
 
     mm_list_init(&list);
     memset(&err, 0, sizeof(err));
-#ifdef MMDUMP_IMAGES
     if (argc >= 2 && argc <= 3 && strcmp(argv[1], "--images") == 0) {
         mm_target target = {.pid = MM_PID_SELF};
         if (argc == 3 && parse_pid(argv[2], &target) != 0) {
@@ -213,7 +206,6 @@ main(int argc, char **argv)
         }
         return dump_images(&target);
     }
-#endif
     if (argc == 3 && strcmp(argv[1], "-f") == 0) {
         size_t len;
         char *text = read_file(argv[2], &len);

@@ -14,11 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import procutil
 import pytest
-import sanitized as sanitizers
 
 import memmaps
+from tests.helpers import procutil
+from tests.helpers import sanitized as sanitizers
 
 ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "memmaps" / "native"
@@ -225,7 +225,13 @@ def image_target(live_bindir):
     d = world_dir(live_bindir)
     lib = compile_target("img_lib", d / "libmmimg.so", "-shared", "-fPIC")
     exe = compile_target(
-        "img_main", d / "img_main", "-fPIE", "-pie", "-rdynamic", f"-L{d}", "-lmmimg",
+        "img_main",
+        d / "img_main",
+        "-fPIE",
+        "-pie",
+        "-rdynamic",
+        f"-L{d}",
+        "-lmmimg",
         f"-Wl,-rpath,{d}",
     )
     proc = launch([exe])
@@ -300,9 +306,7 @@ def test_mmdump_images_under_valgrind(plain, image_target):
         "--errors-for-leak-kinds=definite,indirect",
     )
     env = sanitizers.tool_env()
-    assert key_view(dump_images(plain, pid, wrapper, env=env)) == key_view(
-        dump_images(plain, pid)
-    )
+    assert key_view(dump_images(plain, pid, wrapper, env=env)) == key_view(dump_images(plain, pid))
     assert any(i["path"] == str(plain) for i in dump_images(plain, None, wrapper, env=env))
 
 
