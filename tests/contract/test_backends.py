@@ -1,0 +1,160 @@
+"""The contract suite: every backend's answers, checked the same way.
+
+- linux: the live backend, on this process and on a spawned one.
+- macos records: the portable half of the macOS backend on the recorded
+  vm_region_submap_info_64 records in tests/fixtures/darwin, through
+  tools/darwinrecords.c (no Mac here: the Mach calls themselves do not run).
+- windows: the backend is not built yet; its case says so.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import memmaps
+from memmaps import Maps, Region
+from tests.contract import contract
+from tests.helpers import procutil
+
+ROOT = Path(__file__).resolve().parents[2]
+NATIVE = ROOT / "memmaps" / "native"
+FIXTURES = ROOT / "tests" / "fixtures" / "darwin"
+LIVE = memmaps.BACKEND == "linux"
+
+
+def _assert_none(problems: list[str]) -> None:
+    assert not problems, "\n".join(problems[:20])
+
+
+# -- live backends ------------------------------------------------------------
+
+
+@pytest.fixture
+def target(spawn):
+    """A process that maps nothing new while it is read: sleep."""
+    proc = spawn(["sleep", "60"])
+    procutil.wait_state(proc.pid, "S")
+    return proc.pid
+
+
+@pytest.mark.skipif(not LIVE, reason=f"the live contract runs on Linux; this is {memmaps.BACKEND}")
+@pytest.mark.parametrize("who", ["self", "target"])
+def test_live_listing(who: str, request: pytest.FixtureRequest) -> None:
+    pid = None if who == "self" else request.getfixturevalue("target")
+    _assert_none(contract.listing_problems(memmaps.regions(pid)))
+    _assert_none(contract.listing_problems(memmaps.regions(pid, usage=True)))
+
+
+@pytest.mark.skipif(not LIVE, reason=f"the live contract runs on Linux; this is {memmaps.BACKEND}")
+def test_live_region_at_agrees_with_the_listing(target: int) -> None:
+    maps = memmaps.regions(target)
+    _assert_none(contract.lookup_problems(maps, lambda addr: memmaps.region_at(target, addr)))
+    # And beyond the last region, and at 0.
+    assert memmaps.region_at(target, 0) is None or maps.at(0) is not None
+    assert memmaps.region_at(target, 2**64 - 1) == maps.at(2**64 - 1)
+
+
+@pytest.mark.skipif(not LIVE, reason=f"the live contract runs on Linux; this is {memmaps.BACKEND}")
+@pytest.mark.parametrize("who", ["self", "target"])
+def test_live_images_cover_their_regions(who: str, request: pytest.FixtureRequest) -> None:
+    pid = None if who == "self" else request.getfixturevalue("target")
+    maps = memmaps.regions(pid)
+    images = memmaps.images(pid)
+    assert images, "a dynamically linked process has images"
+    _assert_none(contract.image_problems(images, maps))
+
+
+@pytest.mark.skipif(not LIVE, reason=f"the live contract runs on Linux; this is {memmaps.BACKEND}")
+@pytest.mark.parametrize(
+    "call",
+    [memmaps.regions, memmaps.usage, memmaps.images, lambda pid: memmaps.region_at(pid, 0x1000)],
+    ids=["regions", "usage", "images", "region_at"],
+)
+def test_live_errors_are_typed(call) -> None:
+    _assert_none(contract.error_problems(call, procutil.unused_pid()))
+
+
+# -- recorded macOS records ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def darwinrecords(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("contract") / "darwinrecords"
+    sources = [ROOT / "tools" / "darwinrecords.c", NATIVE / "formats" / "mach_regions.c"]
+    sources.append(NATIVE / "core" / "list.c")
+    command = ["gcc", "-std=c11", "-O1", "-I", str(NATIVE), *map(str, sources), "-o", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0 and "gcc" in result.stderr and "not found" in result.stderr:
+        pytest.skip("no gcc to build tools/darwinrecords.c")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def _record_regions(driver: Path, fixture: Path) -> list[Region]:
+    lines = subprocess.run(
+        [str(driver), str(fixture)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    regions = []
+    for line in lines:
+        fields = dict(word.split("=", 1) for word in line.split("\t"))
+        major, _, minor = fields.get("dev", "0:0").partition(":")
+        regions.append(
+            Region(
+                start=int(fields["start"], 16),
+                end=int(fields["end"], 16),
+                perms=fields["perms"],
+                offset=int(fields["offset"], 16),
+                dev_major=int(major),
+                dev_minor=int(minor),
+                inode=int(fields.get("inode", "0")),
+                path=fields.get("path"),
+                kind=fields["kind"],
+                max_perms=fields["max_perms"],
+                share_mode=None if fields["share_mode"] == "None" else fields["share_mode"],
+                tag=None if fields["tag"] == "None" else fields["tag"],
+            )
+        )
+    return regions
+
+
+RECORDS = sorted(p.name for p in FIXTURES.glob("*-constructed.txt"))
+
+
+@pytest.mark.parametrize("fixture", RECORDS)
+def test_macos_records(darwinrecords: Path, fixture: str) -> None:
+    regions = _record_regions(darwinrecords, FIXTURES / fixture)
+    assert regions, f"{fixture} gave no region"
+    maps = Maps(regions, 4242)  # refuses unsorted or overlapping regions itself
+    _assert_none(contract.listing_problems(maps))
+    # Without a live task, region_at is the listing's own lookup: it must
+    # still agree at every edge and gap.
+    _assert_none(contract.lookup_problems(maps, maps.at))
+
+
+# -- not yet built ------------------------------------------------------------
+
+
+def test_windows_backend() -> None:
+    if not (NATIVE / "backends" / "windows.c").exists():
+        pytest.skip(
+            "no Windows backend yet (memmaps/native/backends/windows.c): "
+            "its contract run under Wine comes with it"
+        )
+    pytest.fail("the Windows backend exists: run the contract under Wine here")
+
+
+def test_the_contract_catches_a_broken_listing() -> None:
+    """The checks themselves can fail."""
+    good = Region(0x1000, 0x2000, "r--p")
+    assert contract.listing_problems(Maps([good], 1)) == []
+    broken = Maps._trusted((good, Region(0x1800, 0x3000, "rw-q", kind="odd")), 1)
+    problems = contract.listing_problems(broken)
+    assert any("starts before" in p for p in problems), problems
+    assert any("perms" in p for p in problems) and any("kind" in p for p in problems), problems
+    assert contract.lookup_problems(Maps([good], 1), lambda addr: None)
+    if sys.platform.startswith("linux"):
+        assert contract.error_problems(lambda pid: None, 2**22 + 1)
