@@ -116,34 +116,49 @@ core_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-/* Runs a backend call without the GIL and converts what it found. */
-typedef mm_status (*backend_call)(const mm_target *, unsigned, mm_list *,
-                                  mm_err *);
+/* The target of a call, once setup() is known to have run; -1 on error. */
+static int
+begin_call(module_state *state, long pid, mm_target *target)
+{
+    if (check_setup(state) < 0) {
+        return -1;
+    }
+    target->pid = pid < 0 ? MM_PID_SELF : pid;
+    return 0;
+}
 
+/* The backend calls that answer with a region list. */
+typedef enum { CALL_REGIONS, CALL_PROCESS_USAGE, CALL_REGION_AT } listing_call;
+
+/* Runs a listing call without the GIL and converts what it found. */
 static PyObject *
-call_backend(PyObject *module, PyObject *args, const char *format,
-             backend_call call)
+run_listing(PyObject *module, listing_call call, long pid, uint64_t addr,
+            unsigned flags)
 {
     module_state *state = get_state(module);
-    long pid;
-    unsigned int flags = 0;
     mm_target target;
     mm_list list;
     mm_err err;
-    mm_status status;
+    mm_status status = MM_OK;
     PyObject *result;
 
-    if (!PyArg_ParseTuple(args, format, &pid, &flags)) {
+    if (begin_call(state, pid, &target) < 0) {
         return NULL;
     }
-    if (check_setup(state) < 0) {
-        return NULL;
-    }
-    target.pid = pid < 0 ? MM_PID_SELF : pid;
     mm_list_init(&list);
     memset(&err, 0, sizeof(err));
     Py_BEGIN_ALLOW_THREADS
-        status = call(&target, flags, &list, &err);
+        switch (call) {
+        case CALL_REGIONS:
+            status = mm_regions(&target, flags, &list, &err);
+            break;
+        case CALL_PROCESS_USAGE:
+            status = mm_process_usage(&target, flags, &list, &err);
+            break;
+        case CALL_REGION_AT:
+            status = mm_region_at(&target, addr, flags, &list, &err);
+            break;
+        }
     Py_END_ALLOW_THREADS
     if (status != MM_OK) {
         result =
@@ -163,10 +178,24 @@ PyDoc_STRVAR(
     "tuple of Region, sorted and never overlapping, and None or why the\n"
     "listing is incomplete.");
 
+/* A listing method whose arguments are (pid, flags=0). */
+static PyObject *
+pid_listing(PyObject *module, PyObject *args, const char *format,
+            listing_call call)
+{
+    long pid;
+    unsigned int flags = 0;
+
+    if (!PyArg_ParseTuple(args, format, &pid, &flags)) {
+        return NULL;
+    }
+    return run_listing(module, call, pid, 0, flags);
+}
+
 static PyObject *
 core_regions(PyObject *module, PyObject *args)
 {
-    return call_backend(module, args, "l|I:regions", mm_regions);
+    return pid_listing(module, args, "l|I:regions", CALL_REGIONS);
 }
 
 PyDoc_STRVAR(
@@ -178,7 +207,7 @@ PyDoc_STRVAR(
 static PyObject *
 core_process_usage(PyObject *module, PyObject *args)
 {
-    return call_backend(module, args, "l|I:process_usage", mm_process_usage);
+    return pid_listing(module, args, "l|I:process_usage", CALL_PROCESS_USAGE);
 }
 
 PyDoc_STRVAR(region_at_doc,
@@ -190,37 +219,14 @@ PyDoc_STRVAR(region_at_doc,
 static PyObject *
 core_region_at(PyObject *module, PyObject *args)
 {
-    module_state *state = get_state(module);
     long pid;
     unsigned long long addr;
     unsigned int flags = 0;
-    mm_target target;
-    mm_list list;
-    mm_err err;
-    mm_status status;
-    PyObject *result;
 
     if (!PyArg_ParseTuple(args, "lK|I:region_at", &pid, &addr, &flags)) {
         return NULL;
     }
-    if (check_setup(state) < 0) {
-        return NULL;
-    }
-    target.pid = pid < 0 ? MM_PID_SELF : pid;
-    mm_list_init(&list);
-    memset(&err, 0, sizeof(err));
-    Py_BEGIN_ALLOW_THREADS
-        status = mm_region_at(&target, (uint64_t)addr, flags, &list, &err);
-    Py_END_ALLOW_THREADS
-    if (status != MM_OK) {
-        result =
-            raise_native_error(state, &err, pid, list.bytes, list.bytes_len);
-    }
-    else {
-        result = build_listing(state, &list);
-    }
-    mm_list_free(&list);
-    return result;
+    return run_listing(module, CALL_REGION_AT, pid, (uint64_t)addr, flags);
 }
 
 PyDoc_STRVAR(read_memory_doc,
@@ -242,10 +248,8 @@ core_read_memory(PyObject *module, PyObject *args)
     PyObject *bytes;
     char *buffer;
 
-    if (!PyArg_ParseTuple(args, "lKn:read_memory", &pid, &addr, &size)) {
-        return NULL;
-    }
-    if (check_setup(state) < 0) {
+    if (!PyArg_ParseTuple(args, "lKn:read_memory", &pid, &addr, &size) ||
+        begin_call(state, pid, &target) < 0) {
         return NULL;
     }
     if (size < 0) {
@@ -256,7 +260,6 @@ core_read_memory(PyObject *module, PyObject *args)
     if (buffer == NULL) {
         return PyErr_NoMemory();
     }
-    target.pid = pid < 0 ? MM_PID_SELF : pid;
     memset(&err, 0, sizeof(err));
     Py_BEGIN_ALLOW_THREADS
         status = mm_read_memory(&target, (uint64_t)addr, buffer, (size_t)size,
@@ -331,13 +334,10 @@ core_images(PyObject *module, PyObject *args)
     mm_status status;
     PyObject *result;
 
-    if (!PyArg_ParseTuple(args, "l|I:images", &pid, &flags)) {
+    if (!PyArg_ParseTuple(args, "l|I:images", &pid, &flags) ||
+        begin_call(state, pid, &target) < 0) {
         return NULL;
     }
-    if (check_setup(state) < 0) {
-        return NULL;
-    }
-    target.pid = pid < 0 ? MM_PID_SELF : pid;
     mm_image_list_init(&list);
     memset(&err, 0, sizeof(err));
     Py_BEGIN_ALLOW_THREADS

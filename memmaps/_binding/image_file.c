@@ -205,29 +205,44 @@ elf_debuglink(image_file *self, char *out, size_t cap)
     return mm_elf_debuglink(&self->reader.elf, out, cap);
 }
 
+/* A tuple of count items, each made by item(items, index). */
+static PyObject *
+tuple_of(const void *items, size_t count,
+         PyObject *(*item)(const void *items, size_t index))
+{
+    PyObject *tuple = PyTuple_New((Py_ssize_t)count);
+
+    if (tuple == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < count; i++) {
+        PyObject *one = item(items, i);
+        if (one == NULL) {
+            Py_DECREF(tuple);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(tuple, (Py_ssize_t)i, one);
+    }
+    return tuple;
+}
+
+static PyObject *
+elf_segment_item(const void *items, size_t index)
+{
+    const mm_elf_segment *s = (const mm_elf_segment *)items + index;
+
+    return Py_BuildValue(
+        "(kkKKKKK)", (unsigned long)s->type, (unsigned long)s->flags,
+        (unsigned long long)s->offset, (unsigned long long)s->vaddr,
+        (unsigned long long)s->filesz, (unsigned long long)s->memsz,
+        (unsigned long long)s->align);
+}
+
 static PyObject *
 elf_segments(image_file *self)
 {
-    const mm_elf *elf = &self->reader.elf;
-    PyObject *segments = PyTuple_New((Py_ssize_t)elf->segment_count);
-
-    if (segments == NULL) {
-        return NULL;
-    }
-    for (size_t i = 0; i < elf->segment_count; i++) {
-        const mm_elf_segment *s = &elf->segments[i];
-        PyObject *item = Py_BuildValue(
-            "(kkKKKKK)", (unsigned long)s->type, (unsigned long)s->flags,
-            (unsigned long long)s->offset, (unsigned long long)s->vaddr,
-            (unsigned long long)s->filesz, (unsigned long long)s->memsz,
-            (unsigned long long)s->align);
-        if (item == NULL) {
-            Py_DECREF(segments);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(segments, (Py_ssize_t)i, item);
-    }
-    return segments;
+    return tuple_of(self->reader.elf.segments, self->reader.elf.segment_count,
+                    elf_segment_item);
 }
 
 static PyObject *
@@ -301,30 +316,24 @@ macho_build_id(image_file *self, uint8_t *out, size_t cap)
 }
 
 static PyObject *
+macho_segment_item(const void *items, size_t index)
+{
+    const mm_macho_segment *s = (const mm_macho_segment *)items + index;
+
+    return Py_BuildValue(
+        "(NKKKKkk)",
+        PyUnicode_DecodeASCII(s->name, (Py_ssize_t)strlen(s->name),
+                              "backslashreplace"),
+        (unsigned long long)s->vmaddr, (unsigned long long)s->vmsize,
+        (unsigned long long)s->fileoff, (unsigned long long)s->filesize,
+        (unsigned long)s->maxprot, (unsigned long)s->initprot);
+}
+
+static PyObject *
 macho_segments(image_file *self)
 {
-    const mm_macho *macho = &self->reader.macho;
-    PyObject *segments = PyTuple_New((Py_ssize_t)macho->segment_count);
-
-    if (segments == NULL) {
-        return NULL;
-    }
-    for (size_t i = 0; i < macho->segment_count; i++) {
-        const mm_macho_segment *s = &macho->segments[i];
-        PyObject *item = Py_BuildValue(
-            "(NKKKKkk)",
-            PyUnicode_DecodeASCII(s->name, (Py_ssize_t)strlen(s->name),
-                                  "backslashreplace"),
-            (unsigned long long)s->vmaddr, (unsigned long long)s->vmsize,
-            (unsigned long long)s->fileoff, (unsigned long long)s->filesize,
-            (unsigned long)s->maxprot, (unsigned long)s->initprot);
-        if (item == NULL) {
-            Py_DECREF(segments);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(segments, (Py_ssize_t)i, item);
-    }
-    return segments;
+    return tuple_of(self->reader.macho.segments,
+                    self->reader.macho.segment_count, macho_segment_item);
 }
 
 static PyObject *

@@ -31,11 +31,7 @@ _DEBUG_ROOT = "/usr/lib/debug"
 
 
 def images(pid: int | None) -> list[Image]:
-    maps = regions(pid, False)
-    return [
-        native.make_image(record, maps, _ElfSymbols(pid, record))
-        for record in native.image_records(pid)
-    ]
+    return native.images(pid, _ElfSymbols)
 
 
 def same_file(pid: int | None, image: Image, path: str) -> bool:

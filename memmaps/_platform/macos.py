@@ -25,11 +25,7 @@ NAME = "macos"
 
 
 def images(pid: int | None) -> list[Image]:
-    maps = regions(pid, False)
-    return [
-        native.make_image(record, maps, MachOSymbols(pid, record))
-        for record in native.image_records(pid)
-    ]
+    return native.images(pid, MachOSymbols)
 
 
 class MachOSymbols:

@@ -116,6 +116,16 @@ def image_records(pid: int | None) -> list[ImageRecord]:
     return [ImageRecord(*record) for record in _core.images(native_pid(pid))]
 
 
+def images(
+    pid: int | None, symbols: Callable[[int | None, ImageRecord], Callable[[str], int | None]]
+) -> list[Image]:
+    """The images the C core lists, each with the symbol lookup the
+    platform makes for it (``symbols(pid, record)``, opened when first
+    asked)."""
+    maps = regions(pid, False)
+    return [make_image(record, maps, symbols(pid, record)) for record in image_records(pid)]
+
+
 def make_image(record: ImageRecord, maps: Maps, lookup: Callable[[str], int | None]) -> Image:
     """The Image of a record, holding the regions its segments cover."""
     if record.format == "elf" or not record.segments:

@@ -8,15 +8,20 @@ mm_backend_name(void)
     return "unsupported";
 }
 
+static mm_status
+unsupported(mm_err *err, const char *what)
+{
+    return mm_err_set(err, MM_ERR_UNSUPPORTED, 0,
+                      "%s is not supported on this system yet", what);
+}
+
 mm_status
 mm_regions(const mm_target *target, unsigned flags, mm_list *out, mm_err *err)
 {
     (void)target;
     (void)flags;
     mm_list_clear(out);
-    return mm_err_set(err, MM_ERR_UNSUPPORTED, 0,
-                      "reading a live process's memory map is not supported "
-                      "on this system yet");
+    return unsupported(err, "reading a live process's memory map");
 }
 
 mm_status
@@ -43,9 +48,7 @@ mm_read_memory(const mm_target *target, uint64_t addr, void *buf, size_t len,
     (void)buf;
     (void)len;
     *got = 0;
-    return mm_err_set(err, MM_ERR_UNSUPPORTED, 0,
-                      "reading another process's memory is not supported "
-                      "on this system yet");
+    return unsupported(err, "reading another process's memory");
 }
 
 mm_status
@@ -55,7 +58,5 @@ mm_images(const mm_target *target, unsigned flags, mm_image_list *out,
     (void)target;
     (void)flags;
     mm_image_list_clear(out);
-    return mm_err_set(err, MM_ERR_UNSUPPORTED, 0,
-                      "listing a process's images is not supported on this "
-                      "system yet");
+    return unsupported(err, "listing a process's images");
 }
