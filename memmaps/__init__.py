@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from . import _core
-from ._platform import current as _platform
+from ._platform import current as _system
 from .errors import (
     AccessDenied,
     Error,
@@ -57,7 +57,7 @@ __all__ = [
 _core.setup(Region, Usage, _from_native)
 
 #: The C core's backend: "linux", "macos", or "unsupported".
-BACKEND: str = _platform.NAME
+BACKEND: str = _system.NAME
 
 
 def _check_pid(pid: int | None) -> int:
@@ -86,7 +86,7 @@ def regions(pid: int | None = None, *, usage: bool = False) -> Maps:
     read, AccessDenied with the reason when the OS refuses.
     """
     _check_pid(pid)
-    return _platform.regions(pid, usage)
+    return _system.regions(pid, usage)
 
 
 def _check_addr(addr: int) -> int:
@@ -107,7 +107,7 @@ def region_at(pid: int | None, addr: int) -> Region | None:
     environment variable MEMMAPS_REGION_AT=listing forces the listing.
     """
     _check_pid(pid)
-    return _platform.region_at(pid, _check_addr(addr))
+    return _system.region_at(pid, _check_addr(addr))
 
 
 def images(pid: int | None = None) -> list[Image]:
@@ -115,7 +115,7 @@ def images(pid: int | None = None) -> list[Image]:
     this process), and its vdso, in address order, each with its load bias
     and build-id."""
     _check_pid(pid)
-    return _platform.images(pid)
+    return _system.images(pid)
 
 
 def symbol_address(pid: int | None, symbol: str, image: str | None = None) -> int:
@@ -126,10 +126,10 @@ def symbol_address(pid: int | None, symbol: str, image: str | None = None) -> in
     first, as it is usually mapped lowest).  Raises SymbolNotFound.
     """
     _check_pid(pid)
-    found = _platform.images(pid)
+    found = _system.images(pid)
 
     def same_file(candidate: Image, path: str) -> bool:
-        return _platform.same_file(pid, candidate, path)
+        return _system.same_file(pid, candidate, path)
 
     return find_symbol(found, symbol, image, os.getpid() if pid is None else pid, same_file)
 
@@ -143,7 +143,7 @@ def usage(pid: int | None = None) -> Usage:
     summed instead.  A kernel thread has no figures (every one is None).
     """
     _check_pid(pid)
-    return _platform.usage(pid)
+    return _system.usage(pid)
 
 
 def parse(text: str | bytes) -> Maps:

@@ -1,5 +1,6 @@
-/* darwinrecords: the portable half of the macOS backend (mm_darwin.c) on
- * its own, fed with recorded vm_region_submap_info_64 records.
+/* darwinrecords: the portable half of the macOS backend
+ * (formats/mach_regions.c) on its own, fed with recorded
+ * vm_region_submap_info_64 records.
  *
  *   darwinrecords [-u] [-f BYTES] FILE  convert the records in FILE and
  *                                       print the regions, one a line;

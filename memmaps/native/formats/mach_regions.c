@@ -45,18 +45,18 @@ mm_share_mode_name(uint8_t share_mode)
 
 /* vmmap's region type for each user tag of xnu's osfmk/mach/vm_statistics.h
  * (VM_MEMORY_MALLOC 1 ... VM_MEMORY_APPLICATION_SPECIFIC_16 255; the numbers
- * are checked against the SDK's header by tests/test_darwin.py).  vmmap's
- * names come from Symbolication's VMURegionTypeDescriptionForTagShareProt-
- * AndPager(), closed source; the table follows Apple's gcore, which copies
- * it (str_tag() in system_cmds gcore.tproj/utils.c), corrected where vmmap
- * output and Symbolication's own strings show otherwise: "Kernel Alloc Once"
- * (73; gcore: "OS Alloc Once"), "IOSurface" (88; gcore: "IO Surface"),
- * "IOAccelerator" (100; gcore: "IO Accelerator"), "SQLite page cache" (62;
- * gcore: "SQlite page cache").  Tags gcore does not name either
- * (VM_RECLAIM, LIBCHANNEL, COREGRAPHICS_XALLOC, COMPOSITOR_SERVICES, DEBUG,
- * NEURAL) keep the VM_MEMORY_ suffix.  A tag with no name is "Memory Tag N",
- * as vmmap prints the application-specific ones ("Memory Tag 253", "Memory
- * Tag 255" in Chromium's and V8's vmmap output). */
+ * are checked against the SDK's header by tests/native/test_darwin.py).
+ * vmmap's names come from Symbolication's
+ * VMURegionTypeDescriptionForTagShareProt- AndPager(), closed source; the
+ * table follows Apple's gcore, which copies it (str_tag() in system_cmds
+ * gcore.tproj/utils.c), corrected where vmmap output and Symbolication's own
+ * strings show otherwise: "Kernel Alloc Once" (73; gcore: "OS Alloc Once"),
+ * "IOSurface" (88; gcore: "IO Surface"), "IOAccelerator" (100; gcore: "IO
+ * Accelerator"), "SQLite page cache" (62; gcore: "SQlite page cache").  Tags
+ * gcore does not name either (VM_RECLAIM, LIBCHANNEL, COREGRAPHICS_XALLOC,
+ * COMPOSITOR_SERVICES, DEBUG, NEURAL) keep the VM_MEMORY_ suffix.  A tag with
+ * no name is "Memory Tag N", as vmmap prints the application-specific ones
+ * ("Memory Tag 253", "Memory Tag 255" in Chromium's and V8's vmmap output). */
 static const char *const tag_names[256] = {
     [1] = "MALLOC",
     [2] = "MALLOC_SMALL",
