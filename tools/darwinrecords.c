@@ -2,11 +2,16 @@
  * (formats/mach_regions.c) on its own, fed with recorded
  * vm_region_submap_info_64 records.
  *
- *   darwinrecords [-u] [-f BYTES] FILE  convert the records in FILE and
+ *   darwinrecords [-u] [-f BYTES] [-p REFUSAL] FILE
+ *                                       convert the records in FILE and
  *                                       print the regions, one a line;
  *                                       -u adds usage, -f BYTES then sums
  *                                       them with mm_darwin_total() and
- *                                       that physical footprint
+ *                                       that physical footprint; -p marks
+ *                                       them as the listing made without
+ *                                       the task port, which task_for_pid()
+ *                                       refused with REFUSAL, and prints
+ *                                       "partial=SENTENCE" first
  *   darwinrecords -t                    every user tag 0..256 and its name
  *   darwinrecords -s                    every share mode 0..9 and its name
  *
@@ -296,6 +301,7 @@ main(int argc, char **argv)
     mm_list list;
     mm_err err;
     int want_usage = 0, total = 0, status = 1;
+    const char *refusal = NULL;
     uint64_t footprint = 0;
     int arg = 1;
 
@@ -317,6 +323,9 @@ main(int argc, char **argv)
         if (strcmp(argv[arg], "-u") == 0) {
             want_usage = 1;
         }
+        else if (strcmp(argv[arg], "-p") == 0 && arg + 1 < argc - 1) {
+            refusal = argv[++arg];
+        }
         else if (strcmp(argv[arg], "-f") == 0 && arg + 1 < argc - 1) {
             total = 1;
             footprint = strtoull(argv[++arg], NULL, 0);
@@ -326,8 +335,8 @@ main(int argc, char **argv)
         }
     }
     if (arg != argc - 1) {
-        fprintf(stderr, "usage: darwinrecords [-u] [-f BYTES] FILE | -t | "
-                        "-s\n");
+        fprintf(stderr, "usage: darwinrecords [-u] [-f BYTES] [-p REFUSAL] "
+                        "FILE | -t | -s\n");
         return 2;
     }
     mm_list_init(&list);
@@ -335,9 +344,17 @@ main(int argc, char **argv)
     if (load(argv[arg], want_usage, &list) != 0) {
         goto done;
     }
+    if (refusal != NULL &&
+        mm_darwin_mark_depth0(&list, 4242, refusal, 5) != 0) {
+        fprintf(stderr, "darwinrecords: out of memory\n");
+        goto done;
+    }
     if (total && mm_darwin_total(&list, &footprint, &err) != MM_OK) {
         fprintf(stderr, "darwinrecords: %s\n", err.message);
         goto done;
+    }
+    if (list.partial != NULL) {
+        printf("partial=%s\n", list.partial);
     }
     for (size_t i = 0; i < list.count; i++) {
         print_region(&list, &list.regions[i]);

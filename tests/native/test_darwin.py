@@ -482,6 +482,23 @@ def test_depth0_fallback_records(driver: Path) -> None:
         _check(region, expected, P)
 
 
+def test_depth0_listing_says_it_is_partial(driver: Path) -> None:
+    """Without the task port the listing is marked partial, with the pid and
+    task_for_pid()'s refusal, and so is the total made from it; a full
+    listing is not."""
+    fixture = str(FIXTURES / "pidinfo-depth0-constructed.txt")
+    refusal = "(os/kern) failure"
+    for args in (("-p", refusal), ("-u", "-f", "4096", "-p", refusal)):
+        first, *rest = regions(driver, *args, fixture)
+        assert list(first) == ["partial"], first
+        sentence = first["partial"]
+        assert sentence.startswith("process 4242's task port was refused"), sentence
+        assert f"({refusal}, 0x5)" in sentence and "submaps" in sentence, sentence
+        assert rest and all("partial" not in region for region in rest)
+    full = regions(driver, str(FIXTURES / "regions-arm64-constructed.txt"))
+    assert all("partial" not in region for region in full)
+
+
 def test_saturating_page_counts(driver: Path) -> None:
     (got,) = regions(driver, "-u", str(FIXTURES / "saturation-constructed.txt"))
     assert int(got["u.rss"]) == 2**64 - 1, "pages * page size must saturate, not wrap"

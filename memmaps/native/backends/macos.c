@@ -505,12 +505,8 @@ walk_pidinfo(const task_ref *t, kern_return_t refused, uint64_t from,
         return process_gone(t, err);
     }
     /* Success, but partial: the listing says so (Maps.partial). */
-    if (mm_list_set_partial(
-            out,
-            "process %ld's task port was refused (%s, 0x%x), so its regions "
-            "come from proc_pidinfo(), which does not look inside submaps: "
-            "the shared region (the dyld shared cache) is one region",
-            t->asked, mach_error_string(refused), (unsigned)refused) != 0) {
+    if (mm_darwin_mark_depth0(out, t->asked, mach_error_string(refused),
+                              (unsigned)refused) != 0) {
         return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
     }
     return MM_OK;

@@ -399,3 +399,15 @@ nomem:
     list->count = 0;
     return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
 }
+
+int
+mm_darwin_mark_depth0(mm_list *list, long pid, const char *refusal,
+                      unsigned refusal_code)
+{
+    return mm_list_set_partial(
+        list,
+        "process %ld's task port was refused (%s, 0x%x), so its regions come "
+        "from proc_pidinfo(), which does not look inside submaps: the shared "
+        "region (the dyld shared cache) is one region",
+        pid, refusal, refusal_code);
+}

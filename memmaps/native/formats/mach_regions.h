@@ -124,6 +124,14 @@ int mm_darwin_add_region(mm_list *out, uint64_t start, uint64_t size,
 int mm_darwin_set_path(mm_list *list, size_t index, const char *path,
                        size_t len, uint32_t dev, uint64_t inode);
 
+/* Marks a listing as the one made without the task port: proc_pidinfo()
+ * walks depth 0 only, so the shared region (the dyld shared cache) is one
+ * "special" submap region instead of its libraries' pieces.  refusal says
+ * why the port was refused (mach_error_string() and the code).  0, or -1
+ * when out of memory. */
+int mm_darwin_mark_depth0(mm_list *list, long pid, const char *refusal,
+                          unsigned refusal_code);
+
 /* Once every region is in and named: clears the offset of whatever is not
  * a file (the offset into an anonymous VM object means nothing to a
  * reader, and Linux shows 0 there too) and sorts out overlaps. */
