@@ -50,6 +50,26 @@ int mm_read_offset(void *ctx, uint64_t offset, void *buf, size_t len);
  * for succeeds. */
 int mm_read_target(void *ctx, uint64_t address, void *buf, size_t len);
 
+/* Reads exactly len bytes at offset of a source that serves size bytes,
+ * refusing what lies past them before asking read; 0 on success.  A format
+ * reader's view of its input, so a corrupt offset never reaches the
+ * callback. */
+int mm_read_within(mm_read_fn read, void *ctx, uint64_t size, uint64_t offset,
+                   void *buf, size_t len);
+
+/* The error for a table of len bytes larger than a reader will allocate
+ * (what names it); returns MM_ERR_PARSE. */
+mm_status mm_table_too_large(const char *what, uint64_t len, mm_err *err);
+
+/* Reads a table of len bytes at offset of a source that serves size bytes
+ * into a new buffer (*out, to be freed): it must lie within size and be no
+ * larger than cap.  what names the table and image the kind of input
+ * ("ELF"), in the messages.  A zero len gives a valid one-byte buffer. */
+mm_status mm_read_table(mm_read_fn read, void *ctx, uint64_t size,
+                        uint64_t offset, uint64_t len, uint64_t cap,
+                        const char *image, const char *what, void **out,
+                        mm_err *err);
+
 #ifndef _WIN32
 /* A file descriptor, read with pread() (so several readers can share it):
  * ctx points at the int. */

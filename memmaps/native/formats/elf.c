@@ -179,13 +179,7 @@ in_bounds(const mm_elf *elf, uint64_t offset, uint64_t len)
 static int
 read_at(const mm_elf *elf, uint64_t offset, void *buf, size_t len)
 {
-    if (!in_bounds(elf, offset, len)) {
-        return -1;
-    }
-    if (len == 0) {
-        return 0;
-    }
-    return elf->read(elf->ctx, offset, buf, len) == 0 ? 0 : -1;
+    return mm_read_within(elf->read, elf->ctx, elf->size, offset, buf, len);
 }
 
 /* The most bytes a table read from the input may take. */
@@ -201,35 +195,8 @@ static mm_status
 read_alloc(const mm_elf *elf, uint64_t offset, uint64_t len, const char *what,
            void **out, mm_err *err)
 {
-    void *buf;
-
-    *out = NULL;
-    if (!in_bounds(elf, offset, len)) {
-        return mm_err_set(err, MM_ERR_PARSE, 0,
-                          "%s (0x%" PRIx64 " bytes at offset 0x%" PRIx64
-                          ") runs past the end of the ELF image",
-                          what, len, offset);
-    }
-    if (len > alloc_limit(elf)) {
-        return mm_err_set(err, MM_ERR_PARSE, 0,
-                          "%s is 0x%" PRIx64 " bytes, more than can be real",
-                          what, len);
-    }
-    buf = malloc(len ? (size_t)len : 1);
-    if (buf == NULL) {
-        return mm_err_set(err, MM_ERR_NOMEM, 0,
-                          "out of memory reading %s (0x%" PRIx64 " bytes)",
-                          what, len);
-    }
-    if (read_at(elf, offset, buf, (size_t)len) != 0) {
-        free(buf);
-        return mm_err_set(err, MM_ERR_PARSE, 0,
-                          "%s (0x%" PRIx64 " bytes at offset 0x%" PRIx64
-                          ") cannot be read",
-                          what, len, offset);
-    }
-    *out = buf;
-    return MM_OK;
+    return mm_read_table(elf->read, elf->ctx, elf->size, offset, len,
+                         alloc_limit(elf), "ELF", what, out, err);
 }
 
 /* ---- headers ---- */

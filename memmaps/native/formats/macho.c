@@ -134,15 +134,12 @@ fits(uint64_t size, uint64_t offset, uint64_t len)
 static int
 read_at(const mm_macho *macho, uint64_t offset, void *buf, size_t len)
 {
-    if (!fits(macho->slice_size, offset, len)) {
-        return -1;
-    }
-    if (len == 0) {
-        return 0;
-    }
-    /* base + slice_size <= size was checked when the slice was chosen. */
-    return macho->read(macho->ctx, macho->base + offset, buf, len) == 0 ? 0
-                                                                        : -1;
+    /* base + slice_size <= size was checked when the slice was chosen, so
+     * the offset reader never finds base + offset wrapping. */
+    mm_offset_reader slice = {macho->read, macho->ctx, macho->base};
+
+    return mm_read_within(mm_read_offset, &slice, macho->slice_size, offset,
+                          buf, len);
 }
 
 /* The most bytes a table read from the input may take. */
@@ -688,8 +685,8 @@ static mm_status
 read_table(const mm_macho *macho, uint64_t fileoff, uint64_t len,
            const char *what, void **out, mm_err *err)
 {
+    mm_offset_reader slice = {macho->read, macho->ctx, macho->base};
     uint64_t offset;
-    void *buf;
 
     *out = NULL;
     if (len == 0) {
@@ -700,10 +697,10 @@ read_table(const mm_macho *macho, uint64_t fileoff, uint64_t len,
                    ? MM_OK
                    : mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
     }
+    /* The size before the place: a huge table is too large wherever it
+     * claims to be. */
     if (len > alloc_limit(macho)) {
-        return mm_err_set(err, MM_ERR_PARSE, 0,
-                          "%s is 0x%" PRIx64 " bytes, more than can be real",
-                          what, len);
+        return mm_table_too_large(what, len, err);
     }
     if (locate(macho, fileoff, len, &offset) != 0) {
         return mm_err_set(err, MM_ERR_PARSE, 0,
@@ -711,27 +708,8 @@ read_table(const mm_macho *macho, uint64_t fileoff, uint64_t len,
                           ") is not in the file bytes of a segment",
                           what, len, fileoff);
     }
-    if (!fits(macho->slice_size, offset, len)) {
-        return mm_err_set(err, MM_ERR_PARSE, 0,
-                          "%s (0x%" PRIx64 " bytes at offset 0x%" PRIx64
-                          ") runs past the end of the Mach-O image",
-                          what, len, offset);
-    }
-    buf = malloc((size_t)len);
-    if (buf == NULL) {
-        return mm_err_set(err, MM_ERR_NOMEM, 0,
-                          "out of memory reading %s (0x%" PRIx64 " bytes)",
-                          what, len);
-    }
-    if (read_at(macho, offset, buf, (size_t)len) != 0) {
-        free(buf);
-        return mm_err_set(err, MM_ERR_PARSE, 0,
-                          "%s (0x%" PRIx64 " bytes at offset 0x%" PRIx64
-                          ") cannot be read",
-                          what, len, offset);
-    }
-    *out = buf;
-    return MM_OK;
+    return mm_read_table(mm_read_offset, &slice, macho->slice_size, offset,
+                         len, alloc_limit(macho), "Mach-O", what, out, err);
 }
 
 /* ---- the symbol table ---- */
