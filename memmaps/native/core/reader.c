@@ -50,6 +50,21 @@ mm_read_within(mm_read_fn read, void *ctx, uint64_t size, uint64_t offset,
     return read(ctx, offset, buf, len) == 0 ? 0 : -1;
 }
 
+uint64_t
+mm_table_limit(uint64_t size)
+{
+    return size < MM_TABLE_CAP ? size : MM_TABLE_CAP;
+}
+
+size_t
+mm_names_end(const char *strings, size_t len)
+{
+    while (len > 0 && strings[len - 1] != '\0') {
+        len--;
+    }
+    return len;
+}
+
 mm_status
 mm_table_too_large(const char *what, uint64_t len, mm_err *err)
 {

@@ -57,6 +57,19 @@ int mm_read_target(void *ctx, uint64_t address, void *buf, size_t len);
 int mm_read_within(mm_read_fn read, void *ctx, uint64_t size, uint64_t offset,
                    void *buf, size_t len);
 
+/* The largest table a reader takes from a source of unknown size: far more
+ * than any real symbol table, far less than a hostile count would ask for. */
+#define MM_TABLE_CAP ((uint64_t)256 << 20)
+
+/* The most bytes a table read from a source of size bytes may take: the
+ * size, or MM_TABLE_CAP when that is less. */
+uint64_t mm_table_limit(uint64_t size);
+
+/* Where the names of a string table of len bytes must start so that their
+ * NUL lies inside it: one past its last NUL, 0 when it has none.  Checking
+ * a name against this costs nothing per lookup. */
+size_t mm_names_end(const char *strings, size_t len);
+
 /* The error for a table of len bytes larger than a reader will allocate
  * (what names it); returns MM_ERR_PARSE. */
 mm_status mm_table_too_large(const char *what, uint64_t len, mm_err *err);

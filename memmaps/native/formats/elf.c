@@ -3,7 +3,7 @@
  * Nothing read from the input is trusted.  Every field goes through get16,
  * get32 and get64 in the file's byte order, every offset + length is checked
  * for overflow and against the size the callback can serve, and every
- * allocation is bounded by that size, or by ALLOC_CAP when the size is
+ * allocation is bounded by that size, or by MM_TABLE_CAP when the size is
  * unknown (a process's memory), so that a hostile count can neither make it
  * allocate gigabytes nor loop for long.
  *
@@ -46,9 +46,6 @@
  * default one (memcpy@GLIBC_2.2.5 beside memcpy@@GLIBC_2.14). */
 #define VERSYM_HIDDEN 0x8000
 
-/* The largest buffer read from an input of unknown size: far more than any
- * real symbol table, far less than a hostile count would ask for. */
-#define ALLOC_CAP ((uint64_t)256 << 20)
 /* Core files of processes with many mappings use PN_XNUM for more than
  * 65535 program headers; the kernel's vm.max_map_count is 65530 by default,
  * so this is generous. */
@@ -186,7 +183,7 @@ read_at(const mm_elf *elf, uint64_t offset, void *buf, size_t len)
 static uint64_t
 alloc_limit(const mm_elf *elf)
 {
-    return elf->size < ALLOC_CAP ? elf->size : ALLOC_CAP;
+    return mm_table_limit(elf->size);
 }
 
 /* Reads len bytes at offset into a new buffer (*out, to be freed), for the
@@ -778,18 +775,6 @@ mm_elf_debuglink(mm_elf *elf, char *out, size_t cap)
 
 /* ---- symbol tables ---- */
 
-/* Sets names_end from the string table just read. */
-static void
-find_names_end(elf_table *t)
-{
-    size_t i = t->strings_len;
-
-    while (i > 0 && t->strings[i - 1] != '\0') {
-        i--;
-    }
-    t->names_end = i;
-}
-
 /* Reads the table of section type (SHT_SYMTAB or SHT_DYNSYM) into t. */
 static mm_status
 load_section_table(mm_elf *elf, elf_table *t, uint32_t type, mm_err *err)
@@ -841,7 +826,7 @@ load_section_table(mm_elf *elf, elf_table *t, uint32_t type, mm_err *err)
     }
     t->strings = buf;
     t->strings_len = (size_t)str->size;
-    find_names_end(t);
+    t->names_end = mm_names_end(t->strings, t->strings_len);
 
     /* .gnu.version says which of several same-named symbols is the default
      * version.  Optional: a missing or odd one is simply not used. */
@@ -1087,7 +1072,7 @@ load_dynamic_table(mm_elf *elf, elf_table *t, uint64_t bias, mm_err *err)
     }
     t->strings = buf;
     t->strings_len = (size_t)strsz;
-    find_names_end(t);
+    t->names_end = mm_names_end(t->strings, t->strings_len);
     if (versym != 0 &&
         vaddr_range_to_offset(elf, versym, count * 2, &off) == 0) {
         mm_err ignored;

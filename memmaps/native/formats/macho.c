@@ -4,7 +4,7 @@
  * through get32 and get64 in the image's byte order (fat headers are always
  * big-endian), every offset + length is checked for overflow and against
  * what the callback can serve, every allocation is bounded by that size or
- * by ALLOC_CAP when the size is unknown, and every loop by a count that was
+ * by MM_TABLE_CAP when the size is unknown, and every loop by a count that was
  * checked against the bytes it walks.
  *
  * The constants come from Apple's <mach-o/loader.h>, <mach-o/nlist.h> and
@@ -34,9 +34,6 @@
 #define N_ABS  0x2u
 #define N_SECT 0xeu
 
-/* The largest buffer read from an input of unknown size: far more than any
- * real symbol table, far less than a hostile count would ask for. */
-#define ALLOC_CAP ((uint64_t)256 << 20)
 /* Real load commands take a few KiB, a dylib with hundreds of
  * dependencies some hundred KiB. */
 #define LOADCMDS_CAP ((uint64_t)16 << 20)
@@ -146,7 +143,7 @@ read_at(const mm_macho *macho, uint64_t offset, void *buf, size_t len)
 static uint64_t
 alloc_limit(const mm_macho *macho)
 {
-    return macho->slice_size < ALLOC_CAP ? macho->slice_size : ALLOC_CAP;
+    return mm_table_limit(macho->slice_size);
 }
 
 /* ---- fat files ---- */
@@ -739,10 +736,7 @@ load_table(mm_macho *macho, macho_internal *in, mm_err *err)
     }
     in->strings = buf;
     in->strings_len = macho->strsize;
-    in->names_end = in->strings_len;
-    while (in->names_end > 0 && in->strings[in->names_end - 1] != '\0') {
-        in->names_end--;
-    }
+    in->names_end = mm_names_end(in->strings, in->strings_len);
     in->state = TABLE_LOADED;
     return MM_OK;
 }
