@@ -50,6 +50,53 @@ int mm_read_offset(void *ctx, uint64_t offset, void *buf, size_t len);
  * for succeeds. */
 int mm_read_target(void *ctx, uint64_t address, void *buf, size_t len);
 
+/* Fields of the bytes read, in the byte order a format says: big_endian
+ * non-zero for the most significant byte first.  Inline, since symbol
+ * lookups decode every entry of a table. */
+static inline uint32_t
+mm_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
+}
+
+static inline uint32_t
+mm_le32(const uint8_t *p)
+{
+    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 |
+           p[0];
+}
+
+static inline uint64_t
+mm_be64(const uint8_t *p)
+{
+    return (uint64_t)mm_be32(p) << 32 | mm_be32(p + 4);
+}
+
+static inline uint16_t
+mm_get16(int big_endian, const uint8_t *p)
+{
+    if (big_endian) {
+        return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+    }
+    return (uint16_t)((unsigned)p[1] << 8 | p[0]);
+}
+
+static inline uint32_t
+mm_get32(int big_endian, const uint8_t *p)
+{
+    return big_endian ? mm_be32(p) : mm_le32(p);
+}
+
+static inline uint64_t
+mm_get64(int big_endian, const uint8_t *p)
+{
+    if (big_endian) {
+        return mm_be64(p);
+    }
+    return (uint64_t)mm_le32(p + 4) << 32 | mm_le32(p);
+}
+
 /* Reads exactly len bytes at offset of a source that serves size bytes,
  * refusing what lies past them before asking read; 0 on success.  A format
  * reader's view of its input, so a corrupt offset never reaches the

@@ -118,37 +118,19 @@ typedef struct elf_internal {
 static uint16_t
 get16(const mm_elf *elf, const uint8_t *p)
 {
-    if (elf->big_endian) {
-        return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-    }
-    return (uint16_t)((unsigned)p[1] << 8 | p[0]);
+    return mm_get16(elf->big_endian, p);
 }
 
 static uint32_t
 get32(const mm_elf *elf, const uint8_t *p)
 {
-    if (elf->big_endian) {
-        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-               (uint32_t)p[2] << 8 | p[3];
-    }
-    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 |
-           p[0];
+    return mm_get32(elf->big_endian, p);
 }
 
 static uint64_t
 get64(const mm_elf *elf, const uint8_t *p)
 {
-    uint64_t hi, lo;
-
-    if (elf->big_endian) {
-        hi = get32(elf, p);
-        lo = get32(elf, p + 4);
-    }
-    else {
-        lo = get32(elf, p);
-        hi = get32(elf, p + 4);
-    }
-    return hi << 32 | lo;
+    return mm_get64(elf->big_endian, p);
 }
 
 /* An address or offset of the file's class: 4 or 8 bytes. */

@@ -75,47 +75,21 @@ typedef struct macho_internal {
 /* ---- bytes ---- */
 
 static uint32_t
-be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-           p[3];
-}
-
-static uint32_t
-le32(const uint8_t *p)
-{
-    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 |
-           p[0];
-}
-
-static uint64_t
-be64(const uint8_t *p)
-{
-    return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
-static uint32_t
 get32(const mm_macho *macho, const uint8_t *p)
 {
-    return macho->big_endian ? be32(p) : le32(p);
+    return mm_get32(macho->big_endian, p);
 }
 
 static uint16_t
 get16(const mm_macho *macho, const uint8_t *p)
 {
-    if (macho->big_endian) {
-        return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-    }
-    return (uint16_t)((unsigned)p[1] << 8 | p[0]);
+    return mm_get16(macho->big_endian, p);
 }
 
 static uint64_t
 get64(const mm_macho *macho, const uint8_t *p)
 {
-    if (macho->big_endian) {
-        return be64(p);
-    }
-    return (uint64_t)le32(p + 4) << 32 | le32(p);
+    return mm_get64(macho->big_endian, p);
 }
 
 /* Whether [offset, offset + len) lies within [0, size). */
@@ -151,17 +125,17 @@ alloc_limit(const mm_macho *macho)
 static void
 decode_fat_arch(const uint8_t *p, int fat64, mm_macho_fat_arch *a)
 {
-    a->cputype = be32(p);
-    a->cpusubtype = be32(p + 4);
+    a->cputype = mm_be32(p);
+    a->cpusubtype = mm_be32(p + 4);
     if (fat64) {
-        a->offset = be64(p + 8);
-        a->size = be64(p + 16);
-        a->align = be32(p + 24);
+        a->offset = mm_be64(p + 8);
+        a->size = mm_be64(p + 16);
+        a->align = mm_be32(p + 24);
     }
     else {
-        a->offset = be32(p + 8);
-        a->size = be32(p + 12);
-        a->align = be32(p + 16);
+        a->offset = mm_be32(p + 8);
+        a->size = mm_be32(p + 12);
+        a->align = mm_be32(p + 16);
     }
 }
 
@@ -185,13 +159,13 @@ walk_fat(mm_read_fn read, void *ctx, uint64_t size, fat_visit_fn visit,
         return mm_err_set(err, MM_ERR_PARSE, 0,
                           "too short for a Mach-O header");
     }
-    magic = be32(h);
+    magic = mm_be32(h);
     if (magic != FAT_MAGIC && magic != FAT_MAGIC_64) {
         return MM_ERR_NOT_FOUND;
     }
     fat64 = magic == FAT_MAGIC_64;
     entsize = fat_arch_size[fat64];
-    count = be32(h + 4);
+    count = mm_be32(h + 4);
     if (count == 0 || count > MAX_FAT_ARCHS ||
         !fits(size, 8, (uint64_t)count * entsize)) {
         return mm_err_set(err, MM_ERR_PARSE, 0,
@@ -529,15 +503,15 @@ mm_macho_open(mm_macho *macho, mm_read_fn read, void *ctx, uint64_t size,
         return mm_err_set(err, MM_ERR_PARSE, 0,
                           "too short for a Mach-O header");
     }
-    magic = le32(h);
+    magic = mm_le32(h);
     if (magic == MH_MAGIC || magic == MH_MAGIC_64) {
         macho->big_endian = 0;
     }
-    else if (be32(h) == MH_MAGIC || be32(h) == MH_MAGIC_64) {
+    else if (mm_be32(h) == MH_MAGIC || mm_be32(h) == MH_MAGIC_64) {
         macho->big_endian = 1;
-        magic = be32(h);
+        magic = mm_be32(h);
     }
-    else if (be32(h) == FAT_MAGIC || be32(h) == FAT_MAGIC_64) {
+    else if (mm_be32(h) == FAT_MAGIC || mm_be32(h) == FAT_MAGIC_64) {
         /* In memory, or a fat file inside a fat file: loaders map thin
          * images only. */
         return mm_err_set(err, MM_ERR_PARSE, 0, "%s",
@@ -547,7 +521,7 @@ mm_macho_open(mm_macho *macho, mm_read_fn read, void *ctx, uint64_t size,
     else {
         return mm_err_set(err, MM_ERR_PARSE, 0,
                           "not a Mach-O file (magic 0x%08" PRIx32 ")",
-                          be32(h));
+                          mm_be32(h));
     }
     macho->is64 = magic == MH_MAGIC_64;
     if (read_at(macho, 0, h, header_size[macho->is64]) != 0) {
