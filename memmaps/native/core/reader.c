@@ -5,6 +5,8 @@
 #include "core/reader.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #ifndef _WIN32
 #include <unistd.h>
@@ -33,6 +35,78 @@ mm_read_offset(void *ctx, uint64_t offset, void *buf, size_t len)
         return -1;
     }
     return r->read(r->ctx, r->base + offset, buf, len);
+}
+
+int
+mm_read_within(mm_read_fn read, void *ctx, uint64_t size, uint64_t offset,
+               void *buf, size_t len)
+{
+    if (offset > size || len > size - offset) {
+        return -1;
+    }
+    if (len == 0) {
+        return 0;
+    }
+    return read(ctx, offset, buf, len) == 0 ? 0 : -1;
+}
+
+uint64_t
+mm_table_limit(uint64_t size)
+{
+    return size < MM_TABLE_CAP ? size : MM_TABLE_CAP;
+}
+
+size_t
+mm_names_end(const char *strings, size_t len)
+{
+    while (len > 0 && strings[len - 1] != '\0') {
+        len--;
+    }
+    return len;
+}
+
+mm_status
+mm_table_too_large(const char *what, uint64_t len, mm_err *err)
+{
+    return mm_err_set(err, MM_ERR_PARSE, 0,
+                      "%s is 0x%" PRIx64 " bytes, more than can be real", what,
+                      len);
+}
+
+mm_status
+mm_read_table(mm_read_fn read, void *ctx, uint64_t size, uint64_t offset,
+              uint64_t len, uint64_t cap, const char *image, const char *what,
+              void **out, mm_err *err)
+{
+    void *buf;
+
+    *out = NULL;
+    /* Bounds first: a table past the end is reported as that even when it
+     * is also too large. */
+    if (offset > size || len > size - offset) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "%s (0x%" PRIx64 " bytes at offset 0x%" PRIx64
+                          ") runs past the end of the %s image",
+                          what, len, offset, image);
+    }
+    if (len > cap) {
+        return mm_table_too_large(what, len, err);
+    }
+    buf = malloc(len ? (size_t)len : 1);
+    if (buf == NULL) {
+        return mm_err_set(err, MM_ERR_NOMEM, 0,
+                          "out of memory reading %s (0x%" PRIx64 " bytes)",
+                          what, len);
+    }
+    if (mm_read_within(read, ctx, size, offset, buf, (size_t)len) != 0) {
+        free(buf);
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "%s (0x%" PRIx64 " bytes at offset 0x%" PRIx64
+                          ") cannot be read",
+                          what, len, offset);
+    }
+    *out = buf;
+    return MM_OK;
 }
 
 #ifndef _WIN32

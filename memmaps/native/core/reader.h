@@ -50,6 +50,86 @@ int mm_read_offset(void *ctx, uint64_t offset, void *buf, size_t len);
  * for succeeds. */
 int mm_read_target(void *ctx, uint64_t address, void *buf, size_t len);
 
+/* Fields of the bytes read, in the byte order a format says: big_endian
+ * non-zero for the most significant byte first.  Inline, since symbol
+ * lookups decode every entry of a table. */
+static inline uint32_t
+mm_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
+}
+
+static inline uint32_t
+mm_le32(const uint8_t *p)
+{
+    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 |
+           p[0];
+}
+
+static inline uint64_t
+mm_be64(const uint8_t *p)
+{
+    return (uint64_t)mm_be32(p) << 32 | mm_be32(p + 4);
+}
+
+static inline uint16_t
+mm_get16(int big_endian, const uint8_t *p)
+{
+    if (big_endian) {
+        return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+    }
+    return (uint16_t)((unsigned)p[1] << 8 | p[0]);
+}
+
+static inline uint32_t
+mm_get32(int big_endian, const uint8_t *p)
+{
+    return big_endian ? mm_be32(p) : mm_le32(p);
+}
+
+static inline uint64_t
+mm_get64(int big_endian, const uint8_t *p)
+{
+    if (big_endian) {
+        return mm_be64(p);
+    }
+    return (uint64_t)mm_le32(p + 4) << 32 | mm_le32(p);
+}
+
+/* Reads exactly len bytes at offset of a source that serves size bytes,
+ * refusing what lies past them before asking read; 0 on success.  A format
+ * reader's view of its input, so a corrupt offset never reaches the
+ * callback. */
+int mm_read_within(mm_read_fn read, void *ctx, uint64_t size, uint64_t offset,
+                   void *buf, size_t len);
+
+/* The largest table a reader takes from a source of unknown size: far more
+ * than any real symbol table, far less than a hostile count would ask for. */
+#define MM_TABLE_CAP ((uint64_t)256 << 20)
+
+/* The most bytes a table read from a source of size bytes may take: the
+ * size, or MM_TABLE_CAP when that is less. */
+uint64_t mm_table_limit(uint64_t size);
+
+/* Where the names of a string table of len bytes must start so that their
+ * NUL lies inside it: one past its last NUL, 0 when it has none.  Checking
+ * a name against this costs nothing per lookup. */
+size_t mm_names_end(const char *strings, size_t len);
+
+/* The error for a table of len bytes larger than a reader will allocate
+ * (what names it); returns MM_ERR_PARSE. */
+mm_status mm_table_too_large(const char *what, uint64_t len, mm_err *err);
+
+/* Reads a table of len bytes at offset of a source that serves size bytes
+ * into a new buffer (*out, to be freed): it must lie within size and be no
+ * larger than cap.  what names the table and image the kind of input
+ * ("ELF"), in the messages.  A zero len gives a valid one-byte buffer. */
+mm_status mm_read_table(mm_read_fn read, void *ctx, uint64_t size,
+                        uint64_t offset, uint64_t len, uint64_t cap,
+                        const char *image, const char *what, void **out,
+                        mm_err *err);
+
 #ifndef _WIN32
 /* A file descriptor, read with pread() (so several readers can share it):
  * ctx points at the int. */

@@ -3,7 +3,7 @@
  * Nothing read from the input is trusted.  Every field goes through get16,
  * get32 and get64 in the file's byte order, every offset + length is checked
  * for overflow and against the size the callback can serve, and every
- * allocation is bounded by that size, or by ALLOC_CAP when the size is
+ * allocation is bounded by that size, or by MM_TABLE_CAP when the size is
  * unknown (a process's memory), so that a hostile count can neither make it
  * allocate gigabytes nor loop for long.
  *
@@ -46,9 +46,6 @@
  * default one (memcpy@GLIBC_2.2.5 beside memcpy@@GLIBC_2.14). */
 #define VERSYM_HIDDEN 0x8000
 
-/* The largest buffer read from an input of unknown size: far more than any
- * real symbol table, far less than a hostile count would ask for. */
-#define ALLOC_CAP ((uint64_t)256 << 20)
 /* Core files of processes with many mappings use PN_XNUM for more than
  * 65535 program headers; the kernel's vm.max_map_count is 65530 by default,
  * so this is generous. */
@@ -121,37 +118,19 @@ typedef struct elf_internal {
 static uint16_t
 get16(const mm_elf *elf, const uint8_t *p)
 {
-    if (elf->big_endian) {
-        return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-    }
-    return (uint16_t)((unsigned)p[1] << 8 | p[0]);
+    return mm_get16(elf->big_endian, p);
 }
 
 static uint32_t
 get32(const mm_elf *elf, const uint8_t *p)
 {
-    if (elf->big_endian) {
-        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-               (uint32_t)p[2] << 8 | p[3];
-    }
-    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 |
-           p[0];
+    return mm_get32(elf->big_endian, p);
 }
 
 static uint64_t
 get64(const mm_elf *elf, const uint8_t *p)
 {
-    uint64_t hi, lo;
-
-    if (elf->big_endian) {
-        hi = get32(elf, p);
-        lo = get32(elf, p + 4);
-    }
-    else {
-        lo = get32(elf, p);
-        hi = get32(elf, p + 4);
-    }
-    return hi << 32 | lo;
+    return mm_get64(elf->big_endian, p);
 }
 
 /* An address or offset of the file's class: 4 or 8 bytes. */
@@ -179,20 +158,14 @@ in_bounds(const mm_elf *elf, uint64_t offset, uint64_t len)
 static int
 read_at(const mm_elf *elf, uint64_t offset, void *buf, size_t len)
 {
-    if (!in_bounds(elf, offset, len)) {
-        return -1;
-    }
-    if (len == 0) {
-        return 0;
-    }
-    return elf->read(elf->ctx, offset, buf, len) == 0 ? 0 : -1;
+    return mm_read_within(elf->read, elf->ctx, elf->size, offset, buf, len);
 }
 
 /* The most bytes a table read from the input may take. */
 static uint64_t
 alloc_limit(const mm_elf *elf)
 {
-    return elf->size < ALLOC_CAP ? elf->size : ALLOC_CAP;
+    return mm_table_limit(elf->size);
 }
 
 /* Reads len bytes at offset into a new buffer (*out, to be freed), for the
@@ -201,35 +174,8 @@ static mm_status
 read_alloc(const mm_elf *elf, uint64_t offset, uint64_t len, const char *what,
            void **out, mm_err *err)
 {
-    void *buf;
-
-    *out = NULL;
-    if (!in_bounds(elf, offset, len)) {
-        return mm_err_set(err, MM_ERR_PARSE, 0,
-                          "%s (0x%" PRIx64 " bytes at offset 0x%" PRIx64
-                          ") runs past the end of the ELF image",
-                          what, len, offset);
-    }
-    if (len > alloc_limit(elf)) {
-        return mm_err_set(err, MM_ERR_PARSE, 0,
-                          "%s is 0x%" PRIx64 " bytes, more than can be real",
-                          what, len);
-    }
-    buf = malloc(len ? (size_t)len : 1);
-    if (buf == NULL) {
-        return mm_err_set(err, MM_ERR_NOMEM, 0,
-                          "out of memory reading %s (0x%" PRIx64 " bytes)",
-                          what, len);
-    }
-    if (read_at(elf, offset, buf, (size_t)len) != 0) {
-        free(buf);
-        return mm_err_set(err, MM_ERR_PARSE, 0,
-                          "%s (0x%" PRIx64 " bytes at offset 0x%" PRIx64
-                          ") cannot be read",
-                          what, len, offset);
-    }
-    *out = buf;
-    return MM_OK;
+    return mm_read_table(elf->read, elf->ctx, elf->size, offset, len,
+                         alloc_limit(elf), "ELF", what, out, err);
 }
 
 /* ---- headers ---- */
@@ -811,18 +757,6 @@ mm_elf_debuglink(mm_elf *elf, char *out, size_t cap)
 
 /* ---- symbol tables ---- */
 
-/* Sets names_end from the string table just read. */
-static void
-find_names_end(elf_table *t)
-{
-    size_t i = t->strings_len;
-
-    while (i > 0 && t->strings[i - 1] != '\0') {
-        i--;
-    }
-    t->names_end = i;
-}
-
 /* Reads the table of section type (SHT_SYMTAB or SHT_DYNSYM) into t. */
 static mm_status
 load_section_table(mm_elf *elf, elf_table *t, uint32_t type, mm_err *err)
@@ -874,7 +808,7 @@ load_section_table(mm_elf *elf, elf_table *t, uint32_t type, mm_err *err)
     }
     t->strings = buf;
     t->strings_len = (size_t)str->size;
-    find_names_end(t);
+    t->names_end = mm_names_end(t->strings, t->strings_len);
 
     /* .gnu.version says which of several same-named symbols is the default
      * version.  Optional: a missing or odd one is simply not used. */
@@ -1120,7 +1054,7 @@ load_dynamic_table(mm_elf *elf, elf_table *t, uint64_t bias, mm_err *err)
     }
     t->strings = buf;
     t->strings_len = (size_t)strsz;
-    find_names_end(t);
+    t->names_end = mm_names_end(t->strings, t->strings_len);
     if (versym != 0 &&
         vaddr_range_to_offset(elf, versym, count * 2, &off) == 0) {
         mm_err ignored;

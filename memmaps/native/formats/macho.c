@@ -4,7 +4,7 @@
  * through get32 and get64 in the image's byte order (fat headers are always
  * big-endian), every offset + length is checked for overflow and against
  * what the callback can serve, every allocation is bounded by that size or
- * by ALLOC_CAP when the size is unknown, and every loop by a count that was
+ * by MM_TABLE_CAP when the size is unknown, and every loop by a count that was
  * checked against the bytes it walks.
  *
  * The constants come from Apple's <mach-o/loader.h>, <mach-o/nlist.h> and
@@ -34,9 +34,6 @@
 #define N_ABS  0x2u
 #define N_SECT 0xeu
 
-/* The largest buffer read from an input of unknown size: far more than any
- * real symbol table, far less than a hostile count would ask for. */
-#define ALLOC_CAP ((uint64_t)256 << 20)
 /* Real load commands take a few KiB, a dylib with hundreds of
  * dependencies some hundred KiB. */
 #define LOADCMDS_CAP ((uint64_t)16 << 20)
@@ -78,47 +75,21 @@ typedef struct macho_internal {
 /* ---- bytes ---- */
 
 static uint32_t
-be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-           p[3];
-}
-
-static uint32_t
-le32(const uint8_t *p)
-{
-    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 |
-           p[0];
-}
-
-static uint64_t
-be64(const uint8_t *p)
-{
-    return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
-static uint32_t
 get32(const mm_macho *macho, const uint8_t *p)
 {
-    return macho->big_endian ? be32(p) : le32(p);
+    return mm_get32(macho->big_endian, p);
 }
 
 static uint16_t
 get16(const mm_macho *macho, const uint8_t *p)
 {
-    if (macho->big_endian) {
-        return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-    }
-    return (uint16_t)((unsigned)p[1] << 8 | p[0]);
+    return mm_get16(macho->big_endian, p);
 }
 
 static uint64_t
 get64(const mm_macho *macho, const uint8_t *p)
 {
-    if (macho->big_endian) {
-        return be64(p);
-    }
-    return (uint64_t)le32(p + 4) << 32 | le32(p);
+    return mm_get64(macho->big_endian, p);
 }
 
 /* Whether [offset, offset + len) lies within [0, size). */
@@ -134,22 +105,19 @@ fits(uint64_t size, uint64_t offset, uint64_t len)
 static int
 read_at(const mm_macho *macho, uint64_t offset, void *buf, size_t len)
 {
-    if (!fits(macho->slice_size, offset, len)) {
-        return -1;
-    }
-    if (len == 0) {
-        return 0;
-    }
-    /* base + slice_size <= size was checked when the slice was chosen. */
-    return macho->read(macho->ctx, macho->base + offset, buf, len) == 0 ? 0
-                                                                        : -1;
+    /* base + slice_size <= size was checked when the slice was chosen, so
+     * the offset reader never finds base + offset wrapping. */
+    mm_offset_reader slice = {macho->read, macho->ctx, macho->base};
+
+    return mm_read_within(mm_read_offset, &slice, macho->slice_size, offset,
+                          buf, len);
 }
 
 /* The most bytes a table read from the input may take. */
 static uint64_t
 alloc_limit(const mm_macho *macho)
 {
-    return macho->slice_size < ALLOC_CAP ? macho->slice_size : ALLOC_CAP;
+    return mm_table_limit(macho->slice_size);
 }
 
 /* ---- fat files ---- */
@@ -157,17 +125,17 @@ alloc_limit(const mm_macho *macho)
 static void
 decode_fat_arch(const uint8_t *p, int fat64, mm_macho_fat_arch *a)
 {
-    a->cputype = be32(p);
-    a->cpusubtype = be32(p + 4);
+    a->cputype = mm_be32(p);
+    a->cpusubtype = mm_be32(p + 4);
     if (fat64) {
-        a->offset = be64(p + 8);
-        a->size = be64(p + 16);
-        a->align = be32(p + 24);
+        a->offset = mm_be64(p + 8);
+        a->size = mm_be64(p + 16);
+        a->align = mm_be32(p + 24);
     }
     else {
-        a->offset = be32(p + 8);
-        a->size = be32(p + 12);
-        a->align = be32(p + 16);
+        a->offset = mm_be32(p + 8);
+        a->size = mm_be32(p + 12);
+        a->align = mm_be32(p + 16);
     }
 }
 
@@ -191,13 +159,13 @@ walk_fat(mm_read_fn read, void *ctx, uint64_t size, fat_visit_fn visit,
         return mm_err_set(err, MM_ERR_PARSE, 0,
                           "too short for a Mach-O header");
     }
-    magic = be32(h);
+    magic = mm_be32(h);
     if (magic != FAT_MAGIC && magic != FAT_MAGIC_64) {
         return MM_ERR_NOT_FOUND;
     }
     fat64 = magic == FAT_MAGIC_64;
     entsize = fat_arch_size[fat64];
-    count = be32(h + 4);
+    count = mm_be32(h + 4);
     if (count == 0 || count > MAX_FAT_ARCHS ||
         !fits(size, 8, (uint64_t)count * entsize)) {
         return mm_err_set(err, MM_ERR_PARSE, 0,
@@ -535,15 +503,15 @@ mm_macho_open(mm_macho *macho, mm_read_fn read, void *ctx, uint64_t size,
         return mm_err_set(err, MM_ERR_PARSE, 0,
                           "too short for a Mach-O header");
     }
-    magic = le32(h);
+    magic = mm_le32(h);
     if (magic == MH_MAGIC || magic == MH_MAGIC_64) {
         macho->big_endian = 0;
     }
-    else if (be32(h) == MH_MAGIC || be32(h) == MH_MAGIC_64) {
+    else if (mm_be32(h) == MH_MAGIC || mm_be32(h) == MH_MAGIC_64) {
         macho->big_endian = 1;
-        magic = be32(h);
+        magic = mm_be32(h);
     }
-    else if (be32(h) == FAT_MAGIC || be32(h) == FAT_MAGIC_64) {
+    else if (mm_be32(h) == FAT_MAGIC || mm_be32(h) == FAT_MAGIC_64) {
         /* In memory, or a fat file inside a fat file: loaders map thin
          * images only. */
         return mm_err_set(err, MM_ERR_PARSE, 0, "%s",
@@ -553,7 +521,7 @@ mm_macho_open(mm_macho *macho, mm_read_fn read, void *ctx, uint64_t size,
     else {
         return mm_err_set(err, MM_ERR_PARSE, 0,
                           "not a Mach-O file (magic 0x%08" PRIx32 ")",
-                          be32(h));
+                          mm_be32(h));
     }
     macho->is64 = magic == MH_MAGIC_64;
     if (read_at(macho, 0, h, header_size[macho->is64]) != 0) {
@@ -688,8 +656,8 @@ static mm_status
 read_table(const mm_macho *macho, uint64_t fileoff, uint64_t len,
            const char *what, void **out, mm_err *err)
 {
+    mm_offset_reader slice = {macho->read, macho->ctx, macho->base};
     uint64_t offset;
-    void *buf;
 
     *out = NULL;
     if (len == 0) {
@@ -700,10 +668,10 @@ read_table(const mm_macho *macho, uint64_t fileoff, uint64_t len,
                    ? MM_OK
                    : mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
     }
+    /* The size before the place: a huge table is too large wherever it
+     * claims to be. */
     if (len > alloc_limit(macho)) {
-        return mm_err_set(err, MM_ERR_PARSE, 0,
-                          "%s is 0x%" PRIx64 " bytes, more than can be real",
-                          what, len);
+        return mm_table_too_large(what, len, err);
     }
     if (locate(macho, fileoff, len, &offset) != 0) {
         return mm_err_set(err, MM_ERR_PARSE, 0,
@@ -711,27 +679,8 @@ read_table(const mm_macho *macho, uint64_t fileoff, uint64_t len,
                           ") is not in the file bytes of a segment",
                           what, len, fileoff);
     }
-    if (!fits(macho->slice_size, offset, len)) {
-        return mm_err_set(err, MM_ERR_PARSE, 0,
-                          "%s (0x%" PRIx64 " bytes at offset 0x%" PRIx64
-                          ") runs past the end of the Mach-O image",
-                          what, len, offset);
-    }
-    buf = malloc((size_t)len);
-    if (buf == NULL) {
-        return mm_err_set(err, MM_ERR_NOMEM, 0,
-                          "out of memory reading %s (0x%" PRIx64 " bytes)",
-                          what, len);
-    }
-    if (read_at(macho, offset, buf, (size_t)len) != 0) {
-        free(buf);
-        return mm_err_set(err, MM_ERR_PARSE, 0,
-                          "%s (0x%" PRIx64 " bytes at offset 0x%" PRIx64
-                          ") cannot be read",
-                          what, len, offset);
-    }
-    *out = buf;
-    return MM_OK;
+    return mm_read_table(mm_read_offset, &slice, macho->slice_size, offset,
+                         len, alloc_limit(macho), "Mach-O", what, out, err);
 }
 
 /* ---- the symbol table ---- */
@@ -761,10 +710,7 @@ load_table(mm_macho *macho, macho_internal *in, mm_err *err)
     }
     in->strings = buf;
     in->strings_len = macho->strsize;
-    in->names_end = in->strings_len;
-    while (in->names_end > 0 && in->strings[in->names_end - 1] != '\0') {
-        in->names_end--;
-    }
+    in->names_end = mm_names_end(in->strings, in->strings_len);
     in->state = TABLE_LOADED;
     return MM_OK;
 }
