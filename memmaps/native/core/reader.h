@@ -139,6 +139,33 @@ int mm_read_fd(void *ctx, uint64_t offset, void *buf, size_t len);
 uint64_t mm_fd_size(int fd);
 #endif
 
+/* A field of a record in its reader's byte order: r is the reader's state
+ * (mm_elf, mm_macho ...), which has a big_endian member. */
+#define mm_field16(r, p) mm_get16((r)->big_endian, (p))
+#define mm_field32(r, p) mm_get32((r)->big_endian, (p))
+#define mm_field64(r, p) mm_get64((r)->big_endian, (p))
+
+/* Where [at, at + len) of one space lies in another, when it is all inside
+ * the piece [from, from + size) that the other holds at to (a segment's
+ * addresses and its file offsets): 0 with *out set, -1 when it is not, or
+ * when the answer would wrap. */
+static inline int
+mm_translate(uint64_t from, uint64_t size, uint64_t to, uint64_t at,
+             uint64_t len, uint64_t *out)
+{
+    uint64_t delta;
+
+    if (at < from) {
+        return -1;
+    }
+    delta = at - from;
+    if (delta >= size || len > size - delta || to > UINT64_MAX - delta) {
+        return -1;
+    }
+    *out = to + delta;
+    return 0;
+}
+
 #ifdef __cplusplus
 }
 #endif

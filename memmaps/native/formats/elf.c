@@ -115,29 +115,11 @@ typedef struct elf_internal {
 
 /* ---- bytes ---- */
 
-static uint16_t
-get16(const mm_elf *elf, const uint8_t *p)
-{
-    return mm_get16(elf->big_endian, p);
-}
-
-static uint32_t
-get32(const mm_elf *elf, const uint8_t *p)
-{
-    return mm_get32(elf->big_endian, p);
-}
-
-static uint64_t
-get64(const mm_elf *elf, const uint8_t *p)
-{
-    return mm_get64(elf->big_endian, p);
-}
-
 /* An address or offset of the file's class: 4 or 8 bytes. */
 static uint64_t
 getword(const mm_elf *elf, const uint8_t *p)
 {
-    return elf->is64 ? get64(elf, p) : get32(elf, p);
+    return elf->is64 ? mm_field64(elf, p) : mm_field32(elf, p);
 }
 
 static uint64_t
@@ -180,49 +162,53 @@ read_alloc(const mm_elf *elf, uint64_t offset, uint64_t len, const char *what,
 
 /* ---- headers ---- */
 
+/* Elf32 and Elf64 headers hold the same fields in the same order, the
+ * addresses, offsets and sizes one word (4 or 8 bytes) wide: offsets below
+ * are written in words, as the gABI's tables are. */
 static void
 decode_section(const mm_elf *elf, const uint8_t *p, elf_section *s)
 {
-    s->name = get32(elf, p);
-    s->type = get32(elf, p + 4);
-    if (elf->is64) {
-        s->offset = get64(elf, p + 24);
-        s->size = get64(elf, p + 32);
-        s->link = get32(elf, p + 40);
-        s->info = get32(elf, p + 44);
-        s->addralign = get64(elf, p + 48);
-        s->entsize = get64(elf, p + 56);
-    }
-    else {
-        s->offset = get32(elf, p + 16);
-        s->size = get32(elf, p + 20);
-        s->link = get32(elf, p + 24);
-        s->info = get32(elf, p + 28);
-        s->addralign = get32(elf, p + 32);
-        s->entsize = get32(elf, p + 36);
-    }
+    const unsigned w = elf->is64 ? 8 : 4;
+
+    s->name = mm_field32(elf, p);
+    s->type = mm_field32(elf, p + 4);
+    /* sh_flags and sh_addr come first, one word each */
+    s->offset = getword(elf, p + 8 + 2 * w);
+    s->size = getword(elf, p + 8 + 3 * w);
+    s->link = mm_field32(elf, p + 8 + 4 * w);
+    s->info = mm_field32(elf, p + 12 + 4 * w);
+    s->addralign = getword(elf, p + 16 + 4 * w);
+    s->entsize = getword(elf, p + 16 + 5 * w);
 }
 
+/* The one field out of order: p_flags follows p_type in Elf64_Phdr (to
+ * align what follows) and p_memsz in Elf32_Phdr. */
 static void
 decode_segment(const mm_elf *elf, const uint8_t *p, mm_elf_segment *s)
 {
-    s->type = get32(elf, p);
-    if (elf->is64) {
-        s->flags = get32(elf, p + 4);
-        s->offset = get64(elf, p + 8);
-        s->vaddr = get64(elf, p + 16);
-        s->filesz = get64(elf, p + 32);
-        s->memsz = get64(elf, p + 40);
-        s->align = get64(elf, p + 48);
-    }
-    else {
-        s->offset = get32(elf, p + 4);
-        s->vaddr = get32(elf, p + 8);
-        s->filesz = get32(elf, p + 16);
-        s->memsz = get32(elf, p + 20);
-        s->flags = get32(elf, p + 24);
-        s->align = get32(elf, p + 28);
-    }
+    const unsigned w = elf->is64 ? 8 : 4;
+
+    s->type = mm_field32(elf, p);
+    s->flags = mm_field32(elf, p + (elf->is64 ? 4 : 24));
+    /* p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, then p_align (after
+     * p_flags in Elf32) */
+    s->offset = getword(elf, p + w);
+    s->vaddr = getword(elf, p + 2 * w);
+    s->filesz = getword(elf, p + 4 * w);
+    s->memsz = getword(elf, p + 5 * w);
+    s->align = getword(elf, p + 6 * w + (elf->is64 ? 0 : 4));
+}
+
+static void
+decode_section_item(const mm_elf *elf, const uint8_t *p, void *out)
+{
+    decode_section(elf, p, out);
+}
+
+static void
+decode_segment_item(const mm_elf *elf, const uint8_t *p, void *out)
+{
+    decode_segment(elf, p, out);
 }
 
 /* Section header 0, which holds the true counts when they do not fit the
@@ -244,6 +230,48 @@ read_section_zero(const mm_elf *elf, uint64_t shoff, unsigned shentsize,
 /* Reads the section headers into elf->internal.  They are optional: a
  * failure other than MM_ERR_NOMEM only means the file is used through its
  * program headers, so err says why for whoever wants to know. */
+/* Reads count headers of entsize bytes (at most 64: the callers have
+ * checked it is the class's header size) at offset into a new array of
+ * count items of item_size, each through decode; what names them in
+ * messages.  MM_OK with *out set, or an error with *out NULL. */
+static mm_status
+read_headers(const mm_elf *elf, uint64_t offset, unsigned entsize,
+             uint64_t count, uint64_t max_count, size_t item_size,
+             void (*decode)(const mm_elf *, const uint8_t *, void *),
+             const char *what, void **out, mm_err *err)
+{
+    uint8_t raw[CHUNK * 64];
+    uint8_t *items;
+
+    *out = NULL;
+    if (count > max_count || !in_bounds(elf, offset, count * entsize)) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "%" PRIu64 " %s at offset 0x%" PRIx64
+                          " run past the end of the ELF image",
+                          count, what, offset);
+    }
+    items = calloc((size_t)count, item_size);
+    if (items == NULL) {
+        return mm_err_set(err, MM_ERR_NOMEM, 0,
+                          "out of memory for %" PRIu64 " %s", count, what);
+    }
+    for (uint64_t i = 0; i < count; i += CHUNK) {
+        uint64_t n = count - i < CHUNK ? count - i : CHUNK;
+        if (read_at(elf, offset + i * entsize, raw, (size_t)(n * entsize)) !=
+            0) {
+            free(items);
+            return mm_err_set(err, MM_ERR_PARSE, 0,
+                              "%s at offset 0x%" PRIx64 " cannot be read",
+                              what, offset);
+        }
+        for (uint64_t j = 0; j < n; j++) {
+            decode(elf, raw + j * entsize, items + (i + j) * item_size);
+        }
+    }
+    *out = items;
+    return MM_OK;
+}
+
 static mm_status
 load_sections(mm_elf *elf, uint64_t shoff, unsigned shentsize, unsigned shnum,
               unsigned shstrndx, mm_err *err)
@@ -251,7 +279,8 @@ load_sections(mm_elf *elf, uint64_t shoff, unsigned shentsize, unsigned shnum,
     elf_internal *in = elf->internal;
     elf_section zero;
     uint64_t count = shnum;
-    uint8_t raw[CHUNK * 64];
+    void *items;
+    mm_status status;
 
     if (shoff == 0) {
         return mm_err_set(err, MM_ERR_PARSE, 0, "no section headers");
@@ -270,32 +299,14 @@ load_sections(mm_elf *elf, uint64_t shoff, unsigned shentsize, unsigned shnum,
     if (shstrndx == SHN_XINDEX) {
         shstrndx = zero.link;
     }
-    if (count > alloc_limit(elf) / sizeof(elf_section) ||
-        !in_bounds(elf, shoff, count * shentsize)) {
-        return mm_err_set(err, MM_ERR_PARSE, 0,
-                          "%" PRIu64 " section headers at offset 0x%" PRIx64
-                          " run past the end of the ELF image",
-                          count, shoff);
+    status = read_headers(elf, shoff, shentsize, count,
+                          alloc_limit(elf) / sizeof(elf_section),
+                          sizeof(elf_section), decode_section_item,
+                          "section headers", &items, err);
+    if (status != MM_OK) {
+        return status;
     }
-    in->sections = calloc((size_t)count, sizeof(elf_section));
-    if (in->sections == NULL) {
-        return mm_err_set(err, MM_ERR_NOMEM, 0,
-                          "out of memory for %" PRIu64 " section headers",
-                          count);
-    }
-    for (uint64_t i = 0; i < count; i += CHUNK) {
-        uint64_t n = count - i < CHUNK ? count - i : CHUNK;
-        if (read_at(elf, shoff + i * shentsize, raw,
-                    (size_t)(n * shentsize)) != 0) {
-            free(in->sections);
-            in->sections = NULL;
-            return mm_err_set(err, MM_ERR_PARSE, 0,
-                              "section headers cannot be read");
-        }
-        for (uint64_t j = 0; j < n; j++) {
-            decode_section(elf, raw + j * shentsize, &in->sections[i + j]);
-        }
-    }
+    in->sections = items;
     in->section_count = (size_t)count;
     in->shstrndx = shstrndx < count ? shstrndx : 0;
     return MM_OK;
@@ -305,7 +316,8 @@ static mm_status
 load_segments(mm_elf *elf, uint64_t phoff, unsigned phentsize, uint64_t count,
               mm_err *err)
 {
-    uint8_t raw[CHUNK * 56];
+    void *items;
+    mm_status status;
 
     if (count == 0) {
         return MM_OK;
@@ -316,33 +328,16 @@ load_segments(mm_elf *elf, uint64_t phoff, unsigned phentsize, uint64_t count,
                           phentsize, phdr_size[elf->is64],
                           elf->is64 ? 64 : 32);
     }
-    /* A table at offset 0 would be the ELF header itself. */
-    if (count > MAX_SEGMENTS || phoff == 0 ||
-        !in_bounds(elf, phoff, count * phentsize)) {
-        return mm_err_set(err, MM_ERR_PARSE, 0,
-                          "%" PRIu64 " program headers at offset 0x%" PRIx64
-                          " run past the end of the ELF image",
-                          count, phoff);
+    /* A table at offset 0 would be the ELF header itself: a count no
+     * header can have says so in the message read_headers() gives. */
+    status =
+        read_headers(elf, phoff, phentsize, count,
+                     phoff == 0 ? 0 : MAX_SEGMENTS, sizeof(mm_elf_segment),
+                     decode_segment_item, "program headers", &items, err);
+    if (status != MM_OK) {
+        return status;
     }
-    elf->segments = calloc((size_t)count, sizeof(mm_elf_segment));
-    if (elf->segments == NULL) {
-        return mm_err_set(err, MM_ERR_NOMEM, 0,
-                          "out of memory for %" PRIu64 " program headers",
-                          count);
-    }
-    for (uint64_t i = 0; i < count; i += CHUNK) {
-        uint64_t n = count - i < CHUNK ? count - i : CHUNK;
-        if (read_at(elf, phoff + i * phentsize, raw,
-                    (size_t)(n * phentsize)) != 0) {
-            return mm_err_set(err, MM_ERR_PARSE, 0,
-                              "program headers at offset 0x%" PRIx64
-                              " cannot be read",
-                              phoff);
-        }
-        for (uint64_t j = 0; j < n; j++) {
-            decode_segment(elf, raw + j * phentsize, &elf->segments[i + j]);
-        }
-    }
+    elf->segments = items;
     elf->segment_count = (size_t)count;
     return MM_OK;
 }
@@ -396,27 +391,27 @@ mm_elf_open_flags(mm_elf *elf, mm_read_fn read, void *ctx, uint64_t size,
                           "too short for a %d-bit ELF header",
                           elf->is64 ? 64 : 32);
     }
-    elf->type = get16(elf, h + 16);
-    elf->machine = get16(elf, h + 18);
+    elf->type = mm_field16(elf, h + 16);
+    elf->machine = mm_field16(elf, h + 18);
     if (elf->is64) {
-        elf->entry = get64(elf, h + 24);
-        phoff = get64(elf, h + 32);
-        shoff = get64(elf, h + 40);
-        phentsize = get16(elf, h + 54);
-        phnum = get16(elf, h + 56);
-        shentsize = get16(elf, h + 58);
-        shnum = get16(elf, h + 60);
-        shstrndx = get16(elf, h + 62);
+        elf->entry = mm_field64(elf, h + 24);
+        phoff = mm_field64(elf, h + 32);
+        shoff = mm_field64(elf, h + 40);
+        phentsize = mm_field16(elf, h + 54);
+        phnum = mm_field16(elf, h + 56);
+        shentsize = mm_field16(elf, h + 58);
+        shnum = mm_field16(elf, h + 60);
+        shstrndx = mm_field16(elf, h + 62);
     }
     else {
-        elf->entry = get32(elf, h + 24);
-        phoff = get32(elf, h + 28);
-        shoff = get32(elf, h + 32);
-        phentsize = get16(elf, h + 42);
-        phnum = get16(elf, h + 44);
-        shentsize = get16(elf, h + 46);
-        shnum = get16(elf, h + 48);
-        shstrndx = get16(elf, h + 50);
+        elf->entry = mm_field32(elf, h + 24);
+        phoff = mm_field32(elf, h + 28);
+        shoff = mm_field32(elf, h + 32);
+        phentsize = mm_field16(elf, h + 42);
+        phnum = mm_field16(elf, h + 44);
+        shentsize = mm_field16(elf, h + 46);
+        shnum = mm_field16(elf, h + 48);
+        shstrndx = mm_field16(elf, h + 50);
     }
 
     elf->internal = calloc(1, sizeof(elf_internal));
@@ -504,17 +499,11 @@ vaddr_range_to_offset(const mm_elf *elf, uint64_t vaddr, uint64_t len,
 {
     for (size_t i = 0; i < elf->segment_count; i++) {
         const mm_elf_segment *s = &elf->segments[i];
-        uint64_t delta;
-        if (s->type != MM_PT_LOAD || vaddr < s->vaddr) {
-            continue;
+        if (s->type == MM_PT_LOAD &&
+            mm_translate(s->vaddr, s->filesz, s->offset, vaddr, len, offset) ==
+                0) {
+            return 0;
         }
-        delta = vaddr - s->vaddr;
-        if (delta >= s->filesz || len > s->filesz - delta ||
-            s->offset > UINT64_MAX - delta) {
-            continue;
-        }
-        *offset = s->offset + delta;
-        return 0;
     }
     return -1;
 }
@@ -643,9 +632,9 @@ notes_build_id(const mm_elf *elf, uint64_t offset, uint64_t size,
         if (read_at(elf, offset + pos, h, sizeof(h)) != 0) {
             return 0;
         }
-        namesz = get32(elf, h);
-        descsz = get32(elf, h + 4);
-        type = get32(elf, h + 8);
+        namesz = mm_field32(elf, h);
+        descsz = mm_field32(elf, h + 4);
+        type = mm_field32(elf, h + 8);
         desc = align_up(pos + 12 + namesz, align);
         next = align_up(desc + descsz, align);
         if (desc > size || descsz > size - desc) {
@@ -854,9 +843,9 @@ gnu_hash_count(const mm_elf *elf, uint64_t offset, uint64_t max_count,
     if (read_at(elf, offset, raw, 16) != 0) {
         goto truncated;
     }
-    nbuckets = get32(elf, raw);
-    symoffset = get32(elf, raw + 4);
-    bloom_size = get32(elf, raw + 8);
+    nbuckets = mm_field32(elf, raw);
+    symoffset = mm_field32(elf, raw + 4);
+    bloom_size = mm_field32(elf, raw + 8);
     buckets = offset + 16 + (uint64_t)bloom_size * (elf->is64 ? 8 : 4);
     if (buckets < offset || !in_bounds(elf, buckets, (uint64_t)nbuckets * 4) ||
         (uint64_t)nbuckets * 4 > alloc_limit(elf)) {
@@ -869,7 +858,7 @@ gnu_hash_count(const mm_elf *elf, uint64_t offset, uint64_t max_count,
             goto truncated;
         }
         for (uint32_t j = 0; j < n; j++) {
-            uint32_t b = get32(elf, raw + j * 4);
+            uint32_t b = mm_field32(elf, raw + j * 4);
             highest = b > highest ? b : highest;
         }
     }
@@ -893,7 +882,7 @@ gnu_hash_count(const mm_elf *elf, uint64_t offset, uint64_t max_count,
             goto truncated;
         }
         for (uint64_t j = 0; j < n; j++, index++) {
-            if (get32(elf, raw + j * 4) & 1) {
+            if (mm_field32(elf, raw + j * 4) & 1) {
                 *count = index + 1;
                 return MM_OK;
             }
@@ -1010,7 +999,7 @@ load_dynamic_table(mm_elf *elf, elf_table *t, uint64_t bias, mm_err *err)
             return mm_err_set(err, MM_ERR_PARSE, 0,
                               "DT_HASH 0x%" PRIx64 " cannot be read", hash);
         }
-        count = get32(elf, h + 4);
+        count = mm_field32(elf, h + 4);
     }
     else if (gnu_hash != 0) {
         if (mm_elf_vaddr_to_offset(elf, gnu_hash, &off) != 0) {
@@ -1126,8 +1115,8 @@ search_table(const mm_elf *elf, const elf_table *t, const char *name,
 
     for (size_t i = 0; i < t->count; i++) {
         const uint8_t *p = t->syms + i * entsize;
-        uint32_t st_name = get32(elf, p);
-        uint16_t shndx = get16(elf, p + (elf->is64 ? 6 : 14));
+        uint32_t st_name = mm_field32(elf, p);
+        uint16_t shndx = mm_field16(elf, p + (elf->is64 ? 6 : 14));
         uint8_t info = p[elf->is64 ? 4 : 12];
         int rank;
 
@@ -1148,7 +1137,7 @@ search_table(const mm_elf *elf, const elf_table *t, const char *name,
             rank = 1;
         }
         else if (t->versym != NULL &&
-                 (get16(elf, t->versym + i * 2) & VERSYM_HIDDEN)) {
+                 (mm_field16(elf, t->versym + i * 2) & VERSYM_HIDDEN)) {
             rank = 2;
         }
         else {
@@ -1166,14 +1155,14 @@ search_table(const mm_elf *elf, const elf_table *t, const char *name,
         uint8_t info = best[elf->is64 ? 4 : 12];
         memset(out, 0, sizeof(*out));
         if (elf->is64) {
-            out->value = get64(elf, best + 8);
-            out->size = get64(elf, best + 16);
-            out->section = get16(elf, best + 6);
+            out->value = mm_field64(elf, best + 8);
+            out->size = mm_field64(elf, best + 16);
+            out->section = mm_field16(elf, best + 6);
         }
         else {
-            out->value = get32(elf, best + 4);
-            out->size = get32(elf, best + 8);
-            out->section = get16(elf, best + 14);
+            out->value = mm_field32(elf, best + 4);
+            out->size = mm_field32(elf, best + 8);
+            out->section = mm_field16(elf, best + 14);
         }
         out->type = info & 0xf;
         out->binding = info >> 4;

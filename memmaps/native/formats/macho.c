@@ -74,22 +74,11 @@ typedef struct macho_internal {
 
 /* ---- bytes ---- */
 
-static uint32_t
-get32(const mm_macho *macho, const uint8_t *p)
-{
-    return mm_get32(macho->big_endian, p);
-}
-
-static uint16_t
-get16(const mm_macho *macho, const uint8_t *p)
-{
-    return mm_get16(macho->big_endian, p);
-}
-
+/* An address or size of width w: 4 or 8 bytes. */
 static uint64_t
-get64(const mm_macho *macho, const uint8_t *p)
+getword(const mm_macho *macho, const uint8_t *p, unsigned w)
 {
-    return mm_get64(macho->big_endian, p);
+    return w == 8 ? mm_field64(macho, p) : mm_field32(macho, p);
 }
 
 /* Whether [offset, offset + len) lies within [0, size). */
@@ -270,27 +259,22 @@ copy_segname(char *out, const uint8_t *p)
     out[16] = '\0';
 }
 
+/* segment_command and segment_command_64 hold the same fields, the
+ * addresses and sizes one word (4 or 8 bytes) wide. */
 static void
 decode_segment(const mm_macho *macho, const uint8_t *p, uint32_t cmd,
                mm_macho_segment *s)
 {
+    const unsigned w = cmd == LC_SEGMENT_64 ? 8 : 4;
+
     copy_segname(s->name, p + 8);
-    if (cmd == LC_SEGMENT_64) {
-        s->vmaddr = get64(macho, p + 24);
-        s->vmsize = get64(macho, p + 32);
-        s->fileoff = get64(macho, p + 40);
-        s->filesize = get64(macho, p + 48);
-        s->maxprot = get32(macho, p + 56);
-        s->initprot = get32(macho, p + 60);
-    }
-    else {
-        s->vmaddr = get32(macho, p + 24);
-        s->vmsize = get32(macho, p + 28);
-        s->fileoff = get32(macho, p + 32);
-        s->filesize = get32(macho, p + 36);
-        s->maxprot = get32(macho, p + 40);
-        s->initprot = get32(macho, p + 44);
-    }
+    /* after cmd, cmdsize and the 16 bytes of segname */
+    s->vmaddr = getword(macho, p + 24, w);
+    s->vmsize = getword(macho, p + 24 + w, w);
+    s->fileoff = getword(macho, p + 24 + 2 * w, w);
+    s->filesize = getword(macho, p + 24 + 3 * w, w);
+    s->maxprot = mm_field32(macho, p + 24 + 4 * w);
+    s->initprot = mm_field32(macho, p + 28 + 4 * w);
 }
 
 /* Checks one load command at off of the cmds buffer (len bytes) and what
@@ -309,8 +293,8 @@ check_command(mm_macho *macho, const uint8_t *cmds, uint32_t len,
                           " starts past sizeofcmds (%" PRIu32 " bytes)",
                           index, len);
     }
-    cmd = get32(macho, p);
-    size = get32(macho, p + 4);
+    cmd = mm_field32(macho, p);
+    size = mm_field32(macho, p + 4);
     if (size < 8 || size % cmd_align[macho->is64] != 0 || size > len - off) {
         return mm_err_set(
             err, MM_ERR_PARSE, 0,
@@ -341,7 +325,7 @@ check_command(mm_macho *macho, const uint8_t *cmds, uint32_t len,
                           index, cmd, size, need);
     }
     if (sectsize != 0) {
-        nsects = get32(macho, p + (cmd == LC_SEGMENT_64 ? 64 : 48));
+        nsects = mm_field32(macho, p + (cmd == LC_SEGMENT_64 ? 64 : 48));
         if (nsects > (size - need) / sectsize) {
             return mm_err_set(err, MM_ERR_PARSE, 0,
                               "segment command %" PRIu32 " has %" PRIu32
@@ -355,10 +339,10 @@ check_command(mm_macho *macho, const uint8_t *cmds, uint32_t len,
             return mm_err_set(err, MM_ERR_PARSE, 0, "more than one LC_SYMTAB");
         }
         macho->has_symtab = 1;
-        macho->symoff = get32(macho, p + 8);
-        macho->nsyms = get32(macho, p + 12);
-        macho->stroff = get32(macho, p + 16);
-        macho->strsize = get32(macho, p + 20);
+        macho->symoff = mm_field32(macho, p + 8);
+        macho->nsyms = mm_field32(macho, p + 12);
+        macho->stroff = mm_field32(macho, p + 16);
+        macho->strsize = mm_field32(macho, p + 20);
     }
     else if (cmd == LC_UUID && !macho->has_uuid) {
         macho->has_uuid = 1;
@@ -446,12 +430,12 @@ load_commands(mm_macho *macho, mm_err *err)
     off = 0;
     for (uint32_t i = 0; i < macho->ncmds; i++) {
         const uint8_t *p = cmds + off;
-        uint32_t cmd = get32(macho, p);
+        uint32_t cmd = mm_field32(macho, p);
         if (cmd == LC_SEGMENT || cmd == LC_SEGMENT_64) {
             decode_segment(macho, p, cmd,
                            &macho->segments[macho->segment_count++]);
         }
-        off += get32(macho, p + 4);
+        off += mm_field32(macho, p + 4);
     }
     find_text(macho);
     free(cmds);
@@ -529,12 +513,12 @@ mm_macho_open(mm_macho *macho, mm_read_fn read, void *ctx, uint64_t size,
                           "too short for a %d-bit Mach-O header",
                           macho->is64 ? 64 : 32);
     }
-    macho->cputype = get32(macho, h + 4);
-    macho->cpusubtype = get32(macho, h + 8);
-    macho->filetype = get32(macho, h + 12);
-    macho->ncmds = get32(macho, h + 16);
-    macho->sizeofcmds = get32(macho, h + 20);
-    macho->flags = get32(macho, h + 24);
+    macho->cputype = mm_field32(macho, h + 4);
+    macho->cpusubtype = mm_field32(macho, h + 8);
+    macho->filetype = mm_field32(macho, h + 12);
+    macho->ncmds = mm_field32(macho, h + 16);
+    macho->sizeofcmds = mm_field32(macho, h + 20);
+    macho->flags = mm_field32(macho, h + 24);
     if (cputype != MM_MACHO_CPU_ANY && macho->cputype != cputype) {
         return mm_err_set(err, MM_ERR_NOT_FOUND, 0,
                           "the image is for cputype 0x%" PRIx32
@@ -613,18 +597,11 @@ mm_macho_fileoff_to_vmaddr(const mm_macho *macho, uint64_t fileoff,
 {
     for (size_t i = 0; i < macho->segment_count; i++) {
         const mm_macho_segment *s = &macho->segments[i];
-        uint64_t delta;
-        if (fileoff < s->fileoff) {
-            continue;
-        }
-        delta = fileoff - s->fileoff;
         /* The file bytes, not vmsize: beyond filesize memory is zeros. */
-        if (delta >= s->filesize || len > s->filesize - delta ||
-            s->vmaddr > UINT64_MAX - delta) {
-            continue;
+        if (mm_translate(s->fileoff, s->filesize, s->vmaddr, fileoff, len,
+                         vmaddr) == 0) {
+            return 0;
         }
-        *vmaddr = s->vmaddr + delta;
-        return 0;
     }
     return -1;
 }
@@ -768,11 +745,11 @@ decode_symbol(const mm_macho *macho, const macho_internal *in, size_t i,
     if ((type & N_STAB) != 0 || (kind != N_SECT && kind != N_ABS)) {
         return 1;
     }
-    *strx = get32(macho, p);
+    *strx = mm_field32(macho, p);
     out->type = type;
     out->section = p[5];
-    out->desc = get16(macho, p + 6);
-    out->value = macho->is64 ? get64(macho, p + 8) : get32(macho, p + 8);
+    out->desc = mm_field16(macho, p + 6);
+    out->value = getword(macho, p + 8, macho->is64 ? 8 : 4);
     return *strx < in->names_end ? 0 : -1;
 }
 
