@@ -142,3 +142,11 @@ mm_fd_size(int fd)
     return end > 0 ? (uint64_t)end : MM_SIZE_UNKNOWN;
 }
 #endif
+
+void
+mm_symtab_free(mm_symtab *t)
+{
+    free(t->syms);
+    free(t->strings);
+    memset(t, 0, sizeof(*t));
+}

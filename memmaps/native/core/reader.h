@@ -166,6 +166,31 @@ mm_translate(uint64_t from, uint64_t size, uint64_t to, uint64_t at,
     return 0;
 }
 
+/* What a reader knows of a table it reads on first use. */
+enum {
+    MM_TABLE_UNLOADED = 0,
+    MM_TABLE_ABSENT,
+    MM_TABLE_LOADED,
+    MM_TABLE_CORRUPT,
+};
+
+/* A symbol table as read, kept so that repeated lookups read nothing: its
+ * raw entries, in the format's own layout, and their string table. */
+typedef struct mm_symtab {
+    int state; /* MM_TABLE_* */
+    uint8_t *syms;
+    size_t count;
+    char *strings;
+    size_t strings_len;
+    /* A name that starts below this has its NUL inside the string table:
+     * one past the last NUL, so that checking a name costs nothing. */
+    size_t names_end;
+    mm_err error; /* MM_TABLE_CORRUPT: why */
+} mm_symtab;
+
+/* Frees what t holds; it is then unloaded, and may be read again. */
+void mm_symtab_free(mm_symtab *t);
+
 #ifdef __cplusplus
 }
 #endif

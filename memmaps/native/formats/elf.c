@@ -73,13 +73,6 @@ typedef struct elf_section {
     uint64_t entsize;
 } elf_section;
 
-enum {
-    TABLE_UNLOADED = 0,
-    TABLE_ABSENT,
-    TABLE_LOADED,
-    TABLE_CORRUPT,
-};
-
 /* The symbol tables, in the order they are searched. */
 enum {
     TAB_SYMTAB = 0,
@@ -91,19 +84,12 @@ enum {
 static const char *const table_names[TAB_COUNT] = {".symtab", ".dynsym",
                                                    "the dynamic symbol table"};
 
-/* A symbol table as read, kept so that repeated lookups read nothing. */
+/* A symbol table as read (entries of sym_size[is64] bytes), with what
+ * only ELF has beside it. */
 typedef struct elf_table {
-    int state;
-    uint8_t *syms; /* count raw entries of sym_size[is64] bytes */
-    size_t count;
-    char *strings;
-    size_t strings_len;
-    /* A name that starts below this has its NUL inside the string table:
-     * one past the last NUL, so that checking a name costs nothing. */
-    size_t names_end;
+    mm_symtab symtab;
     uint8_t *versym; /* count raw 16-bit .gnu.version entries, or NULL */
     uint64_t bias;   /* TAB_DYNAMIC: the dynamic_bias it was read with */
-    mm_err error;    /* TABLE_CORRUPT: why */
 } elf_table;
 
 typedef struct elf_internal {
@@ -355,7 +341,7 @@ mm_elf_open_flags(mm_elf *elf, mm_read_fn read, void *ctx, uint64_t size,
 {
     uint8_t h[64];
     uint64_t phoff, shoff, phnum;
-    unsigned phentsize, shentsize, shnum, shstrndx;
+    unsigned phentsize, shentsize, shnum, shstrndx, w;
     mm_err section_err;
     mm_status status;
 
@@ -391,28 +377,19 @@ mm_elf_open_flags(mm_elf *elf, mm_read_fn read, void *ctx, uint64_t size,
                           "too short for a %d-bit ELF header",
                           elf->is64 ? 64 : 32);
     }
+    w = elf->is64 ? 8 : 4;
     elf->type = mm_field16(elf, h + 16);
     elf->machine = mm_field16(elf, h + 18);
-    if (elf->is64) {
-        elf->entry = mm_field64(elf, h + 24);
-        phoff = mm_field64(elf, h + 32);
-        shoff = mm_field64(elf, h + 40);
-        phentsize = mm_field16(elf, h + 54);
-        phnum = mm_field16(elf, h + 56);
-        shentsize = mm_field16(elf, h + 58);
-        shnum = mm_field16(elf, h + 60);
-        shstrndx = mm_field16(elf, h + 62);
-    }
-    else {
-        elf->entry = mm_field32(elf, h + 24);
-        phoff = mm_field32(elf, h + 28);
-        shoff = mm_field32(elf, h + 32);
-        phentsize = mm_field16(elf, h + 42);
-        phnum = mm_field16(elf, h + 44);
-        shentsize = mm_field16(elf, h + 46);
-        shnum = mm_field16(elf, h + 48);
-        shstrndx = mm_field16(elf, h + 50);
-    }
+    /* e_entry, e_phoff and e_shoff are words; e_flags and e_ehsize, then
+     * the table sizes and counts, 16 bits each, follow them. */
+    elf->entry = getword(elf, h + 24);
+    phoff = getword(elf, h + 24 + w);
+    shoff = getword(elf, h + 24 + 2 * w);
+    phentsize = mm_field16(elf, h + 30 + 3 * w);
+    phnum = mm_field16(elf, h + 32 + 3 * w);
+    shentsize = mm_field16(elf, h + 34 + 3 * w);
+    shnum = mm_field16(elf, h + 36 + 3 * w);
+    shstrndx = mm_field16(elf, h + 38 + 3 * w);
 
     elf->internal = calloc(1, sizeof(elf_internal));
     if (elf->internal == NULL) {
@@ -457,8 +434,7 @@ error:
 static void
 free_table(elf_table *t)
 {
-    free(t->syms);
-    free(t->strings);
+    mm_symtab_free(&t->symtab);
     free(t->versym);
     memset(t, 0, sizeof(*t));
 }
@@ -765,7 +741,7 @@ load_section_table(mm_elf *elf, elf_table *t, uint32_t type, mm_err *err)
         }
     }
     if (s == NULL) {
-        t->state = TABLE_ABSENT;
+        t->symtab.state = MM_TABLE_ABSENT;
         return MM_ERR_NOT_FOUND;
     }
     if (s->entsize != entsize) {
@@ -786,8 +762,8 @@ load_section_table(mm_elf *elf, elf_table *t, uint32_t type, mm_err *err)
     if (status != MM_OK) {
         return status;
     }
-    t->syms = buf;
-    t->count = (size_t)(s->size / entsize);
+    t->symtab.syms = buf;
+    t->symtab.count = (size_t)(s->size / entsize);
     status = read_alloc(elf, str->offset, str->size,
                         type == SHT_SYMTAB ? "the string table of .symtab"
                                            : "the string table of .dynsym",
@@ -795,9 +771,10 @@ load_section_table(mm_elf *elf, elf_table *t, uint32_t type, mm_err *err)
     if (status != MM_OK) {
         return status;
     }
-    t->strings = buf;
-    t->strings_len = (size_t)str->size;
-    t->names_end = mm_names_end(t->strings, t->strings_len);
+    t->symtab.strings = buf;
+    t->symtab.strings_len = (size_t)str->size;
+    t->symtab.names_end =
+        mm_names_end(t->symtab.strings, t->symtab.strings_len);
 
     /* .gnu.version says which of several same-named symbols is the default
      * version.  Optional: a missing or odd one is simply not used. */
@@ -805,8 +782,8 @@ load_section_table(mm_elf *elf, elf_table *t, uint32_t type, mm_err *err)
         const elf_section *v = &in->sections[i];
         mm_err ignored;
         if (v->type == SHT_GNU_VERSYM && v->link == index &&
-            v->size / 2 >= t->count) {
-            status = read_alloc(elf, v->offset, (uint64_t)t->count * 2,
+            v->size / 2 >= t->symtab.count) {
+            status = read_alloc(elf, v->offset, (uint64_t)t->symtab.count * 2,
                                 ".gnu.version", &buf, &ignored);
             if (status == MM_ERR_NOMEM) {
                 *err = ignored;
@@ -816,7 +793,7 @@ load_section_table(mm_elf *elf, elf_table *t, uint32_t type, mm_err *err)
             break;
         }
     }
-    t->state = TABLE_LOADED;
+    t->symtab.state = MM_TABLE_LOADED;
     return MM_OK;
 }
 
@@ -921,7 +898,7 @@ load_dynamic_table(mm_elf *elf, elf_table *t, uint64_t bias, mm_err *err)
         }
     }
     if (dynamic == NULL) {
-        t->state = TABLE_ABSENT;
+        t->symtab.state = MM_TABLE_ABSENT;
         return MM_ERR_NOT_FOUND;
     }
     status =
@@ -977,7 +954,7 @@ load_dynamic_table(mm_elf *elf, elf_table *t, uint64_t bias, mm_err *err)
     free(raw);
     raw = NULL;
     if (!have_symtab) {
-        t->state = TABLE_ABSENT;
+        t->symtab.state = MM_TABLE_ABSENT;
         return MM_ERR_NOT_FOUND;
     }
     if (!have_strtab || !have_strsz) {
@@ -1029,8 +1006,8 @@ load_dynamic_table(mm_elf *elf, elf_table *t, uint64_t bias, mm_err *err)
     if (status != MM_OK) {
         return status;
     }
-    t->syms = buf;
-    t->count = (size_t)count;
+    t->symtab.syms = buf;
+    t->symtab.count = (size_t)count;
     if (vaddr_range_to_offset(elf, strtab, strsz, &off) != 0) {
         return mm_err_set(err, MM_ERR_PARSE, 0,
                           "DT_STRTAB 0x%" PRIx64 " of DT_STRSZ %" PRIu64
@@ -1041,9 +1018,10 @@ load_dynamic_table(mm_elf *elf, elf_table *t, uint64_t bias, mm_err *err)
     if (status != MM_OK) {
         return status;
     }
-    t->strings = buf;
-    t->strings_len = (size_t)strsz;
-    t->names_end = mm_names_end(t->strings, t->strings_len);
+    t->symtab.strings = buf;
+    t->symtab.strings_len = (size_t)strsz;
+    t->symtab.names_end =
+        mm_names_end(t->symtab.strings, t->symtab.strings_len);
     if (versym != 0 &&
         vaddr_range_to_offset(elf, versym, count * 2, &off) == 0) {
         mm_err ignored;
@@ -1054,7 +1032,7 @@ load_dynamic_table(mm_elf *elf, elf_table *t, uint64_t bias, mm_err *err)
         }
         t->versym = buf; /* NULL when it could not be read: not used */
     }
-    t->state = TABLE_LOADED;
+    t->symtab.state = MM_TABLE_LOADED;
     return MM_OK;
 }
 
@@ -1069,18 +1047,18 @@ get_table(mm_elf *elf, int which, uint64_t bias, elf_table **out, mm_err *err)
     mm_status status;
 
     *out = t;
-    if (which == TAB_DYNAMIC && t->state != TABLE_UNLOADED &&
+    if (which == TAB_DYNAMIC && t->symtab.state != MM_TABLE_UNLOADED &&
         t->bias != bias) {
         free_table(t);
     }
-    switch (t->state) {
-    case TABLE_LOADED:
+    switch (t->symtab.state) {
+    case MM_TABLE_LOADED:
         return MM_OK;
-    case TABLE_ABSENT:
+    case MM_TABLE_ABSENT:
         return MM_ERR_NOT_FOUND;
-    case TABLE_CORRUPT:
-        *err = t->error;
-        return t->error.status;
+    case MM_TABLE_CORRUPT:
+        *err = t->symtab.error;
+        return t->symtab.error.status;
     default:
         break;
     }
@@ -1093,9 +1071,9 @@ get_table(mm_elf *elf, int which, uint64_t bias, elf_table **out, mm_err *err)
     }
     if (status == MM_ERR_PARSE) {
         free_table(t);
-        t->state = TABLE_CORRUPT;
+        t->symtab.state = MM_TABLE_CORRUPT;
         t->bias = bias;
-        t->error = *err;
+        t->symtab.error = *err;
     }
     else if (status == MM_ERR_NOMEM) {
         free_table(t); /* not kept: it may work next time */
@@ -1113,8 +1091,8 @@ search_table(const mm_elf *elf, const elf_table *t, const char *name,
     const uint8_t *best = NULL;
     int best_rank = 0;
 
-    for (size_t i = 0; i < t->count; i++) {
-        const uint8_t *p = t->syms + i * entsize;
+    for (size_t i = 0; i < t->symtab.count; i++) {
+        const uint8_t *p = t->symtab.syms + i * entsize;
         uint32_t st_name = mm_field32(elf, p);
         uint16_t shndx = mm_field16(elf, p + (elf->is64 ? 6 : 14));
         uint8_t info = p[elf->is64 ? 4 : 12];
@@ -1123,12 +1101,12 @@ search_table(const mm_elf *elf, const elf_table *t, const char *name,
         if (shndx == SHN_UNDEF) {
             continue;
         }
-        if (st_name >= t->names_end) {
+        if (st_name >= t->symtab.names_end) {
             corrupt = corrupt != SIZE_MAX ? corrupt : i;
             continue;
         }
-        if (len >= t->strings_len - st_name ||
-            memcmp(t->strings + st_name, name, len + 1) != 0) {
+        if (len >= t->symtab.strings_len - st_name ||
+            memcmp(t->symtab.strings + st_name, name, len + 1) != 0) {
             continue;
         }
         /* Several symbols may share a name: prefer a global one, and of

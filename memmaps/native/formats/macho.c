@@ -51,26 +51,9 @@ static const size_t fat_arch_size[2] = {20, 32}; /* indexed by FAT_MAGIC_64 */
  * architectures and 8 bytes for 64-bit architectures"). */
 static const uint32_t cmd_align[2] = {4, 8};
 
-enum {
-    TABLE_UNLOADED = 0,
-    TABLE_ABSENT,
-    TABLE_LOADED,
-    TABLE_CORRUPT,
-};
-
-/* The LC_SYMTAB tables as read, kept so that repeated lookups read
- * nothing. */
-typedef struct macho_internal {
-    int state;
-    uint8_t *syms; /* count raw nlist entries of nlist_size[is64] bytes */
-    size_t count;
-    char *strings;
-    size_t strings_len;
-    /* A name that starts below this has its NUL inside the string table:
-     * one past the last NUL, so that checking a name costs nothing. */
-    size_t names_end;
-    mm_err error; /* TABLE_CORRUPT: why */
-} macho_internal;
+/* The LC_SYMTAB tables as read (nlist entries of nlist_size[is64]
+ * bytes): all a Mach-O reader keeps beside its header. */
+typedef mm_symtab macho_internal;
 
 /* ---- bytes ---- */
 
@@ -541,25 +524,13 @@ error:
     return status;
 }
 
-static void
-free_table(macho_internal *in)
-{
-    free(in->syms);
-    free(in->strings);
-    in->syms = NULL;
-    in->strings = NULL;
-    in->count = 0;
-    in->strings_len = 0;
-    in->names_end = 0;
-}
-
 void
 mm_macho_close(mm_macho *macho)
 {
     macho_internal *in = macho->internal;
 
     if (in != NULL) {
-        free_table(in);
+        mm_symtab_free(in);
         free(in);
     }
     free(macho->segments);
@@ -670,7 +641,7 @@ load_table(mm_macho *macho, macho_internal *in, mm_err *err)
     void *buf;
 
     if (!macho->has_symtab) {
-        in->state = TABLE_ABSENT;
+        in->state = MM_TABLE_ABSENT;
         return MM_ERR_NOT_FOUND;
     }
     status = read_table(macho, macho->symoff, (uint64_t)macho->nsyms * entsize,
@@ -688,7 +659,7 @@ load_table(mm_macho *macho, macho_internal *in, mm_err *err)
     in->strings = buf;
     in->strings_len = macho->strsize;
     in->names_end = mm_names_end(in->strings, in->strings_len);
-    in->state = TABLE_LOADED;
+    in->state = MM_TABLE_LOADED;
     return MM_OK;
 }
 
@@ -705,11 +676,11 @@ get_table(mm_macho *macho, macho_internal **out, mm_err *err)
         return mm_err_set(err, MM_ERR_ARGUMENT, 0, "no open Mach-O image");
     }
     switch (in->state) {
-    case TABLE_LOADED:
+    case MM_TABLE_LOADED:
         return MM_OK;
-    case TABLE_ABSENT:
+    case MM_TABLE_ABSENT:
         return mm_err_set(err, MM_ERR_NOT_FOUND, 0, "no LC_SYMTAB");
-    case TABLE_CORRUPT:
+    case MM_TABLE_CORRUPT:
         *err = in->error;
         return in->error.status;
     default:
@@ -717,12 +688,12 @@ get_table(mm_macho *macho, macho_internal **out, mm_err *err)
     }
     status = load_table(macho, in, err);
     if (status == MM_ERR_PARSE) {
-        free_table(in);
-        in->state = TABLE_CORRUPT;
+        mm_symtab_free(in);
+        in->state = MM_TABLE_CORRUPT;
         in->error = *err;
     }
     else if (status == MM_ERR_NOMEM) {
-        free_table(in); /* not kept: it may work next time */
+        mm_symtab_free(in); /* not kept: it may work next time */
     }
     else if (status == MM_ERR_NOT_FOUND) {
         mm_err_set(err, MM_ERR_NOT_FOUND, 0, "no LC_SYMTAB");
