@@ -900,6 +900,15 @@ done:
                        : MM_OK;
 }
 
+/* What each Yama ptrace_scope above 0 allows, and what would allow the
+ * read (Documentation/admin-guide/LSM/Yama.rst). */
+static const char *const yama_scopes[4] = {
+    [1] = "which lets a process read only its descendants; run as root, give "
+          "the reader CAP_SYS_PTRACE, or set kernel.yama.ptrace_scope=0",
+    [2] = "which needs CAP_SYS_PTRACE (root)",
+    [3] = "which forbids it to every process until reboot",
+};
+
 /* Why the kernel refused to let us read the target's memory: ptrace's
  * PTRACE_MODE_ATTACH check, where Yama's ptrace_scope applies too. */
 static mm_status
@@ -912,28 +921,11 @@ memory_access_denied(long pid, int error, mm_err *err)
                         sizeof(buf)) > 0) {
         scope = atoi(buf);
     }
-    if (scope == 1) {
-        return mm_err_set(
-            err, MM_ERR_ACCESS, error,
-            "cannot read the memory of process %ld: Yama's ptrace_scope is 1, "
-            "which lets a process read only its descendants; run as root, "
-            "give the reader CAP_SYS_PTRACE, or set "
-            "kernel.yama.ptrace_scope=0",
-            pid);
-    }
-    if (scope == 2) {
+    if (scope >= 1 && scope <= 3) {
         return mm_err_set(err, MM_ERR_ACCESS, error,
                           "cannot read the memory of process %ld: Yama's "
-                          "ptrace_scope is 2, which needs CAP_SYS_PTRACE "
-                          "(root)",
-                          pid);
-    }
-    if (scope == 3) {
-        return mm_err_set(err, MM_ERR_ACCESS, error,
-                          "cannot read the memory of process %ld: Yama's "
-                          "ptrace_scope is 3, which forbids it to every "
-                          "process until reboot",
-                          pid);
+                          "ptrace_scope is %d, %s",
+                          pid, scope, yama_scopes[scope]);
     }
     return access_denied(pid, error == EPERM ? EACCES : error, err);
 }

@@ -220,6 +220,16 @@ task_refused(const task_ref *t, kern_return_t kr, const char *what,
         t->asked, what, mach_error_string(kr), (unsigned)kr);
 }
 
+/* The task port of target for what needs it, or the error that says why it
+ * was refused (what names what the port was for). */
+static mm_status
+open_task(const mm_target *target, const char *what, task_ref *t, mm_err *err)
+{
+    kern_return_t kr = task_open(target->pid, t);
+
+    return kr == KERN_SUCCESS ? MM_OK : task_refused(t, kr, what, err);
+}
+
 /* Neither the task port nor proc_pidinfo(): another user's process. */
 static mm_status
 pidinfo_refused(const task_ref *t, kern_return_t kr, mm_err *err)
@@ -670,19 +680,16 @@ mm_read_memory(const mm_target *target, uint64_t addr, void *buf, size_t len,
                size_t *got, mm_err *err)
 {
     task_ref t;
-    kern_return_t kr;
-    mm_status status;
+    mm_status status = open_task(target, "reading its memory", &t, err);
 
     *got = 0;
     if (len > UINT64_MAX - addr) {
         len = (size_t)(UINT64_MAX - addr); /* the address space ends */
     }
-    kr = task_open(target->pid, &t);
-    if (kr != KERN_SUCCESS) {
-        return task_refused(&t, kr, "reading its memory", err);
+    if (status == MM_OK) {
+        status = read_task(&t, addr, buf, len, got, err);
+        task_close(&t);
     }
-    status = read_task(&t, addr, buf, len, got, err);
-    task_close(&t);
     return status;
 }
 
@@ -811,16 +818,13 @@ mm_images(const mm_target *target, unsigned flags, mm_image_list *out,
           mm_err *err)
 {
     task_ref t;
-    kern_return_t kr;
-    mm_status status;
+    mm_status status = open_task(target, "finding its images", &t, err);
 
     (void)flags; /* none yet */
     mm_image_list_clear(out);
-    kr = task_open(target->pid, &t);
-    if (kr != KERN_SUCCESS) {
-        return task_refused(&t, kr, "finding its images", err);
+    if (status == MM_OK) {
+        status = read_images(&t, out, err);
+        task_close(&t);
     }
-    status = read_images(&t, out, err);
-    task_close(&t);
     return status;
 }

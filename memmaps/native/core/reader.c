@@ -38,16 +38,15 @@ mm_read_offset(void *ctx, uint64_t offset, void *buf, size_t len)
 }
 
 int
-mm_read_within(mm_read_fn read, void *ctx, uint64_t size, uint64_t offset,
-               void *buf, size_t len)
+mm_read_within(const mm_source *source, uint64_t offset, void *buf, size_t len)
 {
-    if (offset > size || len > size - offset) {
+    if (offset > source->size || len > source->size - offset) {
         return -1;
     }
     if (len == 0) {
         return 0;
     }
-    return read(ctx, offset, buf, len) == 0 ? 0 : -1;
+    return source->read(source->ctx, offset, buf, len) == 0 ? 0 : -1;
 }
 
 uint64_t
@@ -74,16 +73,16 @@ mm_table_too_large(const char *what, uint64_t len, mm_err *err)
 }
 
 mm_status
-mm_read_table(mm_read_fn read, void *ctx, uint64_t size, uint64_t offset,
-              uint64_t len, uint64_t cap, const char *image, const char *what,
-              void **out, mm_err *err)
+mm_read_table(const mm_source *source, uint64_t offset, uint64_t len,
+              uint64_t cap, const char *image, const char *what, void **out,
+              mm_err *err)
 {
     void *buf;
 
     *out = NULL;
     /* Bounds first: a table past the end is reported as that even when it
      * is also too large. */
-    if (offset > size || len > size - offset) {
+    if (offset > source->size || len > source->size - offset) {
         return mm_err_set(err, MM_ERR_PARSE, 0,
                           "%s (0x%" PRIx64 " bytes at offset 0x%" PRIx64
                           ") runs past the end of the %s image",
@@ -98,7 +97,7 @@ mm_read_table(mm_read_fn read, void *ctx, uint64_t size, uint64_t offset,
                           "out of memory reading %s (0x%" PRIx64 " bytes)",
                           what, len);
     }
-    if (mm_read_within(read, ctx, size, offset, buf, (size_t)len) != 0) {
+    if (mm_read_within(source, offset, buf, (size_t)len) != 0) {
         free(buf);
         return mm_err_set(err, MM_ERR_PARSE, 0,
                           "%s (0x%" PRIx64 " bytes at offset 0x%" PRIx64

@@ -97,12 +97,19 @@ mm_get64(int big_endian, const uint8_t *p)
     return (uint64_t)mm_le32(p + 4) << 32 | mm_le32(p);
 }
 
-/* Reads exactly len bytes at offset of a source that serves size bytes,
- * refusing what lies past them before asking read; 0 on success.  A format
- * reader's view of its input, so a corrupt offset never reaches the
- * callback. */
-int mm_read_within(mm_read_fn read, void *ctx, uint64_t size, uint64_t offset,
-                   void *buf, size_t len);
+/* A format reader's input: a callback and how many bytes it serves
+ * (MM_SIZE_UNKNOWN when it cannot say: a process's memory). */
+typedef struct mm_source {
+    mm_read_fn read;
+    void *ctx;
+    uint64_t size;
+} mm_source;
+
+/* Reads exactly len bytes at offset of the source, refusing what lies past
+ * its size before asking the callback, so a corrupt offset never reaches
+ * it; 0 on success. */
+int mm_read_within(const mm_source *source, uint64_t offset, void *buf,
+                   size_t len);
 
 /* The largest table a reader takes from a source of unknown size: far more
  * than any real symbol table, far less than a hostile count would ask for. */
@@ -121,14 +128,13 @@ size_t mm_names_end(const char *strings, size_t len);
  * (what names it); returns MM_ERR_PARSE. */
 mm_status mm_table_too_large(const char *what, uint64_t len, mm_err *err);
 
-/* Reads a table of len bytes at offset of a source that serves size bytes
- * into a new buffer (*out, to be freed): it must lie within size and be no
- * larger than cap.  what names the table and image the kind of input
- * ("ELF"), in the messages.  A zero len gives a valid one-byte buffer. */
-mm_status mm_read_table(mm_read_fn read, void *ctx, uint64_t size,
-                        uint64_t offset, uint64_t len, uint64_t cap,
-                        const char *image, const char *what, void **out,
-                        mm_err *err);
+/* Reads a table of len bytes at offset of the source into a new buffer
+ * (*out, to be freed): it must lie within the source and be no larger than
+ * cap.  what names the table and image the kind of input ("ELF"), in the
+ * messages.  A zero len gives a valid one-byte buffer. */
+mm_status mm_read_table(const mm_source *source, uint64_t offset, uint64_t len,
+                        uint64_t cap, const char *image, const char *what,
+                        void **out, mm_err *err);
 
 #ifndef _WIN32
 /* A file descriptor, read with pread() (so several readers can share it):

@@ -119,21 +119,21 @@ align_up(uint64_t value, uint64_t align)
 static int
 in_bounds(const mm_elf *elf, uint64_t offset, uint64_t len)
 {
-    return offset <= elf->size && len <= elf->size - offset;
+    return offset <= elf->source.size && len <= elf->source.size - offset;
 }
 
 /* Reads exactly len bytes at offset; 0 on success. */
 static int
 read_at(const mm_elf *elf, uint64_t offset, void *buf, size_t len)
 {
-    return mm_read_within(elf->read, elf->ctx, elf->size, offset, buf, len);
+    return mm_read_within(&elf->source, offset, buf, len);
 }
 
 /* The most bytes a table read from the input may take. */
 static uint64_t
 alloc_limit(const mm_elf *elf)
 {
-    return mm_table_limit(elf->size);
+    return mm_table_limit(elf->source.size);
 }
 
 /* Reads len bytes at offset into a new buffer (*out, to be freed), for the
@@ -142,8 +142,8 @@ static mm_status
 read_alloc(const mm_elf *elf, uint64_t offset, uint64_t len, const char *what,
            void **out, mm_err *err)
 {
-    return mm_read_table(elf->read, elf->ctx, elf->size, offset, len,
-                         alloc_limit(elf), "ELF", what, out, err);
+    return mm_read_table(&elf->source, offset, len, alloc_limit(elf), "ELF",
+                         what, out, err);
 }
 
 /* ---- headers ---- */
@@ -346,9 +346,7 @@ mm_elf_open_flags(mm_elf *elf, mm_read_fn read, void *ctx, uint64_t size,
     mm_status status;
 
     memset(elf, 0, sizeof(*elf));
-    elf->read = read;
-    elf->ctx = ctx;
-    elf->size = size;
+    elf->source = (mm_source){read, ctx, size};
     if (read == NULL) {
         return mm_err_set(err, MM_ERR_ARGUMENT, 0, "no read callback");
     }
@@ -593,11 +591,11 @@ notes_build_id(const mm_elf *elf, uint64_t offset, uint64_t size,
     /* As binutils does: 8-byte alignment for the notes that ask for it
      * (.note.gnu.property on 64-bit), 4 for everything else. */
     align = align == 8 ? 8 : 4;
-    if (offset > elf->size) {
+    if (offset > elf->source.size) {
         return 0;
     }
-    if (size > elf->size - offset) {
-        size = elf->size - offset; /* a truncated file: what is there */
+    if (size > elf->source.size - offset) {
+        size = elf->source.size - offset; /* a truncated file: what is there */
     }
     for (int n = 0; n < MAX_NOTES && size - pos >= 12; n++) {
         uint8_t h[12];
@@ -853,7 +851,7 @@ gnu_hash_count(const mm_elf *elf, uint64_t offset, uint64_t max_count,
             goto truncated;
         }
         if (!in_bounds(elf, at, n * 4)) {
-            n = (elf->size - at) / 4;
+            n = (elf->source.size - at) / 4;
         }
         if (read_at(elf, at, raw, (size_t)n * 4) != 0) {
             goto truncated;

@@ -36,9 +36,9 @@ typedef struct mm_elf_segment {
 #define MM_PT_NOTE    4
 
 typedef struct mm_elf {
-    mm_read_fn read;
-    void *ctx;
-    uint64_t size; /* bytes the callback can serve, UINT64_MAX if unknown */
+    /* The bytes, and how many the callback can serve (MM_SIZE_UNKNOWN when
+     * it cannot say). */
+    mm_source source;
     int is64;
     int big_endian;
     uint16_t type;    /* ET_EXEC = 2, ET_DYN = 3, ... */

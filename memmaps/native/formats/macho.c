@@ -79,10 +79,11 @@ read_at(const mm_macho *macho, uint64_t offset, void *buf, size_t len)
 {
     /* base + slice_size <= size was checked when the slice was chosen, so
      * the offset reader never finds base + offset wrapping. */
-    mm_offset_reader slice = {macho->read, macho->ctx, macho->base};
+    mm_offset_reader slice = {macho->source.read, macho->source.ctx,
+                              macho->base};
+    mm_source within = {mm_read_offset, &slice, macho->slice_size};
 
-    return mm_read_within(mm_read_offset, &slice, macho->slice_size, offset,
-                          buf, len);
+    return mm_read_within(&within, offset, buf, len);
 }
 
 /* The most bytes a table read from the input may take. */
@@ -438,9 +439,7 @@ mm_macho_open(mm_macho *macho, mm_read_fn read, void *ctx, uint64_t size,
     mm_status status;
 
     memset(macho, 0, sizeof(*macho));
-    macho->read = read;
-    macho->ctx = ctx;
-    macho->size = size;
+    macho->source = (mm_source){read, ctx, size};
     macho->flags_open = flags;
     macho->slice_size = size;
     if (read == NULL) {
@@ -604,7 +603,9 @@ static mm_status
 read_table(const mm_macho *macho, uint64_t fileoff, uint64_t len,
            const char *what, void **out, mm_err *err)
 {
-    mm_offset_reader slice = {macho->read, macho->ctx, macho->base};
+    mm_offset_reader slice = {macho->source.read, macho->source.ctx,
+                              macho->base};
+    mm_source within = {mm_read_offset, &slice, macho->slice_size};
     uint64_t offset;
 
     *out = NULL;
@@ -627,8 +628,8 @@ read_table(const mm_macho *macho, uint64_t fileoff, uint64_t len,
                           ") is not in the file bytes of a segment",
                           what, len, fileoff);
     }
-    return mm_read_table(mm_read_offset, &slice, macho->slice_size, offset,
-                         len, alloc_limit(macho), "Mach-O", what, out, err);
+    return mm_read_table(&within, offset, len, alloc_limit(macho), "Mach-O",
+                         what, out, err);
 }
 
 /* ---- the symbol table ---- */

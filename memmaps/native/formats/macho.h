@@ -54,9 +54,9 @@ typedef struct mm_macho_segment {
 } mm_macho_segment;
 
 typedef struct mm_macho {
-    mm_read_fn read;
-    void *ctx;
-    uint64_t size; /* bytes the callback can serve, UINT64_MAX if unknown */
+    /* The bytes, and how many the callback can serve (MM_SIZE_UNKNOWN when
+     * it cannot say). */
+    mm_source source;
     uint64_t base; /* where the chosen architecture's header starts */
     int is64;
     uint32_t cputype;
