@@ -45,6 +45,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import procutil
+
 REPO = Path(__file__).resolve().parent.parent
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
@@ -120,7 +122,9 @@ def substitute(text: str) -> str:
 
 
 def run_shell(command: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="200")
+    # python_env(): under the sanitizer run, the children need the ASan
+    # runtime the interpreter was given.
+    env = dict(procutil.python_env(), PYTHONPATH=str(REPO), COLUMNS="200")
     script = f'memmaps() {{ "{sys.executable}" -m memmaps "$@"; }}\n{substitute(command)}\n'
     return subprocess.run(
         ["sh", "-c", script],
@@ -199,6 +203,11 @@ def page_doctest(page: Path) -> doctest.DocTest | None:
 DOCTEST_PAGES = [page for page in PAGES if page_doctest(page) is not None]
 
 
+@pytest.mark.skipif(
+    procutil.SANITIZED,
+    reason=f"{procutil.SANITIZED_REASON}, and the preloaded runtime's malloc is not "
+    "the libc one the examples show",
+)
 @pytest.mark.parametrize(
     "page", DOCTEST_PAGES, ids=[str(p.relative_to(REPO)) for p in DOCTEST_PAGES]
 )
