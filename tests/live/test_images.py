@@ -812,18 +812,20 @@ def test_replaced_executable_is_read_from_the_mapped_file(replace_builds):
         procutil.stop(target.proc)
 
 
-def _as_user_in_child(uid: int, work) -> dict:
-    """Runs work() in a forked child switched to uid (gid the same) and
-    returns what it returned (JSON-able), or raises with its traceback."""
+def _as_user_in_child(uid: int, work, real_uid: int | None = None) -> dict:
+    """Runs work() in a forked child switched to uid (gid the same; its real
+    ids real_uid, when given) and returns what it returned (JSON-able), or
+    raises with its traceback."""
     read_end, write_end = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the child
         code = 1
         try:
             os.close(read_end)
+            real = uid if real_uid is None else real_uid
             os.setgroups([])
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
+            os.setresgid(real, uid, uid)
+            os.setresuid(real, uid, uid)
             try:
                 result = {"ok": work()}
             except BaseException as error:  # reported to the parent
@@ -1042,6 +1044,37 @@ def test_missing_process():
         memmaps.symbol_address(pid, "malloc", "libc.so.6")
     done = run_cli(pid, "--images")
     assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+def test_a_refused_memory_read_is_an_error_not_a_missing_image(main_bins):
+    """The map is read with the reader's file-system ids, the memory with its
+    real ones (ptrace's FSCREDS and REALCREDS): a reader whose effective ids
+    are the target's but whose real ones are not may list the regions, yet
+    not read the vdso, which has no file.  That is AccessDenied, as Yama's
+    ptrace_scope would make it, never a list without the vdso."""
+    exe, _lib = main_bins
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    target = launch([setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", exe])
+    try:
+        _wait_for_uid(target.pid, NOBODY)
+
+        def work():
+            found = len(memmaps.regions(target.pid))
+            try:
+                memmaps.images(target.pid)
+                return [found, "no error"]
+            except memmaps.AccessDenied as error:
+                return [found, "AccessDenied", str(error)]
+
+        found, outcome, *message = _as_user_in_child(NOBODY, work, real_uid=OTHER)
+        assert found > 0, "the map should be readable with the target's effective ids"
+        assert outcome == "AccessDenied", outcome
+        assert str(target.pid) in message[0], message
+    finally:
+        procutil.stop(target.proc)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")

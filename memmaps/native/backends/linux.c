@@ -1192,12 +1192,17 @@ open_mapped_file(const image_scan *scan, const mm_region *region,
 typedef struct group_reader {
     const image_scan *scan;
     size_t first, last; /* the group's regions, by index, inclusive */
+    /* Why the target's memory could not be read, when the kernel refused
+     * (MM_OK otherwise): the caller says so rather than leave the image
+     * out as if it were not there. */
+    mm_status refused;
+    mm_err refusal;
 } group_reader;
 
 static int
 read_group(void *ctx, uint64_t offset, void *buf, size_t len)
 {
-    const group_reader *group = ctx;
+    group_reader *group = ctx;
     const mm_region *regions = group->scan->regions->regions;
     char *out = buf;
 
@@ -1222,9 +1227,18 @@ read_group(void *ctx, uint64_t offset, void *buf, size_t len)
         if (n > len) {
             n = len;
         }
-        if (mm_read_target((void *)group->scan->target, found->start + into,
-                           out, (size_t)n) != 0) {
-            return -1;
+        {
+            size_t got = 0;
+            mm_status status =
+                mm_read_memory(group->scan->target, found->start + into, out,
+                               (size_t)n, &got, &group->refusal);
+            if (status != MM_OK) {
+                group->refused = status;
+                return -1;
+            }
+            if (got != n) {
+                return -1; /* unmapped or unreadable: not these bytes */
+            }
         }
         out += n;
         len -= (size_t)n;
@@ -1377,6 +1391,12 @@ memory_image(const image_scan *scan, size_t first, size_t last, uint32_t flags,
     if (status == MM_ERR_NOMEM) {
         *err = elf_err;
         return status;
+    }
+    if (status != MM_OK && group.refused != MM_OK) {
+        /* ptrace's attach check (Yama's ptrace_scope), or the process is
+         * gone: an answer without the image would be a wrong one. */
+        *err = group.refusal;
+        return group.refused;
     }
     if (status != MM_OK) {
         return MM_OK; /* not ELF, torn, or unreadable: left out */
