@@ -33,8 +33,8 @@ check_setup(module_state *state)
 /* type must be a tuple subclass whose _fields are exactly names, in order:
  * the C side fills the items by position. */
 static int
-check_record_type(PyObject *type, const char *what, const char *const *names,
-                  Py_ssize_t count)
+check_record_type(PyObject *type, const char *what,
+                  const char *(*name_of)(Py_ssize_t), Py_ssize_t count)
 {
     PyObject *fields;
     int ok = 1;
@@ -59,13 +59,13 @@ check_record_type(PyObject *type, const char *what, const char *const *names,
     for (Py_ssize_t i = 0; ok && i < count; i++) {
         PyObject *name = PyTuple_GET_ITEM(fields, i);
         ok = PyUnicode_Check(name) &&
-             PyUnicode_CompareWithASCIIString(name, names[i]) == 0;
+             PyUnicode_CompareWithASCIIString(name, name_of(i)) == 0;
     }
     if (!ok) {
         PyObject *expected = PyTuple_New(count);
         if (expected != NULL) {
             for (Py_ssize_t i = 0; i < count; i++) {
-                PyObject *name = PyUnicode_FromString(names[i]);
+                PyObject *name = PyUnicode_FromString(name_of(i));
                 if (name == NULL) {
                     Py_CLEAR(expected);
                     break;
@@ -99,9 +99,9 @@ core_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                      nargs);
         return NULL;
     }
-    if (check_record_type(args[0], "region_type", binding_region_fields,
+    if (check_record_type(args[0], "region_type", binding_region_field,
                           REGION_FIELDS) < 0 ||
-        check_record_type(args[1], "usage_type", binding_usage_fields,
+        check_record_type(args[1], "usage_type", binding_usage_field,
                           USAGE_FIELDS) < 0) {
         return NULL;
     }

@@ -39,9 +39,10 @@ enum {
  * usage.py has them. */
 enum { U_VMFLAGS = MM_USAGE_FIELDS, U_EXTRA, USAGE_FIELDS };
 
-/* The names setup() expects, in the order above. */
-extern const char *const binding_region_fields[REGION_FIELDS];
-extern const char *const binding_usage_fields[USAGE_FIELDS];
+/* objects.c: the names setup() expects of Region's and Usage's fields, by
+ * position in the enums above. */
+const char *binding_region_field(Py_ssize_t index);
+const char *binding_usage_field(Py_ssize_t index);
 
 typedef struct {
     PyTypeObject *region_type; /* memmaps.region.Region, from setup() */

@@ -12,53 +12,29 @@
 
 #include <string.h>
 
-const char *const binding_region_fields[REGION_FIELDS] = {
+static const char *const region_fields[REGION_FIELDS] = {
     "start",     "end",       "perms",      "offset",  "dev_major",
     "dev_minor", "inode",     "path",       "deleted", "kind",
     "usage",     "max_perms", "share_mode", "tag",     "detail",
 };
 
-const char *const binding_usage_fields[USAGE_FIELDS] = {
-    [MM_USAGE_SIZE] = "size",
-    [MM_USAGE_KERNEL_PAGE_SIZE] = "kernel_page_size",
-    [MM_USAGE_MMU_PAGE_SIZE] = "mmu_page_size",
-    [MM_USAGE_RSS] = "rss",
-    [MM_USAGE_PSS] = "pss",
-    [MM_USAGE_PSS_DIRTY] = "pss_dirty",
-    [MM_USAGE_PSS_ANON] = "pss_anon",
-    [MM_USAGE_PSS_FILE] = "pss_file",
-    [MM_USAGE_PSS_SHMEM] = "pss_shmem",
-    [MM_USAGE_SHARED_CLEAN] = "shared_clean",
-    [MM_USAGE_SHARED_DIRTY] = "shared_dirty",
-    [MM_USAGE_PRIVATE_CLEAN] = "private_clean",
-    [MM_USAGE_PRIVATE_DIRTY] = "private_dirty",
-    [MM_USAGE_REFERENCED] = "referenced",
-    [MM_USAGE_ANONYMOUS] = "anonymous",
-    [MM_USAGE_KSM] = "ksm",
-    [MM_USAGE_LAZY_FREE] = "lazy_free",
-    [MM_USAGE_ANON_HUGE_PAGES] = "anon_huge_pages",
-    [MM_USAGE_SHMEM_PMD_MAPPED] = "shmem_pmd_mapped",
-    [MM_USAGE_FILE_PMD_MAPPED] = "file_pmd_mapped",
-    [MM_USAGE_SHARED_HUGETLB] = "shared_hugetlb",
-    [MM_USAGE_PRIVATE_HUGETLB] = "private_hugetlb",
-    [MM_USAGE_SWAP] = "swap",
-    [MM_USAGE_SWAP_PSS] = "swap_pss",
-    [MM_USAGE_LOCKED] = "locked",
-    [MM_USAGE_THP_ELIGIBLE] = "thp_eligible",
-    [MM_USAGE_PROTECTION_KEY] = "protection_key",
-    [U_VMFLAGS] = "vmflags",
-    [U_EXTRA] = "extra",
-};
+const char *
+binding_region_field(Py_ssize_t index)
+{
+    return index >= 0 && index < REGION_FIELDS ? region_fields[index] : NULL;
+}
 
-static const char *const kind_names[MM_KIND_COUNT] = {
-    [MM_KIND_FILE] = "file",         [MM_KIND_ANON] = "anon",
-    [MM_KIND_HEAP] = "heap",         [MM_KIND_STACK] = "stack",
-    [MM_KIND_VDSO] = "vdso",         [MM_KIND_VVAR] = "vvar",
-    [MM_KIND_VSYSCALL] = "vsyscall", [MM_KIND_SHMEM] = "shmem",
-    [MM_KIND_MEMFD] = "memfd",       [MM_KIND_SYSV] = "sysv",
-    [MM_KIND_HUGETLB] = "hugetlb",   [MM_KIND_GUARD] = "guard",
-    [MM_KIND_SPECIAL] = "special",
-};
+const char *
+binding_usage_field(Py_ssize_t index)
+{
+    if (index == U_VMFLAGS) {
+        return "vmflags";
+    }
+    if (index == U_EXTRA) {
+        return "extra";
+    }
+    return mm_usage_field_name((mm_usage_field)index);
+}
 
 /* ---- building objects: what repeats within one listing is shared ---- */
 
@@ -600,7 +576,8 @@ binding_init_objects(PyObject *module, module_state *state)
         }
     }
     for (int kind = 0; kind < MM_KIND_COUNT; kind++) {
-        state->kinds[kind] = PyUnicode_InternFromString(kind_names[kind]);
+        state->kinds[kind] =
+            PyUnicode_InternFromString(mm_kind_name((mm_kind)kind));
         if (state->kinds[kind] == NULL) {
             return -1;
         }

@@ -85,7 +85,7 @@ def test_live_errors_are_typed(call) -> None:
 def darwinrecords(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("contract") / "darwinrecords"
     sources = [ROOT / "tools" / "darwinrecords.c", NATIVE / "formats" / "mach_regions.c"]
-    sources.append(NATIVE / "core" / "list.c")
+    sources += [NATIVE / "core" / "list.c", NATIVE / "core" / "names.c"]
     command = ["gcc", "-std=c11", "-O1", "-I", str(NATIVE), *map(str, sources), "-o", str(out)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0 and "gcc" in result.stderr and "not found" in result.stderr:

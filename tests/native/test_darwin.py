@@ -29,6 +29,7 @@ SOURCES = [
     ROOT / "tools" / "darwinrecords.c",
     NATIVE / "formats" / "mach_regions.c",
     NATIVE / "core" / "list.c",
+    NATIVE / "core" / "names.c",
 ]
 
 # vmmap's share-mode words by xnu's SM_* value (osfmk/mach/vm_region.h:

@@ -354,6 +354,15 @@ int mm_list_set_partial(mm_list *list, const char *fmt, ...)
  * view, so it wins and what it covers is cut from the entries before it. */
 void mm_list_normalize(mm_list *list);
 
+/* ---- names ---- */
+
+/* The word memmaps.region.KINDS has for a kind ("file", "heap" ...), NULL
+ * for a value not in the enum. */
+const char *mm_kind_name(mm_kind kind);
+/* The name memmaps.Usage gives a usage figure ("rss", "swap_pss" ...), NULL
+ * for a value not in the enum. */
+const char *mm_usage_field_name(mm_usage_field field);
+
 /* ---- errors ---- */
 
 /* Sets err and returns status; the message is printf-formatted. */
