@@ -318,9 +318,11 @@ core_parse_maps(PyObject *module, PyObject *arg)
 
 PyDoc_STRVAR(images_doc,
              "images($module, pid, flags=0, /)\n--\n\n"
-             "The images process pid has loaded, in address order: tuples of\n"
-             "(path, base, end, bias, build_id, dev_major, dev_minor, inode,\n"
-             "flags, format, source, header, segments).");
+             "(images, listing): the images process pid has loaded, in\n"
+             "address order, as tuples of (path, base, end, bias, build_id,\n"
+             "dev_major, dev_minor, inode, flags, format, source, header,\n"
+             "segments); and the (regions, partial) listing they were found\n"
+             "in, or None where the backend found them elsewhere.");
 
 static PyObject *
 core_images(PyObject *module, PyObject *args)
@@ -347,7 +349,16 @@ core_images(PyObject *module, PyObject *args)
         result = raise_native_error(state, &err, pid, NULL, 0);
     }
     else {
-        result = build_images(state, &list);
+        PyObject *images = build_images(state, &list);
+        PyObject *listing = list.listed ? build_listing(state, &list.regions)
+                                        : Py_NewRef(Py_None);
+        result = images != NULL && listing != NULL
+                     ? Py_BuildValue("(NN)", images, listing)
+                     : NULL;
+        if (result == NULL) {
+            Py_XDECREF(images);
+            Py_XDECREF(listing);
+        }
     }
     mm_image_list_free(&list);
     return result;

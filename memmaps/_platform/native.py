@@ -112,8 +112,12 @@ class ImageRecord(NamedTuple):
     segments: tuple[tuple[int, int, str, str], ...]
 
 
-def image_records(pid: int | None) -> list[ImageRecord]:
-    return [ImageRecord(*record) for record in _core.images(native_pid(pid))]
+def image_records(pid: int | None) -> tuple[list[ImageRecord], Maps]:
+    """The images, and the listing they were found in (read anew where the
+    backend found them without one: macOS's dyld list)."""
+    records, listing = _core.images(native_pid(pid))
+    maps = regions(pid, False) if listing is None else _listing(listing, pid)
+    return [ImageRecord(*record) for record in records], maps
 
 
 def images(
@@ -122,8 +126,8 @@ def images(
     """The images the C core lists, each with the symbol lookup the
     platform makes for it (``symbols(pid, record)``, opened when first
     asked)."""
-    maps = regions(pid, False)
-    return [make_image(record, maps, symbols(pid, record)) for record in image_records(pid)]
+    records, maps = image_records(pid)
+    return [make_image(record, maps, symbols(pid, record)) for record in records]
 
 
 def make_image(record: ImageRecord, maps: Maps, lookup: Callable[[str], int | None]) -> Image:

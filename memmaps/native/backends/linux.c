@@ -1472,7 +1472,7 @@ mm_status
 mm_images(const mm_target *target, unsigned flags, mm_image_list *out,
           mm_err *err)
 {
-    mm_list list;
+    mm_list *list = &out->regions;
     image_scan scan;
     long page = sysconf(_SC_PAGESIZE);
     int pidfd = -1;
@@ -1483,29 +1483,29 @@ mm_images(const mm_target *target, unsigned flags, mm_image_list *out,
     mm_image_list_clear(out);
     memset(&scan, 0, sizeof(scan));
     scan.target = target;
-    scan.regions = &list;
+    scan.regions = list;
     scan.page_size = page > 0 ? (uint64_t)page : 4096;
     if (target->pid >= 0) {
         /* Taken before anything is read, so that a target that dies (and
          * whose pid is reused) while its images are read is noticed. */
         pidfd = (int)syscall(SYS_pidfd_open, (pid_t)target->pid, 0);
     }
-    mm_list_init(&list);
-    status = mm_regions(target, 0, &list, err);
+    status = mm_regions(target, 0, list, err);
     if (status != MM_OK) {
         goto done;
     }
+    out->listed = 1;
     read_auxv(target->pid, &scan);
     proc_path(path, sizeof(path), target->pid, "exe");
     scan.have_exe = stat(path, &scan.exe_st) == 0;
 
-    for (size_t i = 0; i < list.count && status == MM_OK; i++) {
-        const mm_region *r = &list.regions[i];
+    for (size_t i = 0; i < list->count && status == MM_OK; i++) {
+        const mm_region *r = &list->regions[i];
         if (r->kind == MM_KIND_VDSO) {
             status = memory_image(&scan, i, i, MM_IMAGE_KERNEL, out, err);
         }
         else if (r->kind == MM_KIND_FILE && r->offset == 0 && r->inode != 0) {
-            size_t last = group_last(&list, i);
+            size_t last = group_last(list, i);
             status = file_image(&scan, i, last, out, err);
             i = last;
         }
@@ -1526,6 +1526,5 @@ done:
     if (pidfd >= 0) {
         close(pidfd);
     }
-    mm_list_free(&list);
     return status;
 }

@@ -210,6 +210,7 @@ void
 mm_image_list_init(mm_image_list *list)
 {
     memset(list, 0, sizeof(*list));
+    mm_list_init(&list->regions);
 }
 
 void
@@ -218,6 +219,7 @@ mm_image_list_free(mm_image_list *list)
     free(list->images);
     free(list->segments);
     free(list->bytes);
+    mm_list_free(&list->regions);
     mm_image_list_init(list);
 }
 
@@ -227,6 +229,8 @@ mm_image_list_clear(mm_image_list *list)
     list->count = 0;
     list->segment_count = 0;
     list->bytes_len = 0;
+    mm_list_clear(&list->regions);
+    list->listed = 0;
 }
 
 mm_image *

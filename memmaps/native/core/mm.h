@@ -257,6 +257,12 @@ typedef struct mm_image_list {
     char *bytes; /* paths and sources */
     size_t bytes_len;
     size_t bytes_cap;
+    /* The listing the images were found in, where the backend found them
+     * in one (Linux: the maps it grouped), with listed set; where it did
+     * not (macOS: dyld's list), listed is 0 and a caller that wants the
+     * regions lists them itself. */
+    mm_list regions;
+    int listed;
 } mm_image_list;
 
 void mm_image_list_init(mm_image_list *list);
