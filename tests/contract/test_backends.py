@@ -4,6 +4,8 @@
 - macos records: the portable half of the macOS backend on the recorded
   vm_region_submap_info_64 records in tests/fixtures/darwin, through
   tools/darwinrecords.c (no Mac here: the Mach calls themselves do not run).
+- the C core alone: tools/mmdump.c's text, read back, as the Windows
+  backend's driver will be checked under Wine.
 - windows: the backend is not built yet; its case says so.
 """
 
@@ -18,7 +20,7 @@ import pytest
 import memmaps
 from memmaps import Maps, Region
 from tests.contract import contract
-from tests.helpers import procutil
+from tests.helpers import crosscc, procutil, sanitized
 
 ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "memmaps" / "native"
@@ -76,6 +78,31 @@ def test_live_images_cover_their_regions(who: str, request: pytest.FixtureReques
 )
 def test_live_errors_are_typed(call) -> None:
     _assert_none(contract.error_problems(call, procutil.unused_pid()))
+
+
+@pytest.fixture(scope="module")
+def mmdump(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tools/mmdump.c linked with exactly what the extension is built from
+    here: the C core without Python, as it runs under Wine and on Macs."""
+    out = tmp_path_factory.mktemp("contract") / "mmdump"
+    sources = [ROOT / "tools" / "mmdump.c", *crosscc.extension_sources(sys.platform)]
+    command = ["gcc", "-std=c11", "-O1", "-I", str(NATIVE), *map(str, sources), "-o", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.mark.skipif(not LIVE, reason=f"the live contract runs on Linux; this is {memmaps.BACKEND}")
+def test_the_core_alone_lists_by_the_contract(mmdump: Path, target: int) -> None:
+    """What the C core prints without Python, read back, holds too: the
+    path the Windows backend's driver will take under Wine."""
+    text = subprocess.run(
+        [str(mmdump), str(target)], capture_output=True, check=True, env=sanitized.tool_env()
+    ).stdout
+    maps = memmaps.parse(text)
+    assert len(maps) > 10
+    _assert_none(contract.listing_problems(maps))
+    assert maps == memmaps.parse(memmaps.regions(target).to_proc_maps())
 
 
 # -- recorded macOS records ---------------------------------------------------
