@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -127,22 +128,37 @@ def images(
     platform makes for it (``symbols(pid, record)``, opened when first
     asked)."""
     records, maps = image_records(pid)
-    return [make_image(record, maps, symbols(pid, record)) for record in records]
+    # One index of the listing for all images: a process with thousands of
+    # images and regions must not cost their product.
+    starts = [region.start for region in maps]
+    return [make_image(record, maps, symbols(pid, record), starts) for record in records]
 
 
-def make_image(record: ImageRecord, maps: Maps, lookup: Callable[[str], int | None]) -> Image:
-    """The Image of a record, holding the regions its segments cover."""
+def make_image(
+    record: ImageRecord,
+    maps: Maps,
+    lookup: Callable[[str], int | None],
+    starts: list[int] | None = None,
+) -> Image:
+    """The Image of a record, holding the regions its segments cover
+    (starts: the regions' starts, when the caller has them already)."""
+    if starts is None:
+        starts = [region.start for region in maps]
+
+    def starting_in(start: int, end: int) -> tuple[Region, ...]:
+        return tuple(maps[bisect_left(starts, start) : bisect_left(starts, end)])
+
     if record.format == "elf" or not record.segments:
         # ld.so reserves an ELF image's whole range at once: the padding
         # between its segments is the image's too.
-        held = [r for r in maps if record.base <= r.start and r.end <= record.end]
+        held = tuple(r for r in starting_in(record.base, record.end) if r.end <= record.end)
     else:
         # A Mach-O image's segments may lie far apart (a dylib of the shared
         # cache has its __TEXT among the other dylibs' and its __DATA
         # elsewhere): only what they cover is the image's.
-        spans = [(start, end) for start, end, _name, _perms in record.segments]
-        held = [r for r in maps if any(start <= r.start < end for start, end in spans)]
-    regions = Maps(held, maps.pid)
+        spans = sorted((start, end) for start, end, _name, _perms in record.segments)
+        held = tuple(r for start, end in spans for r in starting_in(start, end))
+    regions = Maps._trusted(held, maps.pid, maps.partial)
     return Image(
         path=record.path or f"[image at {record.header:#x}]",
         base=record.base,
