@@ -596,3 +596,70 @@ def free_hugepage():
     finally:
         with open(NR_HUGEPAGES, "w") as f:
             f.write(old)
+
+
+# --------------------------------------------------------------------------
+# Targets built from tests/targets, for the image tests
+# --------------------------------------------------------------------------
+
+NOBODY = 65534  # the target's user in the tests that drop privileges
+OTHER = 65533  # a reader that is neither root nor the target's user
+# setpriv's arguments that run a command as NOBODY with no other groups
+AS_NOBODY = ("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups")
+
+
+def world_dir(parent: Path | None = None) -> Path:
+    """A fresh 0755 directory (pytest's tmp dirs are 0700 under root), so
+    that targets can also run as another user."""
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="memmaps-images-", dir=parent))
+    os.chmod(d, 0o755)
+    return d
+
+
+def compile_target(name: str, out: Path, *extra: str) -> Path:
+    """tests/targets/NAME.c built into out, mode 0755."""
+    compile_c(TARGETS / f"{name}.c", out, *extra)
+    os.chmod(out, 0o755)
+    return out
+
+
+def build_image_main(folder: Path) -> tuple[Path, Path]:
+    """img_main, a PIE linked against libmmimg.so beside it: (exe, lib)."""
+    lib = compile_target("img_lib", folder / "libmmimg.so", "-shared", "-fPIC")
+    exe = compile_target(
+        "img_main",
+        folder / "img_main",
+        "-fPIE",
+        "-pie",
+        "-rdynamic",
+        f"-L{folder}",
+        "-lmmimg",
+        f"-Wl,-rpath,{folder}",
+    )
+    return exe, lib
+
+
+@dataclass
+class Ready:
+    """A target that said "ready PID ADDR...": its process, pid and the
+    addresses it printed, in order."""
+
+    proc: subprocess.Popen
+    pid: int
+    addrs: list[int]
+
+
+def launch_ready(args: Sequence[object], **kw) -> Ready:
+    """Starts a target and waits for its "ready" line."""
+    proc = start([str(a) for a in args], **kw)
+    try:
+        words = read_line(proc).split()
+        assert words[0] == b"ready", words
+        pid = int(words[1])
+        assert pid == proc.pid, (pid, proc.pid)
+        return Ready(proc, pid, [int(w, 16) for w in words[2:]])
+    except BaseException:
+        stop(proc)
+        raise

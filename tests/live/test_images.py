@@ -21,7 +21,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +36,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 PAGE = os.sysconf("SC_PAGESIZE")
-NOBODY = 65534  # the target's user in the tests that drop privileges
-OTHER = 65533  # a reader that is neither root nor the target's user
+NOBODY = procutil.NOBODY
+OTHER = procutil.OTHER
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE, PT_PHDR = 1, 2, 3, 4, 6
 SHT_SYMTAB, SHT_DYNSYM = 2, 11
@@ -192,39 +191,6 @@ def readelf_build_id(path) -> str | None:
 # --------------------------------------------------------------------------
 
 
-@dataclass
-class Target:
-    proc: subprocess.Popen
-    pid: int
-    addrs: list[int]  # the addresses the target printed, in order
-
-
-def launch(args, **kw) -> Target:
-    proc = procutil.start([str(a) for a in args], **kw)
-    try:
-        words = procutil.read_line(proc).split()
-        assert words[0] == b"ready", words
-        pid = int(words[1])
-        assert pid == proc.pid, (pid, proc.pid)
-        return Target(proc, pid, [int(w, 16) for w in words[2:]])
-    except BaseException:
-        procutil.stop(proc)
-        raise
-
-
-def compile_target(name: str, out: Path, *extra: str) -> Path:
-    procutil.compile_c(procutil.TARGETS / f"{name}.c", out, *extra)
-    os.chmod(out, 0o755)
-    return out
-
-
-def world_dir(parent: Path | None = None) -> Path:
-    """A fresh 0755 directory (pytest's tmp dirs are 0700 under root)."""
-    d = Path(tempfile.mkdtemp(prefix="memmaps-images-", dir=parent))
-    os.chmod(d, 0o755)
-    return d
-
-
 def ref_maps(pid: int) -> list[procutil.RefRegion]:
     return procutil.parse_maps(procutil.read_maps(pid))
 
@@ -321,32 +287,20 @@ def geometry_problems(
 
 
 @dataclass
-class MainTarget(Target):
+class MainTarget(procutil.Ready):
     exe: Path
     lib: Path
 
 
 @pytest.fixture(scope="module")
 def main_bins(live_bindir):
-    d = world_dir(live_bindir)
-    lib = compile_target("img_lib", d / "libmmimg.so", "-shared", "-fPIC")
-    exe = compile_target(
-        "img_main",
-        d / "img_main",
-        "-fPIE",
-        "-pie",
-        "-rdynamic",
-        f"-L{d}",
-        "-lmmimg",
-        f"-Wl,-rpath,{d}",
-    )
-    return exe, lib
+    return procutil.build_image_main(procutil.world_dir(live_bindir))
 
 
 @pytest.fixture(scope="module")
 def main_target(main_bins):
     exe, lib = main_bins
-    target = launch([exe])
+    target = procutil.launch_ready([exe])
     try:
         yield MainTarget(target.proc, target.pid, target.addrs, exe, lib)
     finally:
@@ -700,13 +654,13 @@ def test_static_executable(live_bindir, flavour):
         pytest.skip("no static libc (libc.a) for gcc -static")
     fixed = flavour == "static-no-pie"
     flags = ["-static", "-no-pie"] if fixed else ["-static-pie"]
-    d = world_dir(live_bindir)
-    exe = compile_target("img_static", d / "img_static", *flags)
+    d = procutil.world_dir(live_bindir)
+    exe = procutil.compile_target("img_static", d / "img_static", *flags)
     elf = Elf.from_path(exe)
     assert elf.phdr(PT_INTERP) is None, "not static"
     assert elf.type == (2 if fixed else 3), f"{flavour}: ELF type {elf.type}"
     assert "static_local" in elf.symbols(SHT_SYMTAB)
-    target = launch([exe])
+    target = procutil.launch_ready([exe])
     try:
         found = memmaps.images(target.pid)
         refs = ref_maps(target.pid)
@@ -740,12 +694,12 @@ def test_static_executable(live_bindir, flavour):
 
 
 def test_self_deleted_executable(live_bindir):
-    d = world_dir(live_bindir)
-    exe = compile_target("img_deleted", d / "img_deleted", "-rdynamic")
+    d = procutil.world_dir(live_bindir)
+    exe = procutil.compile_target("img_deleted", d / "img_deleted", "-rdynamic")
     elf = Elf.from_path(exe)
     build_id = readelf_build_id(exe)
     assert "deleted_secret" not in elf.symbols(SHT_DYNSYM)
-    target = launch([exe])
+    target = procutil.launch_ready([exe])
     try:
         assert not exe.exists(), "the target did not delete itself"
         found = memmaps.images(target.pid)
@@ -776,9 +730,11 @@ def test_self_deleted_executable(live_bindir):
 @pytest.fixture
 def replace_builds(live_bindir):
     """The first build at D/img_replace, the replacement beside it."""
-    d = world_dir(live_bindir)
-    first = compile_target("img_replace", d / "img_replace", "-rdynamic", "-DVALUE=0x0a11ce01")
-    second = compile_target(
+    d = procutil.world_dir(live_bindir)
+    first = procutil.compile_target(
+        "img_replace", d / "img_replace", "-rdynamic", "-DVALUE=0x0a11ce01"
+    )
+    second = procutil.compile_target(
         "img_replace", d / "img_replace.new", "-rdynamic", "-DVALUE=0x0b0b0b02", "-DPAD"
     )
     old, new = Elf.from_path(first), Elf.from_path(second)
@@ -791,7 +747,7 @@ def replace_builds(live_bindir):
 
 def test_replaced_executable_is_read_from_the_mapped_file(replace_builds):
     exe, replacement, elf, build_id = replace_builds
-    target = launch([exe])
+    target = procutil.launch_ready([exe])
     try:
         mapped_inode = os.stat(exe).st_ino
         os.replace(replacement, exe)
@@ -858,6 +814,20 @@ def _wait_for_uid(pid: int, uid: int) -> None:
         time.sleep(0.01)
 
 
+def _launch_as_nobody(exe: Path) -> procutil.Ready:
+    """exe run as NOBODY (no other groups), once it runs as that user."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    target = procutil.launch_ready([setpriv, *procutil.AS_NOBODY[1:], exe])
+    try:
+        _wait_for_uid(target.pid, NOBODY)
+    except BaseException:
+        procutil.stop(target.proc)
+        raise
+    return target
+
+
 def _unprivileged_view(pid: int, exe: str, symbols: list[str]) -> dict:
     def work():
         image = image_named(memmaps.images(pid), exe)
@@ -885,12 +855,8 @@ def test_unprivileged_reader_of_its_own_process(main_bins):
     images as root sees, and .symtab-only symbols still found (the files are
     unchanged on disk)."""
     exe, _lib = main_bins
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("setpriv (util-linux) is not installed")
-    target = launch([setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", exe])
+    target = _launch_as_nobody(exe)
     try:
-        _wait_for_uid(target.pid, NOBODY)
         pid = target.pid
 
         def work():
@@ -923,25 +889,23 @@ def test_without_map_files_the_image_comes_from_memory(live_bindir, case):
     deleted or replaced executable must then be read from the target's own
     memory (its build-id note and .dynsym), never from the file now at the
     path."""
-    d = world_dir(live_bindir)
+    d = procutil.world_dir(live_bindir)
     os.chown(d, NOBODY, NOBODY)  # so that the target may unlink itself
     if case == "deleted":
-        exe = compile_target("img_deleted", d / "img_deleted", "-rdynamic")
+        exe = procutil.compile_target("img_deleted", d / "img_deleted", "-rdynamic")
         exported = "deleted_exported"
     else:
-        exe = compile_target("img_replace", d / "img_replace", "-rdynamic", "-DVALUE=0x0a11ce01")
-        compile_target(
+        exe = procutil.compile_target(
+            "img_replace", d / "img_replace", "-rdynamic", "-DVALUE=0x0a11ce01"
+        )
+        procutil.compile_target(
             "img_replace", d / "img_replace.new", "-rdynamic", "-DVALUE=0x0b0b0b02", "-DPAD"
         )
         exported = "replaced_exported"
     elf = Elf.from_path(exe)
     build_id = readelf_build_id(exe)
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("setpriv (util-linux) is not installed")
-    target = launch([setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", exe])
+    target = _launch_as_nobody(exe)
     try:
-        _wait_for_uid(target.pid, NOBODY)
         if case == "replaced":
             os.replace(d / "img_replace.new", exe)
         view = _unprivileged_view(target.pid, str(exe), [exported])
@@ -961,7 +925,7 @@ def test_without_map_files_the_image_comes_from_memory(live_bindir, case):
 
 def _stripped_build(d: Path, salt: int) -> tuple[Path, Path]:
     """d/img_stripped (stripped) and d/img_stripped.debug (its symbols)."""
-    exe = compile_target("img_stripped", d / "img_stripped", "-rdynamic", f"-DSALT={salt}")
+    exe = procutil.compile_target("img_stripped", d / "img_stripped", "-rdynamic", f"-DSALT={salt}")
     debug = d / "img_stripped.debug"
     binutil("objcopy", "--only-keep-debug", str(exe), str(debug))
     binutil("strip", str(exe))
@@ -972,7 +936,7 @@ def _stripped_build(d: Path, salt: int) -> tuple[Path, Path]:
     return exe, debug
 
 
-def _check_stripped(target: Target, salt: int) -> None:
+def _check_stripped(target: procutil.Ready, salt: int) -> None:
     address = memmaps.symbol_address(target.pid, "stripped_secret")
     assert address == target.addrs[0]
     assert memmaps.symbol_address(target.pid, "stripped_secret", "img_stripped") == address
@@ -981,7 +945,7 @@ def _check_stripped(target: Target, salt: int) -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to write under /usr/lib/debug")
 def test_stripped_executable_with_debug_file_by_build_id(live_bindir):
-    d = world_dir(live_bindir)
+    d = procutil.world_dir(live_bindir)
     salt = random.randrange(1, 1 << 20)  # a build-id of this run only
     exe, debug = _stripped_build(d, salt)
     build_id = readelf_build_id(exe)
@@ -992,7 +956,7 @@ def test_stripped_executable_with_debug_file_by_build_id(live_bindir):
     if installed.exists():
         pytest.skip(f"{installed} exists already: not ours to replace")
     created = [p for p in (root, root / ".build-id", folder) if not p.exists()]
-    target = launch([exe])
+    target = procutil.launch_ready([exe])
     try:
         # Without the debug file only .dynsym is there.
         assert memmaps.symbol_address(target.pid, "stripped_exported") == target.addrs[1]
@@ -1012,13 +976,13 @@ def test_stripped_executable_with_debug_file_by_build_id(live_bindir):
 
 
 def test_stripped_executable_with_debuglink_beside_it(live_bindir):
-    d = world_dir(live_bindir)
+    d = procutil.world_dir(live_bindir)
     salt = random.randrange(1, 1 << 20)  # no debug file by build-id for it anywhere
     exe, debug = _stripped_build(d, salt)
     binutil("objcopy", f"--add-gnu-debuglink={debug}", str(exe))
     aside = d / "moved-away.debug"
     debug.rename(aside)  # not there yet
-    target = launch([exe])
+    target = procutil.launch_ready([exe])
     try:
         with pytest.raises(memmaps.SymbolNotFound):
             memmaps.symbol_address(target.pid, "stripped_secret")
@@ -1054,12 +1018,8 @@ def test_a_refused_memory_read_is_an_error_not_a_missing_image(main_bins):
     not read the vdso, which has no file.  That is AccessDenied, as Yama's
     ptrace_scope would make it, never a list without the vdso."""
     exe, _lib = main_bins
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("setpriv (util-linux) is not installed")
-    target = launch([setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", exe])
+    target = _launch_as_nobody(exe)
     try:
-        _wait_for_uid(target.pid, NOBODY)
 
         def work():
             found = len(memmaps.regions(target.pid))
@@ -1080,12 +1040,8 @@ def test_a_refused_memory_read_is_an_error_not_a_missing_image(main_bins):
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
 def test_another_users_process_is_denied(main_bins):
     exe, _lib = main_bins
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("setpriv (util-linux) is not installed")
-    target = launch([setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", exe])
+    target = _launch_as_nobody(exe)
     try:
-        _wait_for_uid(target.pid, NOBODY)
 
         def work():
             outcomes = []

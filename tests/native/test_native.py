@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -162,7 +161,7 @@ def test_mmdump_under_valgrind(plain, idle_target, texts):
 # --------------------------------------------------------------------------
 
 MASK = 2**64 - 1
-NOBODY = 65534
+NOBODY = procutil.NOBODY
 IMAGE_FIELDS = ("base", "end", "bias", "flags", "build_id", "path", "source")
 
 
@@ -184,7 +183,8 @@ def key_view(images: list[dict]) -> list[tuple]:
 
 
 def python_view(pid: int) -> list[tuple]:
-    """What the Python implementation (memmaps/images.py) finds."""
+    """What memmaps.images() gives for the same listing, through the
+    binding and the platform layer."""
     return [(i.base, i.end, i.bias & MASK, i.build_id, i.path) for i in memmaps.images(pid)]
 
 
@@ -195,45 +195,15 @@ def readelf_build_id(path: Path) -> str | None:
     return found[1] if found else None
 
 
-def world_dir(parent: Path) -> Path:
-    d = Path(tempfile.mkdtemp(prefix="mmdump-images-", dir=parent))
-    os.chmod(d, 0o755)
-    return d
-
-
-def compile_target(name: str, out: Path, *extra: str) -> Path:
-    procutil.compile_c(procutil.TARGETS / f"{name}.c", out, *extra)
-    os.chmod(out, 0o755)
-    return out
-
-
 def launch(args) -> subprocess.Popen:
-    proc = procutil.start([str(a) for a in args])
-    try:
-        words = procutil.read_line(proc).split()
-        assert words[0] == b"ready", words
-        return proc
-    except BaseException:
-        procutil.stop(proc)
-        raise
+    return procutil.launch_ready(args).proc
 
 
 @pytest.fixture(scope="module")
 def image_target(live_bindir):
     """img_main with its library libmmimg.so (tests/test_images.py's PIE
     target), waiting on stdin: (pid, executable, library)."""
-    d = world_dir(live_bindir)
-    lib = compile_target("img_lib", d / "libmmimg.so", "-shared", "-fPIC")
-    exe = compile_target(
-        "img_main",
-        d / "img_main",
-        "-fPIE",
-        "-pie",
-        "-rdynamic",
-        f"-L{d}",
-        "-lmmimg",
-        f"-Wl,-rpath,{d}",
-    )
+    exe, lib = procutil.build_image_main(procutil.world_dir(live_bindir))
     proc = launch([exe])
     yield proc.pid, exe, lib
     procutil.stop(proc)
@@ -316,15 +286,15 @@ def fifo_target(live_bindir):
     path, run as `nobody` when the tests run as root (so that a reader of the
     same user has no CAP_SYS_ADMIN for map_files): (proc, library, its
     build-id, its inode)."""
-    d = world_dir(live_bindir)
-    lib = compile_target("img_lib", d / "libhostile.so", "-shared", "-fPIC")
+    d = procutil.world_dir(live_bindir)
+    lib = procutil.compile_target("img_lib", d / "libhostile.so", "-shared", "-fPIC")
     build_id = readelf_build_id(lib)
     inode = lib.stat().st_ino
-    exe = compile_target("img_fifo", d / "img_fifo", "-ldl")
+    exe = procutil.compile_target("img_fifo", d / "img_fifo", "-ldl")
     args = [exe, lib]
     if os.geteuid() == 0 and shutil.which("setpriv") is not None:
         os.chown(d, NOBODY, NOBODY)  # so that the target may unlink and mkfifo there
-        args = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *args]
+        args = [*procutil.AS_NOBODY, *args]
     proc = launch(args)
     try:
         assert (d / "libhostile.so").is_fifo()
@@ -360,11 +330,11 @@ def test_mmdump_images_unprivileged_with_a_fifo_at_the_library_path(
         pytest.skip("needs root and setpriv to read as another user")
     proc, lib, build_id, _inode = fifo_target
     binary = request.getfixturevalue(build)
-    own = world_dir(live_bindir) / "mmdump"
+    own = procutil.world_dir(live_bindir) / "mmdump"
     shutil.copy(binary, own)
     os.chmod(own, 0o755)
     env = sanitizers.driver_env() if build == "sanitized" else sanitizers.tool_env()
-    drop = ("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups")
+    drop = procutil.AS_NOBODY
     found = dump_images(own, proc.pid, drop, env=env, timeout=30)
     assert key_view(found) == key_view(dump_images(request.getfixturevalue("plain"), proc.pid))
     by_path = {i["path"]: i for i in found}
@@ -383,9 +353,9 @@ def test_mmdump_images_of_other_executables(plain, live_bindir, flavour):
     unlinked itself: the same images as memmaps.images().  Read as the
     target's own unprivileged user (no map_files), /proc/PID/exe still leads
     to the deleted file, and everything must be as root reads it."""
-    d = world_dir(live_bindir)
+    d = procutil.world_dir(live_bindir)
     if flavour == "deleted":
-        exe = compile_target("img_deleted", d / "img_deleted", "-rdynamic")
+        exe = procutil.compile_target("img_deleted", d / "img_deleted", "-rdynamic")
     else:
         libc_a = subprocess.run(
             ["gcc", "-print-file-name=libc.a"], capture_output=True, text=True
@@ -393,12 +363,12 @@ def test_mmdump_images_of_other_executables(plain, live_bindir, flavour):
         if not os.path.isabs(libc_a):
             pytest.skip("no static libc (libc.a) for gcc -static")
         flags = ["-static", "-no-pie"] if flavour == "static-no-pie" else ["-static-pie"]
-        exe = compile_target("img_static", d / "img_static", *flags)
+        exe = procutil.compile_target("img_static", d / "img_static", *flags)
     args = [exe]
     unprivileged = os.geteuid() == 0 and shutil.which("setpriv") is not None
     if unprivileged:
         os.chown(d, NOBODY, NOBODY)  # so that img_deleted may unlink itself
-        args = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *args]
+        args = [*procutil.AS_NOBODY, *args]
     proc = launch(args)
     try:
         found = dump_images(plain, proc.pid)
@@ -412,10 +382,10 @@ def test_mmdump_images_of_other_executables(plain, live_bindir, flavour):
             assert not any("loader" in i["flags"] for i in found)
             assert sorted(i["path"] for i in found) == sorted([str(exe), "[vdso]"])
         if unprivileged:
-            copy = world_dir(live_bindir) / "mmdump"
+            copy = procutil.world_dir(live_bindir) / "mmdump"
             shutil.copy(plain, copy)
             os.chmod(copy, 0o755)
-            drop = ("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups")
+            drop = procutil.AS_NOBODY
             theirs = dump_images(copy, proc.pid, drop, env=sanitizers.tool_env())
             assert key_view(theirs) == key_view(found)
             (their_main,) = [i for i in theirs if "main" in i["flags"]]
