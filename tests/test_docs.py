@@ -237,7 +237,7 @@ def test_scripts(block: Block) -> None:
     done = subprocess.run(
         [sys.executable, "-c", "\n".join(block.body)],
         cwd=REPO,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        env=dict(procutil.python_env(), PYTHONPATH=str(REPO)),
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
