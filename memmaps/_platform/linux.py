@@ -46,11 +46,12 @@ def same_file(pid: int | None, image: Image, path: str) -> bool:
 
 def _open_regular(path: str, record: ImageRecord | None = None) -> _core.ImageFile:
     """The ELF at path, which must be a regular file (and, given a record
-    with a file identity, that very file): a FIFO or a device the target
-    put there must never block or steer the reader."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    with a file identity, that very file).  It is looked at with O_PATH
+    first, which opens nothing: a FIFO or a device the target put there must
+    never block the reader or run a driver's open on its behalf."""
+    probe = os.open(path, os.O_PATH | os.O_CLOEXEC)
     try:
-        st = os.fstat(fd)
+        st = os.fstat(probe)
         if not stat.S_ISREG(st.st_mode):
             raise OSError(f"{path} is not a regular file")
         if record is not None and record.flags & native.IMAGE_HAS_FILE_ID:
@@ -60,6 +61,12 @@ def _open_regular(path: str, record: ImageRecord | None = None) -> _core.ImageFi
             ) == (record.dev_major, record.dev_minor)
             if not same:
                 raise OSError(f"{path} is no longer the mapped file")
+        fd = os.open(
+            f"/proc/self/fd/{probe}", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+        )
+    finally:
+        os.close(probe)
+    try:
         return _core.ImageFile(fd, format="elf")
     finally:
         os.close(fd)

@@ -21,6 +21,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -990,6 +991,40 @@ def test_stripped_executable_with_debuglink_beside_it(live_bindir):
         _check_stripped(target, salt)
     finally:
         procutil.stop(target.proc)
+
+
+def test_a_fifo_where_the_debug_file_would_be_is_never_opened(live_bindir):
+    """The debuglink names a file beside the image; a FIFO there is looked
+    at, not opened: a writer waiting for a reader stays waiting, and the
+    lookup neither blocks nor takes the FIFO for a debug file."""
+    d = procutil.world_dir(live_bindir)
+    salt = random.randrange(1, 1 << 20)
+    exe, debug = _stripped_build(d, salt)
+    binutil("objcopy", f"--add-gnu-debuglink={debug}", str(exe))
+    debug.unlink()
+    os.mkfifo(debug)
+    opened = threading.Event()
+
+    def writer() -> None:
+        # open() for writing returns only once someone opens it to read.
+        fd = os.open(debug, os.O_WRONLY)
+        opened.set()
+        os.close(fd)
+
+    waiting = threading.Thread(target=writer, daemon=True)
+    waiting.start()
+    target = procutil.launch_ready([exe])
+    try:
+        with pytest.raises(memmaps.SymbolNotFound):
+            memmaps.symbol_address(target.pid, "stripped_secret")
+        assert memmaps.symbol_address(target.pid, "stripped_exported") == target.addrs[1]
+        assert not opened.wait(0.2), "the FIFO was opened"
+    finally:
+        procutil.stop(target.proc)
+        # Let the writer go: open the FIFO for reading ourselves.
+        os.close(os.open(debug, os.O_RDONLY | os.O_NONBLOCK))
+        waiting.join(5)
+    assert opened.is_set(), "the writer should have been let go at the end"
 
 
 # --------------------------------------------------------------------------
