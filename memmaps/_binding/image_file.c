@@ -155,6 +155,11 @@ typedef struct {
     PyObject *(*header)(image_file *self);
     mm_status (*symbol)(image_file *self, const char *name,
                         uint64_t dynamic_bias, image_symbol *out, mm_err *err);
+    /* DT_NEEDED and DT_SONAME into *out (mm_elf_names_free it); NULL for a
+     * format that has not got them here. */
+    mm_status (*names)(image_file *self, mm_elf_names *out, mm_err *err);
+    /* The CRC32 after the debuglink name: 0 with *crc set, or -1. */
+    int (*debuglink_crc)(image_file *self, uint32_t *crc);
 } image_format;
 
 struct image_file {
@@ -166,6 +171,11 @@ struct image_file {
     } reader;
     int opened;
     image_source source;
+    /* What the loader added to DT_* addresses (an image read from memory):
+     * for needed and soname, and symbol() when it is given none. */
+    uint64_t dynamic_bias;
+    PyObject *needed; /* tuple of str, once read */
+    PyObject *soname; /* str or None, once read */
 };
 
 /* ELF (the System V gABI's constants, as formats/elf.c spells them). */
@@ -277,9 +287,30 @@ elf_symbol(image_file *self, const char *name, uint64_t dynamic_bias,
     return MM_OK;
 }
 
+static mm_status
+elf_names(image_file *self, mm_elf_names *out, mm_err *err)
+{
+    return mm_elf_dynamic_names(&self->reader.elf, self->dynamic_bias, out,
+                                err);
+}
+
+static int
+elf_debuglink_crc(image_file *self, uint32_t *crc)
+{
+    return mm_elf_debuglink_crc(&self->reader.elf, crc);
+}
+
 static const image_format elf_format = {
-    "elf",         elf_open,     elf_close,  elf_build_id,
-    elf_debuglink, elf_segments, elf_header, elf_symbol,
+    .name = "elf",
+    .open = elf_open,
+    .close = elf_close,
+    .build_id = elf_build_id,
+    .debuglink = elf_debuglink,
+    .segments = elf_segments,
+    .header = elf_header,
+    .symbol = elf_symbol,
+    .names = elf_names,
+    .debuglink_crc = elf_debuglink_crc,
 };
 
 /* Mach-O (n_type bits of <mach-o/nlist.h>). */
@@ -368,8 +399,13 @@ macho_symbol(image_file *self, const char *name, uint64_t dynamic_bias,
 }
 
 static const image_format macho_format = {
-    "macho", macho_open,     macho_close,  macho_build_id,
-    NULL,    macho_segments, macho_header, macho_symbol,
+    .name = "macho",
+    .open = macho_open,
+    .close = macho_close,
+    .build_id = macho_build_id,
+    .segments = macho_segments,
+    .header = macho_header,
+    .symbol = macho_symbol,
 };
 
 /* The format named, or told by the first four bytes of the source. */
@@ -421,21 +457,23 @@ choose_format(const image_source *source, const char *named)
 static PyObject *
 image_file_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"source", "format",       "sections", "cputype",
-                               "pid",    "load_address", NULL};
+    static char *keywords[] = {"source",       "format", "sections",
+                               "cputype",      "pid",    "load_address",
+                               "dynamic_bias", NULL};
     PyObject *object = Py_None, *pid_object = Py_None;
     const char *format_name = NULL;
     int sections = 1, in_memory = 0;
     unsigned long cputype = MM_MACHO_CPU_ANY;
-    unsigned long long load_address = 0;
+    unsigned long long load_address = 0, dynamic_bias = 0;
     module_state *state = PyType_GetModuleState(type);
     image_file *self;
     mm_err err;
     mm_status status;
 
-    if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "|O$zpkOK:ImageFile", keywords, &object,
-            &format_name, &sections, &cputype, &pid_object, &load_address)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$zpkOKK:ImageFile",
+                                     keywords, &object, &format_name,
+                                     &sections, &cputype, &pid_object,
+                                     &load_address, &dynamic_bias)) {
         return NULL;
     }
     if ((object == Py_None) == (pid_object == Py_None)) {
@@ -447,6 +485,7 @@ image_file_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (self == NULL) {
         return NULL;
     }
+    self->dynamic_bias = dynamic_bias;
     if (source_init(&self->source) < 0) {
         Py_DECREF(self);
         return NULL;
@@ -491,6 +530,8 @@ image_file_dealloc(image_file *self)
     if (self->opened) {
         self->format->close(self);
     }
+    Py_CLEAR(self->needed);
+    Py_CLEAR(self->soname);
     source_release(&self->source);
     type->tp_free((PyObject *)self);
     Py_DECREF(type);
@@ -503,7 +544,8 @@ PyDoc_STRVAR(image_file_symbol_doc,
              "load bias; size is 0 where the format records none (Mach-O);\n"
              "kind is 'function', 'object', 'tls', 'ifunc' or 'other'.\n"
              "dynamic_bias is what the loader added to the dynamic\n"
-             "section's addresses of an ELF image read from memory.");
+             "section's addresses of an ELF image read from memory (the\n"
+             "ImageFile's own dynamic_bias when it is not given).");
 
 static PyObject *
 image_file_symbol(image_file *self, PyObject *args)
@@ -511,7 +553,7 @@ image_file_symbol(image_file *self, PyObject *args)
     module_state *state = PyType_GetModuleState(Py_TYPE(self));
     const char *name;
     Py_ssize_t name_len;
-    unsigned long long dynamic_bias = 0;
+    unsigned long long dynamic_bias = self->dynamic_bias;
     image_symbol symbol;
     mm_err err;
     mm_status status;
@@ -585,6 +627,104 @@ image_file_get_debuglink(image_file *self, void *closure)
     return PyUnicode_DecodeFSDefault(name);
 }
 
+/* Reads DT_NEEDED and DT_SONAME once into self->needed and self->soname;
+ * 0, or -1 with an exception set. */
+static int
+read_names(image_file *self)
+{
+    module_state *state = PyType_GetModuleState(Py_TYPE(self));
+    mm_elf_names names;
+    PyObject *needed, *soname;
+    mm_err err;
+    mm_status status;
+
+    if (self->needed != NULL) {
+        return 0;
+    }
+    if (self->format->names == NULL) {
+        PyErr_Format(PyExc_NotImplementedError,
+                     "ImageFile: the needed libraries and soname of a %s "
+                     "image are not read",
+                     self->format->name);
+        return -1;
+    }
+    memset(&err, 0, sizeof(err));
+    source_lock(&self->source);
+    Py_BEGIN_ALLOW_THREADS
+        status = self->format->names(self, &names, &err);
+    Py_END_ALLOW_THREADS
+    PyThread_release_lock(self->source.lock);
+    if (status != MM_OK) {
+        raise_native_error(state, &err, -1, NULL, 0);
+        return -1;
+    }
+    needed = PyTuple_New((Py_ssize_t)names.needed_count);
+    soname = NULL;
+    for (size_t i = 0; needed != NULL && i < names.needed_count; i++) {
+        PyObject *one = PyUnicode_DecodeFSDefault(names.needed[i]);
+        if (one == NULL) {
+            Py_CLEAR(needed);
+            break;
+        }
+        PyTuple_SET_ITEM(needed, (Py_ssize_t)i, one);
+    }
+    if (needed != NULL) {
+        if (names.soname != NULL) {
+            soname = PyUnicode_DecodeFSDefault(names.soname);
+        }
+        else {
+            soname = Py_NewRef(Py_None);
+        }
+    }
+    mm_elf_names_free(&names);
+    if (soname == NULL) {
+        Py_XDECREF(needed);
+        return -1;
+    }
+    self->needed = needed;
+    self->soname = soname;
+    return 0;
+}
+
+static PyObject *
+image_file_get_needed(image_file *self, void *closure)
+{
+    (void)closure;
+    if (read_names(self) < 0) {
+        return NULL;
+    }
+    return Py_NewRef(self->needed);
+}
+
+static PyObject *
+image_file_get_soname(image_file *self, void *closure)
+{
+    (void)closure;
+    if (read_names(self) < 0) {
+        return NULL;
+    }
+    return Py_NewRef(self->soname);
+}
+
+static PyObject *
+image_file_get_debuglink_crc(image_file *self, void *closure)
+{
+    uint32_t crc;
+    int found;
+
+    (void)closure;
+    if (self->format->debuglink_crc == NULL) {
+        Py_RETURN_NONE;
+    }
+    source_lock(&self->source);
+    found = self->format->debuglink_crc(self, &crc) == 0;
+    PyThread_release_lock(self->source.lock);
+    if (!found) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromUnsignedLong((unsigned long)crc);
+}
+
 static PyObject *
 image_file_get_segments(image_file *self, void *closure)
 {
@@ -611,6 +751,20 @@ static PyGetSetDef image_file_getset[] = {
      "The GNU build-id (ELF) or LC_UUID (Mach-O) as bytes, or None.", NULL},
     {"debuglink", (getter)image_file_get_debuglink, NULL,
      "The .gnu_debuglink file name (ELF), or None.", NULL},
+    {"debuglink_crc", (getter)image_file_get_debuglink_crc, NULL,
+     "The CRC32 of the debug file stored after the .gnu_debuglink name\n"
+     "(ELF), or None.",
+     NULL},
+    {"needed", (getter)image_file_get_needed, NULL,
+     "The DT_NEEDED names of the dynamic section, in order, as a tuple of\n"
+     "str (empty when there is no dynamic section).  ELF only: a Mach-O\n"
+     "image raises NotImplementedError; a corrupt dynamic section raises\n"
+     "ParseError.",
+     NULL},
+    {"soname", (getter)image_file_get_soname, NULL,
+     "The DT_SONAME of the dynamic section as str, or None (ELF only, as\n"
+     "needed).",
+     NULL},
     {"segments", (getter)image_file_get_segments, NULL,
      "ELF: every program header, (type, flags, offset, vaddr, filesz, "
      "memsz, align); Mach-O: every segment, (name, vmaddr, vmsize, fileoff, "
@@ -630,13 +784,16 @@ static PyType_Slot image_file_slots[] = {
     {Py_tp_getset, image_file_getset},
     {Py_tp_doc,
      "ImageFile(source=None, *, format=None, sections=True, cputype=0, "
-     "pid=None, load_address=0)\n--\n\n"
+     "pid=None, load_address=0, dynamic_bias=0)\n--\n\n"
      "An executable image read from a file descriptor (an int, which is\n"
      "duplicated), a bytes-like object, or, with pid, that process's memory\n"
      "at load_address, where the loader put its header.  format is 'elf',\n"
      "'macho', or None to tell it by the magic bytes.  sections=False\n"
      "ignores ELF section headers (not mapped in memory); cputype picks\n"
-     "the architecture of a fat Mach-O file."},
+     "the architecture of a fat Mach-O file.  dynamic_bias is what the\n"
+     "dynamic loader added to the DT_* addresses of an ELF image read from\n"
+     "memory (its load bias; 0 for a file): needed and soname use it, and\n"
+     "symbol() when it is not given one."},
     {0, NULL},
 };
 

@@ -28,17 +28,20 @@
 #define SHT_NULL        0
 #define SHT_SYMTAB      2
 #define SHT_STRTAB      3
+#define SHT_DYNAMIC     6
 #define SHT_NOTE        7
 #define SHT_NOBITS      8
 #define SHT_DYNSYM      11
 #define SHT_GNU_VERSYM  0x6fffffff
 #define STB_LOCAL       0
 #define DT_NULL         0
+#define DT_NEEDED       1
 #define DT_HASH         4
 #define DT_STRTAB       5
 #define DT_SYMTAB       6
 #define DT_STRSZ        10
 #define DT_SYMENT       11
+#define DT_SONAME       14
 #define DT_GNU_HASH     0x6ffffef5
 #define DT_VERSYM       0x6ffffff0
 #define NT_GNU_BUILD_ID 3
@@ -52,6 +55,10 @@
 #define MAX_SEGMENTS ((uint64_t)1 << 20)
 /* Notes walked in one note segment or section. */
 #define MAX_NOTES 65536
+/* Entries of a dynamic section read: real ones have a few dozen (a program
+ * with a hundred DT_NEEDED libraries has some 150), so this leaves room for
+ * any real file while bounding what a hostile p_filesz makes it decode. */
+#define MAX_DYNAMIC_ENTRIES 16384
 /* Entries decoded per read when walking a table in pieces. */
 #define CHUNK 64
 
@@ -718,6 +725,43 @@ mm_elf_debuglink(mm_elf *elf, char *out, size_t cap)
     return 0;
 }
 
+int
+mm_elf_debuglink_crc(mm_elf *elf, uint32_t *crc)
+{
+    const elf_internal *in = elf->internal;
+    char name[MM_ELF_DEBUGLINK_MAX + 1];
+
+    for (size_t i = 0; i < mm_elf_section_count(elf); i++) {
+        const elf_section *s = &in->sections[i];
+        uint8_t raw[4];
+        size_t len;
+        const char *end;
+        uint64_t at;
+        if (s->type == SHT_NOBITS ||
+            !section_named(elf, s, ".gnu_debuglink")) {
+            continue;
+        }
+        /* The name, its NUL, padding to 4 bytes, then the CRC32 in the
+         * file's byte order (as objcopy --add-gnu-debuglink writes it). */
+        len = s->size < sizeof(name) ? (size_t)s->size : sizeof(name);
+        if (read_at(elf, s->offset, name, len) != 0) {
+            return -1;
+        }
+        end = memchr(name, '\0', len);
+        if (end == NULL) {
+            return -1;
+        }
+        at = align_up((uint64_t)(end - name) + 1, 4);
+        if (at > s->size || s->size - at < 4 || s->offset > UINT64_MAX - at ||
+            read_at(elf, s->offset + at, raw, 4) != 0) {
+            return -1;
+        }
+        *crc = mm_field32(elf, raw);
+        return 0;
+    }
+    return -1;
+}
+
 /* ---- symbol tables ---- */
 
 /* Reads the table of section type (SHT_SYMTAB or SHT_DYNSYM) into t. */
@@ -875,82 +919,246 @@ truncated:
                       offset);
 }
 
+/* What the dynamic section says, as far as this reader uses it: DT_*
+ * addresses already unbiased, the first of each tag (as the dynamic loader
+ * keeps), and the string table offsets of every DT_NEEDED in order. */
+typedef struct elf_dynamic {
+    uint64_t symtab, strtab, strsz, syment, hash, gnu_hash, versym;
+    int have_symtab, have_strtab, have_strsz, have_soname;
+    uint64_t soname;
+    uint64_t *needed;
+    size_t needed_count;
+} elf_dynamic;
+
+/* Where the dynamic section's bytes are: PT_DYNAMIC, which is what the
+ * dynamic loader reads, at the file offset its p_vaddr has through the
+ * PT_LOAD that covers it (p_offset when none does); without PT_DYNAMIC,
+ * the SHT_DYNAMIC section.  A separate debug file keeps PT_DYNAMIC but
+ * its .dynamic is SHT_NOBITS: it has none.  MM_ERR_NOT_FOUND when there is
+ * none. */
+static mm_status
+find_dynamic(const mm_elf *elf, uint64_t *offset, uint64_t *size)
+{
+    const elf_internal *in = elf->internal;
+    const elf_section *section = NULL;
+
+    for (size_t i = 0; i < mm_elf_section_count(elf); i++) {
+        const elf_section *s = &in->sections[i];
+        if (s->type == SHT_DYNAMIC && section == NULL) {
+            section = s;
+        }
+        else if (s->type == SHT_NOBITS && section_named(elf, s, ".dynamic")) {
+            return MM_ERR_NOT_FOUND;
+        }
+    }
+    for (size_t i = 0; i < elf->segment_count; i++) {
+        const mm_elf_segment *s = &elf->segments[i];
+        if (s->type != MM_PT_DYNAMIC) {
+            continue;
+        }
+        /* No further than the file bytes of the PT_LOAD that holds it:
+         * a p_filesz larger than that is not real. */
+        *offset = s->offset;
+        *size = s->filesz;
+        for (size_t j = 0; j < elf->segment_count; j++) {
+            const mm_elf_segment *load = &elf->segments[j];
+            if (load->type == MM_PT_LOAD &&
+                mm_translate(load->vaddr, load->filesz, load->offset, s->vaddr,
+                             1, offset) == 0) {
+                uint64_t left = load->filesz - (s->vaddr - load->vaddr);
+                *size = s->filesz < left ? s->filesz : left;
+                break;
+            }
+        }
+        return MM_OK;
+    }
+    if (section != NULL) {
+        *offset = section->offset;
+        *size = section->size;
+        return MM_OK;
+    }
+    return MM_ERR_NOT_FOUND;
+}
+
+static void
+free_dynamic(elf_dynamic *d)
+{
+    free(d->needed);
+    memset(d, 0, sizeof(*d));
+}
+
+/* Reads the dynamic section into d (free_dynamic() it on MM_OK), its
+ * addresses unbiased by bias.  It is read no further than its real size
+ * (what lies within the source), its DT_NULL, or MAX_DYNAMIC_ENTRIES.
+ * MM_ERR_NOT_FOUND when the image has none. */
+static mm_status
+read_dynamic(const mm_elf *elf, uint64_t bias, elf_dynamic *d, mm_err *err)
+{
+    const size_t entsize = dyn_size[elf->is64];
+    uint8_t raw[CHUNK * 16];
+    uint64_t offset, size, count;
+    size_t needed_cap = 0;
+    mm_status status;
+
+    memset(d, 0, sizeof(*d));
+    d->syment = sym_size[elf->is64];
+    status = find_dynamic(elf, &offset, &size);
+    if (status != MM_OK) {
+        return status;
+    }
+    if (offset > elf->source.size) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "the dynamic section at offset 0x%" PRIx64
+                          " lies past the end of the ELF image",
+                          offset);
+    }
+    if (size > elf->source.size - offset) {
+        size = elf->source.size - offset;
+    }
+    count = size / entsize;
+    if (count > MAX_DYNAMIC_ENTRIES) {
+        count = MAX_DYNAMIC_ENTRIES;
+    }
+    for (uint64_t i = 0; i < count; i += CHUNK) {
+        uint64_t n = count - i < CHUNK ? count - i : CHUNK;
+        if (read_at(elf, offset + i * entsize, raw, (size_t)(n * entsize)) !=
+            0) {
+            free_dynamic(d);
+            return mm_err_set(err, MM_ERR_PARSE, 0,
+                              "the dynamic section at offset 0x%" PRIx64
+                              " cannot be read",
+                              offset);
+        }
+        for (uint64_t j = 0; j < n; j++) {
+            const uint8_t *p = raw + j * entsize;
+            uint64_t tag = getword(elf, p);
+            uint64_t val = getword(elf, p + entsize / 2);
+            if (tag == DT_NULL) {
+                return MM_OK;
+            }
+            switch (tag) {
+            case DT_NEEDED:
+                if (d->needed_count == needed_cap) {
+                    size_t cap = needed_cap ? needed_cap * 2 : 16;
+                    uint64_t *grown = realloc(d->needed, cap * sizeof(*grown));
+                    if (grown == NULL) {
+                        free_dynamic(d);
+                        return mm_err_set(err, MM_ERR_NOMEM, 0,
+                                          "out of memory reading DT_NEEDED");
+                    }
+                    d->needed = grown;
+                    needed_cap = cap;
+                }
+                d->needed[d->needed_count++] = val;
+                break;
+            case DT_SONAME:
+                if (!d->have_soname) {
+                    d->soname = val;
+                    d->have_soname = 1;
+                }
+                break;
+            case DT_SYMTAB:
+                if (!d->have_symtab) {
+                    d->symtab = unbias(val, bias);
+                    d->have_symtab = 1;
+                }
+                break;
+            case DT_STRTAB:
+                if (!d->have_strtab) {
+                    d->strtab = unbias(val, bias);
+                    d->have_strtab = 1;
+                }
+                break;
+            case DT_STRSZ:
+                if (!d->have_strsz) {
+                    d->strsz = val;
+                    d->have_strsz = 1;
+                }
+                break;
+            case DT_SYMENT:
+                d->syment = val;
+                break;
+            case DT_HASH:
+                d->hash = d->hash ? d->hash : unbias(val, bias);
+                break;
+            case DT_GNU_HASH:
+                d->gnu_hash = d->gnu_hash ? d->gnu_hash : unbias(val, bias);
+                break;
+            case DT_VERSYM:
+                d->versym = d->versym ? d->versym : unbias(val, bias);
+                break;
+            default:
+                break;
+            }
+        }
+    }
+    return MM_OK;
+}
+
+/* Reads the dynamic string table d names into a new buffer (*out, of
+ * *len bytes, to be freed). */
+static mm_status
+read_dynamic_strings(const mm_elf *elf, const elf_dynamic *d, char **out,
+                     size_t *len, mm_err *err)
+{
+    uint64_t off;
+    void *buf;
+    mm_status status;
+
+    *out = NULL;
+    *len = 0;
+    if (!d->have_strtab || !d->have_strsz) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "the dynamic section has no DT_STRTAB and "
+                          "DT_STRSZ");
+    }
+    if (vaddr_range_to_offset(elf, d->strtab, d->strsz, &off) != 0) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "DT_STRTAB 0x%" PRIx64 " of DT_STRSZ %" PRIu64
+                          " is not in a PT_LOAD segment",
+                          d->strtab, d->strsz);
+    }
+    status = read_alloc(elf, off, d->strsz, "DT_STRTAB", &buf, err);
+    if (status != MM_OK) {
+        return status;
+    }
+    *out = buf;
+    *len = (size_t)d->strsz;
+    return MM_OK;
+}
+
 /* Reads the dynamic symbol table through PT_DYNAMIC into t. */
 static mm_status
 load_dynamic_table(mm_elf *elf, elf_table *t, uint64_t bias, mm_err *err)
 {
-    const mm_elf_segment *dynamic = NULL;
-    size_t entsize = dyn_size[elf->is64], symsize = sym_size[elf->is64];
-    uint64_t symtab = 0, strtab = 0, strsz = 0, syment = symsize, hash = 0,
-             gnu_hash = 0, versym = 0, count = 0, off, max_count;
-    int have_symtab = 0, have_strtab = 0, have_strsz = 0;
-    uint8_t *raw = NULL;
+    size_t symsize = sym_size[elf->is64];
+    uint64_t symtab, strtab, strsz, syment, hash, gnu_hash, versym,
+        count = 0, off, max_count;
+    int have_symtab, have_strtab, have_strsz;
+    elf_dynamic d;
     void *buf;
     mm_status status;
 
     t->bias = bias;
-    for (size_t i = 0; i < elf->segment_count; i++) {
-        if (elf->segments[i].type == MM_PT_DYNAMIC) {
-            dynamic = &elf->segments[i];
-            break;
-        }
-    }
-    if (dynamic == NULL) {
+    status = read_dynamic(elf, bias, &d, err);
+    if (status == MM_ERR_NOT_FOUND) {
         t->symtab.state = MM_TABLE_ABSENT;
         return MM_ERR_NOT_FOUND;
     }
-    status =
-        read_alloc(elf, dynamic->offset, dynamic->filesz / entsize * entsize,
-                   "PT_DYNAMIC", &buf, err);
     if (status != MM_OK) {
         return status;
     }
-    raw = buf;
-    for (uint64_t i = 0; i < dynamic->filesz / entsize; i++) {
-        const uint8_t *p = raw + i * entsize;
-        uint64_t tag = getword(elf, p);
-        uint64_t val = getword(elf, p + entsize / 2);
-        if (tag == DT_NULL) {
-            break;
-        }
-        /* The first of each wins, as in the dynamic loader. */
-        switch (tag) {
-        case DT_SYMTAB:
-            if (!have_symtab) {
-                symtab = unbias(val, bias);
-                have_symtab = 1;
-            }
-            break;
-        case DT_STRTAB:
-            if (!have_strtab) {
-                strtab = unbias(val, bias);
-                have_strtab = 1;
-            }
-            break;
-        case DT_STRSZ:
-            if (!have_strsz) {
-                strsz = val;
-                have_strsz = 1;
-            }
-            break;
-        case DT_SYMENT:
-            syment = val;
-            break;
-        case DT_HASH:
-            hash = hash ? hash : unbias(val, bias);
-            break;
-        case DT_GNU_HASH:
-            gnu_hash = gnu_hash ? gnu_hash : unbias(val, bias);
-            break;
-        case DT_VERSYM:
-            versym = versym ? versym : unbias(val, bias);
-            break;
-        default:
-            break;
-        }
-    }
-    free(raw);
-    raw = NULL;
+    symtab = d.symtab;
+    strtab = d.strtab;
+    strsz = d.strsz;
+    syment = d.syment;
+    hash = d.hash;
+    gnu_hash = d.gnu_hash;
+    versym = d.versym;
+    have_symtab = d.have_symtab;
+    have_strtab = d.have_strtab;
+    have_strsz = d.have_strsz;
+    free_dynamic(&d);
     if (!have_symtab) {
         t->symtab.state = MM_TABLE_ABSENT;
         return MM_ERR_NOT_FOUND;
@@ -1031,6 +1239,82 @@ load_dynamic_table(mm_elf *elf, elf_table *t, uint64_t bias, mm_err *err)
         t->versym = buf; /* NULL when it could not be read: not used */
     }
     t->symtab.state = MM_TABLE_LOADED;
+    return MM_OK;
+}
+
+void
+mm_elf_names_free(mm_elf_names *names)
+{
+    free(names->needed);
+    free(names->strings);
+    memset(names, 0, sizeof(*names));
+}
+
+mm_status
+mm_elf_dynamic_names(mm_elf *elf, uint64_t dynamic_bias, mm_elf_names *out,
+                     mm_err *err)
+{
+    elf_dynamic d;
+    char *strings;
+    size_t len, names_end;
+    mm_status status;
+
+    memset(out, 0, sizeof(*out));
+    if (elf->internal == NULL) {
+        return mm_err_set(err, MM_ERR_ARGUMENT, 0, "no open ELF image");
+    }
+    status = read_dynamic(elf, dynamic_bias, &d, err);
+    if (status == MM_ERR_NOT_FOUND) {
+        return MM_OK; /* no dynamic section: no names */
+    }
+    if (status != MM_OK) {
+        return status;
+    }
+    if (d.needed_count == 0 && !d.have_soname) {
+        free_dynamic(&d);
+        return MM_OK;
+    }
+    status = read_dynamic_strings(elf, &d, &strings, &len, err);
+    if (status != MM_OK) {
+        free_dynamic(&d);
+        return status;
+    }
+    names_end = mm_names_end(strings, len);
+    out->strings = strings;
+    out->needed =
+        calloc(d.needed_count ? d.needed_count : 1, sizeof(*out->needed));
+    if (out->needed == NULL) {
+        free_dynamic(&d);
+        mm_elf_names_free(out);
+        return mm_err_set(err, MM_ERR_NOMEM, 0,
+                          "out of memory for DT_NEEDED names");
+    }
+    for (size_t i = 0; i < d.needed_count; i++) {
+        if (d.needed[i] >= names_end) {
+            status = mm_err_set(err, MM_ERR_PARSE, 0,
+                                "DT_NEEDED %zu (0x%" PRIx64
+                                ") is not a name in DT_STRTAB",
+                                i, d.needed[i]);
+            free_dynamic(&d);
+            mm_elf_names_free(out);
+            return status;
+        }
+        out->needed[i] = strings + d.needed[i];
+    }
+    out->needed_count = d.needed_count;
+    if (d.have_soname) {
+        if (d.soname >= names_end) {
+            status = mm_err_set(err, MM_ERR_PARSE, 0,
+                                "DT_SONAME (0x%" PRIx64
+                                ") is not a name in DT_STRTAB",
+                                d.soname);
+            free_dynamic(&d);
+            mm_elf_names_free(out);
+            return status;
+        }
+        out->soname = strings + d.soname;
+    }
+    free_dynamic(&d);
     return MM_OK;
 }
 

@@ -94,6 +94,35 @@ size_t mm_elf_debuglink(mm_elf *elf, char *out, size_t cap);
 /* (It returns the name's length; 0 too when the name and its NUL do not fit
  * in cap bytes, since a cut name would be a wrong one.) */
 
+/* The longest .gnu_debuglink name read (a file name: NAME_MAX is 255 on
+ * most systems, PATH_MAX 4096). */
+#define MM_ELF_DEBUGLINK_MAX 4096
+
+/* The CRC32 of the debug file that follows the .gnu_debuglink name (after
+ * its NUL, aligned to 4 bytes).  0 with *crc set, -1 when there is no
+ * .gnu_debuglink or it is too short to hold one. */
+int mm_elf_debuglink_crc(mm_elf *elf, uint32_t *crc);
+
+/* The names in the dynamic section: every DT_NEEDED, in order, and
+ * DT_SONAME (NULL when there is none).  They point into strings, a copy
+ * of DT_STRTAB; mm_elf_names_free() frees them. */
+typedef struct mm_elf_names {
+    const char **needed;
+    size_t needed_count;
+    const char *soname;
+    char *strings;
+} mm_elf_names;
+
+/* Reads the dynamic section (PT_DYNAMIC, else the SHT_DYNAMIC section) and
+ * the names it gives, DT_STRTAB unbiased by dynamic_bias as for
+ * mm_elf_find_symbol().  MM_OK with *out filled (empty for an image with
+ * no dynamic section, such as a static executable or a separate debug
+ * file); MM_ERR_PARSE when a name does not end inside DT_STRTAB or the
+ * table cannot be read.  On MM_OK, mm_elf_names_free(out) must be called. */
+mm_status mm_elf_dynamic_names(mm_elf *elf, uint64_t dynamic_bias,
+                               mm_elf_names *out, mm_err *err);
+void mm_elf_names_free(mm_elf_names *names);
+
 /* Looks a defined symbol up by name: .symtab first (it has the local and
  * static symbols), then .dynsym; without section headers (an image read from
  * memory), the dynamic symbol table found through PT_DYNAMIC (DT_SYMTAB,
