@@ -28,6 +28,7 @@ _ImageRecord = tuple[
     str | None,
     int,
     tuple[tuple[int, int, str, str], ...],
+    int,
 ]
 
 def setup(

@@ -529,7 +529,7 @@ build_images(module_state *state, const mm_image_list *list)
                                        ? image->build_id_len
                                        : MM_BUILD_ID_MAX));
         PyObject *item = Py_BuildValue(
-            "(NKKKNkkKIsNKN)",
+            "(NKKKNkkKIsNKNI)",
             text_or_none(list, image->path_off, image->path_len),
             (unsigned long long)image->base, (unsigned long long)image->end,
             (unsigned long long)image->bias, build_id,
@@ -537,7 +537,8 @@ build_images(module_state *state, const mm_image_list *list)
             (unsigned long long)image->inode, (unsigned int)image->flags,
             format, text_or_none(list, image->source_off, image->source_len),
             (unsigned long long)image->header,
-            segments_object(state, list, i, &next_segment));
+            segments_object(state, list, i, &next_segment),
+            (unsigned int)image->load_order);
         if (item == NULL) {
             Py_DECREF(result);
             return NULL;

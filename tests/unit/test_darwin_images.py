@@ -95,6 +95,7 @@ def _record(dylib: bytes, load_address: int, slide: int) -> native.ImageRecord:
         source=None,
         header=load_address,
         segments=segments,
+        load_order=0,
     )
 
 

@@ -245,6 +245,7 @@ mm_image_list_push(mm_image_list *list)
     }
     image = &list->images[list->count++];
     memset(image, 0, sizeof(*image));
+    image->load_order = MM_LOAD_ORDER_UNKNOWN;
     return image;
 }
 

@@ -214,6 +214,8 @@ enum {
  * Mach-O's LC_UUID 16, a PE CodeView record's GUID and age 20. */
 #define MM_BUILD_ID_MAX 64
 
+#define MM_LOAD_ORDER_UNKNOWN UINT32_MAX
+
 typedef struct mm_image {
     uint64_t base;   /* the lowest address the image maps */
     uint64_t end;    /* the end of its highest segment, page-aligned */
@@ -232,6 +234,10 @@ typedef struct mm_image {
     size_t source_off;
     uint32_t source_len;
     uint32_t flags; /* MM_IMAGE_* */
+    /* Its place in the loader's own list (dyld's image array), which is the
+     * order symbols are searched in; MM_LOAD_ORDER_UNKNOWN where the
+     * backend does not read that list. */
+    uint32_t load_order;
     uint8_t format; /* mm_format */
     uint8_t build_id_len;
     uint8_t build_id[MM_BUILD_ID_MAX];

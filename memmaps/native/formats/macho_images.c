@@ -17,7 +17,8 @@
  * 0 when it cannot be read (left out), -1 when out of memory. */
 static int
 add_image(mm_read_fn read, void *ctx, uint64_t load, const char *path,
-          size_t path_len, int is_dyld, mm_image_list *out)
+          size_t path_len, int is_dyld, uint32_t load_order,
+          mm_image_list *out)
 {
     mm_offset_reader reader = {read, ctx, load};
     size_t index = out->count, first_segment = out->segment_count;
@@ -48,6 +49,7 @@ add_image(mm_read_fn read, void *ctx, uint64_t load, const char *path,
     if (image == NULL) {
         goto done;
     }
+    image->load_order = load_order;
     for (size_t i = 0; i < macho.segment_count; i++) {
         const mm_macho_segment *s = &macho.segments[i];
         uint64_t start = s->vmaddr + slide; /* modulo 2**64, as dyld slides */
@@ -138,7 +140,8 @@ mm_macho_images(mm_read_fn read, void *ctx, const mm_dyld_list *dyld,
 
         if (add_image(read, ctx, entry->load_address, path,
                       path != NULL ? entry->path_len : 0,
-                      (entry->flags & MM_DYLD_IMAGE_IS_DYLD) != 0, out) < 0) {
+                      (entry->flags & MM_DYLD_IMAGE_IS_DYLD) != 0, (uint32_t)i,
+                      out) < 0) {
             mm_image_list_clear(out);
             return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
         }
