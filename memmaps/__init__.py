@@ -11,12 +11,15 @@ The public contract is documented in docs/api.md.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from typing import overload
 
 from . import _core
 from ._platform import current as _system
 from .errors import (
     AccessDenied,
     Error,
+    MemoryReadError,
     NoSuchProcess,
     ParseError,
     PartialListingWarning,
@@ -25,9 +28,12 @@ from .errors import (
     ZombieProcess,
     _from_native,
 )
-from .images import Image, find_symbol
+from .images import Image
 from .maps import Maps
+from .process import Process, read_exactly
+from .process import check_pid as _check_pid
 from .region import KINDS, Region
+from .symbols import AddressIndex, Symbol, check_name, find
 from .usage import Usage
 
 __version__ = "0.1.0"
@@ -38,19 +44,25 @@ __all__ = [
     "Error",
     "Image",
     "Maps",
+    "MemoryReadError",
     "NoSuchProcess",
     "ParseError",
     "PartialListingWarning",
+    "Process",
     "Region",
+    "Symbol",
     "SymbolNotFound",
     "UnsupportedPlatform",
     "Usage",
     "ZombieProcess",
     "images",
     "parse",
+    "read_memory",
     "region_at",
     "regions",
+    "symbol",
     "symbol_address",
+    "symbolize",
     "usage",
 ]
 
@@ -58,19 +70,6 @@ _core.setup(Region, Usage, _from_native)
 
 #: The C core's backend: "linux", "macos", or "unsupported".
 BACKEND: str = _system.NAME
-
-
-def _check_pid(pid: int | None) -> int:
-    """The pid for the C core: -1 stands for this process."""
-    if pid is None:
-        return -1
-    if isinstance(pid, bool) or not isinstance(pid, int):
-        raise TypeError(f"pid must be an int or None, not {type(pid).__name__}")
-    if pid < 0:
-        raise ValueError(f"pid must not be negative, got {pid}")
-    if pid > 2**31 - 1:
-        raise ValueError(f"pid {pid} is out of range")
-    return pid
 
 
 def regions(pid: int | None = None, *, usage: bool = False) -> Maps:
@@ -118,20 +117,78 @@ def images(pid: int | None = None) -> list[Image]:
     return _system.images(pid)
 
 
-def symbol_address(pid: int | None, symbol: str, image: str | None = None) -> int:
-    """The runtime address of ``symbol`` in process ``pid``, ASLR applied.
+def symbol(pid: int | None, name: str, image: str | None = None) -> Symbol:
+    """The symbol the process uses for ``name``, where it is in its memory.
 
-    ``image`` narrows the search to the image with that path or file name;
-    otherwise images are searched in address order (the main executable
-    first, as it is usually mapped lowest).  Raises SymbolNotFound.
+    Images are searched in the dynamic linker's order (the executable, the
+    LD_PRELOAD libraries, then the rest in load order; on Linux the target's
+    own link_map chain), so an interposed or duplicated symbol resolves to
+    the copy the process really uses.  ``name@VERSION`` asks for one version
+    of an ELF symbol, ``name@@VERSION`` for the default one.  ``image``
+    narrows the search to one image: its path, file name, another path to
+    the same file, or the name's stem (``"libc"``).  Raises SymbolNotFound.
+
+    For many questions about one process, ``Process(pid).symbol`` keeps the
+    tables it has read.
     """
+    return _find_symbol(pid, check_name(name), image)
+
+
+def _find_symbol(pid: int | None, name: str, image: str | None) -> Symbol:
     _check_pid(pid)
-    found = _system.images(pid)
+    return find(
+        _system.loaded(pid),
+        name,
+        image,
+        os.getpid() if pid is None else pid,
+        lambda candidate, path: _system.same_file(pid, candidate, path),
+    )
 
-    def same_file(candidate: Image, path: str) -> bool:
-        return _system.same_file(pid, candidate, path)
 
-    return find_symbol(found, symbol, image, os.getpid() if pid is None else pid, same_file)
+def symbol_address(pid: int | None, symbol: str, image: str | None = None) -> int:
+    """The runtime address of ``symbol`` in process ``pid``, ASLR applied:
+    ``memmaps.symbol(pid, symbol, image).address``.  A thread-local symbol
+    has no single address: SymbolNotFound says so."""
+    found = _find_symbol(pid, check_name(symbol, "symbol"), image)
+    if found.kind == "tls":
+        raise SymbolNotFound(
+            f"symbol {symbol!r} is thread-local: each thread has its own, at offset "
+            f"{found.address:#x} of {os.path.basename(found.image.path)}'s TLS block"
+        )
+    return found.address
+
+
+@overload
+def symbolize(pid: int | None, addr: int) -> Symbol | None: ...
+
+
+@overload
+def symbolize(pid: int | None, addr: Iterable[int]) -> list[Symbol | None]: ...
+
+
+def symbolize(pid: int | None, addr: int | Iterable[int]) -> Symbol | list[Symbol | None] | None:
+    """The symbol that holds ``addr`` in process ``pid``, with ``offset``
+    how far into it, or None when no symbol of a loaded image does (a JIT's
+    code, the heap).  A function of size 0 (hand-written assembly) holds the
+    addresses up to the next symbol of its section.  Given an iterable of
+    addresses, a list of answers in the same order."""
+    _check_pid(pid)
+    if isinstance(addr, int) and not isinstance(addr, bool):
+        _check_addr(addr)
+        return AddressIndex(_system.images(pid)).symbolize([addr])[0]
+    if isinstance(addr, (str, bytes)) or not isinstance(addr, Iterable):
+        raise TypeError(f"addr must be an int or an iterable of ints, not {type(addr).__name__}")
+    return AddressIndex(_system.images(pid)).symbolize(list(addr))
+
+
+def read_memory(pid: int | None, addr: int, size: int) -> bytes:
+    """Exactly ``size`` bytes of process ``pid``'s memory at ``addr``, read
+    without stopping it.  Raises MemoryReadError (with ``read``, the bytes
+    that were readable) when part of the range is not mapped or not
+    readable, AccessDenied when the OS refuses to let this process read
+    that one's memory."""
+    _check_pid(pid)
+    return read_exactly(pid, addr, size)
 
 
 def usage(pid: int | None = None) -> Usage:

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import Error, Image, Maps, images, region_at, regions, symbol_address
+from . import Error, Image, Maps, Symbol, images, region_at, regions, symbol, symbolize
 from .maps import _printable
 from .region import KINDS
 
@@ -90,12 +90,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--symbol",
         metavar="NAME",
-        help="print the runtime address of a symbol (ASLR applied)",
+        help="print the runtime address of a symbol (ASLR applied) and the image "
+        "that defines it, searched in the dynamic linker's order",
     )
     parser.add_argument(
         "--image",
         metavar="PATH",
-        help="with --symbol: look only in the image with this path or file name",
+        help="with --symbol: look only in the image with this path, file name or stem (libc)",
+    )
+    parser.add_argument(
+        "--symbolize",
+        type=_address_argument,
+        action="append",
+        metavar="ADDR",
+        help="print the symbol that holds ADDR, and how far into it (repeatable)",
     )
     return parser
 
@@ -141,9 +149,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.image is not None and args.symbol is None:
         parser.error("--image goes with --symbol")
-    if args.images and args.symbol is not None:
-        parser.error("--images and --symbol are two questions: ask one at a time")
-    if args.symbol is not None or args.images:
+    questions = [
+        name
+        for name, given in (
+            ("--images", args.images),
+            ("--symbol", args.symbol is not None),
+            ("--symbolize", bool(args.symbolize)),
+        )
+        if given
+    ]
+    if len(questions) > 1:
+        parser.error(f"{' and '.join(questions)} are separate questions: ask one at a time")
+    if questions:
         listing_options = [
             name
             for name, given in (
@@ -157,11 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if given
         ]
         if listing_options:
-            what = "--symbol" if args.symbol is not None else "--images"
-            parser.error(f"{what} does not go with {', '.join(listing_options)}")
+            parser.error(f"{questions[0]} does not go with {', '.join(listing_options)}")
         if args.format == "proc":
-            parser.error("--images and --symbol have no proc format: use table or json")
-    if args.symbol is not None or args.images:
+            parser.error(f"{questions[0]} has no proc format: use table or json")
         return _images_main(args)
     if args.usage and args.format == "proc":
         parser.error(
@@ -194,23 +209,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _write(output)
 
 
+def _symbol_line(found: Symbol) -> str:
+    offset = f"+{found.offset:#x}" if found.offset else ""
+    return (
+        f"{found.address + found.offset:#x} {_printable(found.name)}{offset} "
+        f"({found.kind}, {found.size} bytes) in {_printable(found.image.path)}"
+    )
+
+
+def _symbol_json(found: Symbol) -> dict[str, object]:
+    return {
+        "symbol": found.name,
+        "address": found.address,
+        "size": found.size,
+        "kind": found.kind,
+        "image": found.image.path,
+        "offset": found.offset,
+    }
+
+
 def _images_main(args: argparse.Namespace) -> int:
     pid = os.getpid() if args.pid is None else args.pid
+    status = 0
     try:
         if args.symbol is not None:
-            address = symbol_address(args.pid, args.symbol, args.image)
+            found = symbol(args.pid, args.symbol, args.image)
             output = (
-                json.dumps({"pid": pid, "symbol": args.symbol, "address": address}) + "\n"
+                json.dumps({"pid": pid, **_symbol_json(found)}) + "\n"
                 if args.format == "json"
-                else f"{address:#x}\n"
+                else _symbol_line(found) + "\n"
             )
+        elif args.symbolize:
+            answers = symbolize(args.pid, args.symbolize)
+            for addr, answer in zip(args.symbolize, answers, strict=True):
+                if answer is None:
+                    print(f"memmaps: no symbol of a loaded image holds {addr:#x}", file=sys.stderr)
+                    status = 1
+            if args.format == "json":
+                entries = [
+                    {"query": addr, **({} if answer is None else _symbol_json(answer))}
+                    for addr, answer in zip(args.symbolize, answers, strict=True)
+                ]
+                output = json.dumps({"pid": pid, "symbols": entries}, indent=2) + "\n"
+            else:
+                output = "".join(
+                    _symbol_line(answer) + "\n" for answer in answers if answer is not None
+                )
         else:
-            found = images(args.pid)
-            output = _images_json(found, pid) if args.format == "json" else _images_table(found)
+            loaded = images(args.pid)
+            output = _images_json(loaded, pid) if args.format == "json" else _images_table(loaded)
     except (Error, OSError, ValueError, TypeError) as error:
         print(f"memmaps: {error}", file=sys.stderr)
         return 1
-    return _write(output.encode("utf-8", "backslashreplace"))
+    return _write(output.encode("utf-8", "backslashreplace")) or status
 
 
 def _write(output: bytes) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 
@@ -55,6 +56,23 @@ class ParseError(Error, ValueError):
 
 class SymbolNotFound(Error, LookupError):
     """No loaded image defines the symbol."""
+
+
+class MemoryReadError(Error, OSError):
+    """Not every byte asked for could be read: ``address`` is where the
+    read began, ``read`` how many bytes were readable before the first that
+    was not (unmapped, or without read permission)."""
+
+    def __init__(self, message: str, address: int, read: int) -> None:
+        super().__init__(errno.EFAULT, message)
+        self.address = address
+        self.read = read
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+    def __reduce__(self) -> tuple[type[MemoryReadError], tuple[str, int, int]]:
+        return type(self), (str(self.strerror), self.address, self.read)
 
 
 class PartialListingWarning(UserWarning):

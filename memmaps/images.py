@@ -5,23 +5,52 @@ kernel provides (the vdso).  Its load bias joins the file and the memory:
 the runtime address of anything in the file is its virtual address in the
 file plus the bias, which is where ASLR put it.  Which images there are,
 and how their symbol tables are read, is each platform's (memmaps/
-_platform/); the Image and the search for a symbol across images are the
-same everywhere.
+_platform/); the Image is the same everywhere.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol
 
-from .errors import SymbolNotFound
 from .maps import Maps
+
+_ADDRESS_MASK = 2**64 - 1
+
+
+class FileSymbol(NamedTuple):
+    """A symbol as its image's file has it: before the load bias."""
+
+    name: str
+    value: int
+    size: int
+    #: "function", "object", "tls", "ifunc" or "other".
+    kind: str
+    #: Defined with global or weak binding (else local to its file).
+    is_global: bool
+    #: An absolute value (ELF SHN_ABS): the bias does not apply to it.
+    is_absolute: bool
+
+
+class SymbolTable(Protocol):
+    """An image's symbols, as a platform reads them (opened when first
+    asked, kept without holding the file open)."""
+
+    def find(self, name: str) -> FileSymbol | None:
+        """The defined symbol of that name (``name@VERSION`` for one
+        version), or None."""
+        ...
+
+    def covering(self, vaddrs: Sequence[int]) -> list[FileSymbol | None]:
+        """For each file virtual address, the symbol that holds it (a
+        function of size 0: the nearest before it in its section)."""
+        ...
 
 
 class Image:
     """One loaded executable or shared library (or the vdso)."""
 
-    __slots__ = ("_lookup", "base", "bias", "build_id", "end", "path", "regions")
+    __slots__ = ("_table", "base", "bias", "build_id", "end", "path", "regions")
 
     def __init__(
         self,
@@ -31,7 +60,7 @@ class Image:
         bias: int,
         build_id: str | None,
         regions: Maps,
-        lookup: Callable[[str], int | None],
+        table: SymbolTable,
     ) -> None:
         #: The file's path as the map names it ("[vdso]" for the vdso).
         self.path = path
@@ -45,8 +74,7 @@ class Image:
         self.build_id = build_id
         #: The regions of the image.
         self.regions = regions
-        # name -> the symbol's address in the file (before the bias), or None
-        self._lookup = lookup
+        self._table = table
 
     @property
     def deleted(self) -> bool:
@@ -58,16 +86,27 @@ class Image:
 
         ELF: the image's own .symtab and .dynsym, then a separate debug file
         found by build-id or .gnu_debuglink (for stripped files); the address
-        of an IFUNC is its resolver's, not the function it picks, and
-        thread-local symbols have no single address and are not found.
-        Mach-O: the LC_SYMTAB symbols, read through __LINKEDIT in the
-        process's memory, so dylibs of the shared cache resolve too; a C
-        name is looked up with the leading underscore Mach-O gives it.
+        of an IFUNC is its resolver's, not the function it picks; an
+        absolute symbol's value is not moved by the bias; thread-local
+        symbols have no single address and are not found.  Mach-O: the
+        LC_SYMTAB symbols, read through __LINKEDIT in the process's memory,
+        so dylibs of the shared cache resolve too; a C name is looked up
+        with the leading underscore Mach-O gives it.
         """
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
-        value = self._lookup(name)
-        return None if value is None else (value + self.bias) & (2**64 - 1)
+        found = self._table.find(name) if name else None
+        if found is None or found.kind == "tls":
+            return None
+        return self.runtime_address(found)
+
+    def runtime_address(self, found: FileSymbol) -> int:
+        """Where a symbol of this image's file is in the process: its value
+        plus the bias, except for an absolute symbol (a TLS symbol's value is
+        an offset in the thread's block, and stays one)."""
+        if found.is_absolute or found.kind == "tls":
+            return found.value
+        return (found.value + self.bias) & _ADDRESS_MASK
 
     def __repr__(self) -> str:
         return (
@@ -87,34 +126,15 @@ class Image:
         return (self.path, self.base, self.end, self.bias, self.build_id)
 
 
-#: Whether a path leads to an image's file, as the platform resolves it.
-SameFile = Callable[[Image, str], bool]
+class Loaded(NamedTuple):
+    """The images of a process at one moment, and the order the dynamic
+    linker searches them in."""
 
-
-def _is_image(found: Image, image: str, same_file: SameFile) -> bool:
-    """Whether image names found: its path, its file name, or another path
-    to the same file (/lib and /usr/lib, a symlinked folder)."""
-    if found.path == image or os.path.basename(found.path) == image:
-        return True
-    return same_file(found, image)
-
-
-def find_symbol(
-    images: list[Image], symbol: str, image: str | None, pid: int | None, same_file: SameFile
-) -> int:
-    if not isinstance(symbol, str):
-        raise TypeError(f"symbol must be a str, not {type(symbol).__name__}")
-    if image is not None and not isinstance(image, str):
-        raise TypeError(f"image must be a str or None, not {type(image).__name__}")
-    candidates = images
-    if image is not None:
-        candidates = [found for found in images if _is_image(found, image, same_file)]
-        if not candidates:
-            names = ", ".join(sorted({os.path.basename(found.path) for found in images}))
-            raise SymbolNotFound(f"no image {image!r} in process {pid}: it has {names}")
-    for candidate in candidates:
-        address = candidate.symbol(symbol)
-        if address is not None:
-            return address
-    where = f"image {image!r}" if image is not None else f"any of {len(candidates)} images"
-    raise SymbolNotFound(f"symbol {symbol!r} is not defined in {where} of process {pid}")
+    #: In address order.
+    images: list[Image]
+    #: The dynamic linker's global scope first, then the rest.
+    order: list[Image]
+    #: How the order was found: "link_map" (the target's own chain),
+    #: "rebuilt" (from its environment and DT_NEEDED, memory unreadable),
+    #: "dyld" (dyld's image list), or "address" (nothing better).
+    how: str

@@ -9,9 +9,10 @@ it runs on.  ``pid`` is a checked pid, or None for the calling process.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Protocol
 
-from ..images import Image
+from ..images import Image, Loaded
 from ..maps import Maps
 from ..region import Region
 from ..usage import Usage
@@ -37,6 +38,16 @@ class Platform(Protocol):
     def images(self, pid: int | None) -> list[Image]:
         """The loaded images in address order, each able to look its
         symbols up in the format the system uses."""
+        ...
+
+    def loaded(self, pid: int | None) -> Loaded:
+        """The loaded images, and the order the dynamic linker searches them
+        in, found in one look at the process."""
+        ...
+
+    def images_key(self, pid: int | None) -> Hashable:
+        """A value that differs whenever the set of loaded images has
+        changed, far cheaper to have than the images themselves."""
         ...
 
     def same_file(self, pid: int | None, image: Image, path: str) -> bool:

@@ -12,15 +12,26 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
 from contextlib import suppress
 
 from .. import _core
 from ..errors import Error, ParseError
-from ..images import Image
+from ..images import FileSymbol, Image, Loaded
 from . import native
-from .native import ImageRecord, read_memory, region_at, regions, usage
+from .native import ImageRecord, images_key, read_memory, region_at, regions, usage
 
-__all__ = ["NAME", "images", "read_memory", "region_at", "regions", "same_file", "usage"]
+__all__ = [
+    "NAME",
+    "images",
+    "images_key",
+    "loaded",
+    "read_memory",
+    "region_at",
+    "regions",
+    "same_file",
+    "usage",
+]
 
 NAME = "linux"
 
@@ -32,6 +43,11 @@ _DEBUG_ROOT = "/usr/lib/debug"
 
 def images(pid: int | None) -> list[Image]:
     return native.images(pid, _ElfSymbols)
+
+
+def loaded(pid: int | None) -> Loaded:
+    found = native.images(pid, _ElfSymbols)
+    return Loaded(found, found, "address")
 
 
 def same_file(pid: int | None, image: Image, path: str) -> bool:
@@ -98,8 +114,9 @@ def _from_memory(pid: int | None, record: ImageRecord) -> _core.ImageFile:
 
 
 class _ElfSymbols:
-    """Symbol lookup in one ELF image, opened when first asked, then its
-    separate debug file where the image itself lacks the name."""
+    """The symbol table of one ELF image, opened when first asked, then its
+    separate debug file where the image itself lacks the name or the
+    address (a stripped file)."""
 
     __slots__ = ("_debug", "_debug_searched", "_elf", "_opened", "_pid", "_record")
 
@@ -111,16 +128,28 @@ class _ElfSymbols:
         self._debug: _core.ImageFile | None = None
         self._debug_searched = False
 
-    def __call__(self, name: str) -> int | None:
+    def find(self, name: str) -> FileSymbol | None:
         elf = self._image_file()
         # The dynamic loader rewrites DT_* addresses in memory images.
         found = None if elf is None else elf.symbol(name, self._record.bias)
-        if found is None or found[2] == "tls":
+        if found is None:
             debug = self._debug_file(elf)
             found = None if debug is None else debug.symbol(name)
-        if found is None or found[2] == "tls":
+        if found is None:
             return None
-        return found[0]
+        return FileSymbol(name, *found)
+
+    def covering(self, vaddrs: Sequence[int]) -> list[FileSymbol | None]:
+        elf = self._image_file()
+        found = [None] * len(vaddrs) if elf is None else elf.symbolize_many(vaddrs)
+        missing = [i for i, hit in enumerate(found) if hit is None]
+        if missing:
+            debug = self._debug_file(elf)
+            if debug is not None:
+                answers = debug.symbolize_many([vaddrs[i] for i in missing])
+                for i, hit in zip(missing, answers, strict=True):
+                    found[i] = hit
+        return [None if hit is None else FileSymbol(*hit, True, False) for hit in found]
 
     def _image_file(self) -> _core.ImageFile | None:
         if not self._opened:

@@ -11,15 +11,26 @@ __LINKEDIT, which memory has.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import suppress
 
 from .. import _core
 from ..errors import Error
-from ..images import Image
+from ..images import FileSymbol, Image, Loaded
 from . import native
-from .native import ImageRecord, read_memory, region_at, regions, same_file, usage
+from .native import ImageRecord, images_key, read_memory, region_at, regions, same_file, usage
 
-__all__ = ["NAME", "images", "read_memory", "region_at", "regions", "same_file", "usage"]
+__all__ = [
+    "NAME",
+    "images",
+    "images_key",
+    "loaded",
+    "read_memory",
+    "region_at",
+    "regions",
+    "same_file",
+    "usage",
+]
 
 NAME = "macos"
 
@@ -28,9 +39,22 @@ def images(pid: int | None) -> list[Image]:
     return native.images(pid, MachOSymbols)
 
 
+def loaded(pid: int | None) -> Loaded:
+    records, maps = native.image_records(pid)
+    found = native.images_of(pid, (records, maps), MachOSymbols)
+    # dyld's list is in load order: the executable, then its libraries as
+    # dyld bound them, which is the flat namespace's search order.
+    ranks = [record.load_order for record in records]
+    order = [
+        image for _rank, _i, image in sorted(zip(ranks, range(len(found)), found, strict=True))
+    ]
+    return Loaded(found, order, "dyld")
+
+
 class MachOSymbols:
-    """Symbol lookup in a Mach-O image in memory, opened when first asked:
-    C names carry a leading underscore."""
+    """The symbols of a Mach-O image in memory, opened when first asked.
+    C names carry a leading underscore in Mach-O; they are asked for, and
+    given back, without it."""
 
     __slots__ = ("_macho", "_opened", "_pid", "_record")
 
@@ -40,7 +64,7 @@ class MachOSymbols:
         self._macho: _core.ImageFile | None = None
         self._opened = False
 
-    def __call__(self, name: str) -> int | None:
+    def _image_file(self) -> _core.ImageFile | None:
         if not self._opened:
             self._opened = True
             with suppress(Error):
@@ -49,7 +73,20 @@ class MachOSymbols:
                     load_address=self._record.header,
                     format="macho",
                 )
-        if self._macho is None:
+        return self._macho
+
+    def find(self, name: str) -> FileSymbol | None:
+        macho = self._image_file()
+        if macho is None:
             return None
-        found = self._macho.symbol("_" + name) or self._macho.symbol(name)
-        return None if found is None else found[0]
+        found = macho.symbol("_" + name) or macho.symbol(name)
+        return None if found is None else FileSymbol(name, *found)
+
+    def covering(self, vaddrs: Sequence[int]) -> list[FileSymbol | None]:
+        macho = self._image_file()
+        if macho is None:
+            return [None] * len(vaddrs)
+        return [
+            None if hit is None else FileSymbol(hit[0].removeprefix("_"), *hit[1:], True, False)
+            for hit in macho.symbolize_many(vaddrs)
+        ]

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from .. import _core
 from ..errors import PartialListingWarning
-from ..images import Image
+from ..images import Image, SymbolTable
 from ..maps import Maps
 from ..region import Region
 from ..usage import Usage
@@ -111,6 +111,12 @@ class ImageRecord(NamedTuple):
     header: int
     #: ((start, end, name, perms), ...): its mapped segments.
     segments: tuple[tuple[int, int, str, str], ...]
+    #: Its place in the loader's own list (dyld's), LOAD_ORDER_UNKNOWN
+    #: where the backend does not read one.
+    load_order: int
+
+
+LOAD_ORDER_UNKNOWN = 2**32 - 1
 
 
 def image_records(pid: int | None) -> tuple[list[ImageRecord], Maps]:
@@ -121,23 +127,49 @@ def image_records(pid: int | None) -> tuple[list[ImageRecord], Maps]:
     return [ImageRecord(*record) for record in records], maps
 
 
-def images(
-    pid: int | None, symbols: Callable[[int | None, ImageRecord], Callable[[str], int | None]]
+#: The symbol table a platform makes for an image (opened when first asked).
+TableFactory = Callable[[int | None, ImageRecord], SymbolTable]
+
+
+def images(pid: int | None, tables: TableFactory) -> list[Image]:
+    """The images the C core lists, each with the symbol table the platform
+    makes for it."""
+    return images_of(pid, image_records(pid), tables)
+
+
+def images_of(
+    pid: int | None, found: tuple[list[ImageRecord], Maps], tables: TableFactory
 ) -> list[Image]:
-    """The images the C core lists, each with the symbol lookup the
-    platform makes for it (``symbols(pid, record)``, opened when first
-    asked)."""
-    records, maps = image_records(pid)
+    records, maps = found
     # One index of the listing for all images: a process with thousands of
     # images and regions must not cost their product.
     starts = [region.start for region in maps]
-    return [make_image(record, maps, symbols(pid, record), starts) for record in records]
+    return [make_image(record, maps, tables(pid, record), starts) for record in records]
+
+
+def images_key(pid: int | None) -> frozenset[tuple[int, int, int, int]]:
+    """What changes when an image is loaded or unloaded, read from one
+    listing: where each file that is mapped executable has its offset-0
+    mapping.  A data file mapped, or memory allocated, leaves it alone."""
+    maps = regions(pid, False)
+    executable = {
+        (region.dev_major, region.dev_minor, region.inode)
+        for region in maps
+        if region.executable and region.inode
+    }
+    return frozenset(
+        (region.start, region.dev_major, region.dev_minor, region.inode)
+        for region in maps
+        if region.offset == 0
+        and region.inode
+        and (region.dev_major, region.dev_minor, region.inode) in executable
+    )
 
 
 def make_image(
     record: ImageRecord,
     maps: Maps,
-    lookup: Callable[[str], int | None],
+    table: SymbolTable,
     starts: list[int] | None = None,
 ) -> Image:
     """The Image of a record, holding the regions its segments cover
@@ -166,5 +198,5 @@ def make_image(
         bias=record.bias,
         build_id=None if record.build_id is None else record.build_id.hex(),
         regions=regions,
-        lookup=lookup,
+        table=table,
     )

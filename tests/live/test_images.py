@@ -594,21 +594,39 @@ def test_cli_images_table_and_json(main_target):
 
 def test_cli_symbol(main_target):
     pid = main_target.pid
-    for args, index in (
-        (["--symbol", "exported_value"], 1),
-        (["--symbol", "only_in_symtab", "--image", main_target.exe], 0),
-        (["--symbol", "lib_value", "--image", "libmmimg.so"], 3),
+    for args, index, image in (
+        (["--symbol", "exported_value"], 1, main_target.exe),
+        (["--symbol", "only_in_symtab", "--image", main_target.exe], 0, main_target.exe),
+        (["--symbol", "lib_value", "--image", "libmmimg.so"], 3, main_target.lib),
+        (["--symbol", "lib_value", "--image", "libmmimg"], 3, main_target.lib),
     ):
         done = run_cli(pid, *args)
         assert done.returncode == 0, done.stderr
-        assert done.stdout == f"{main_target.addrs[index]:#x}\n", args
+        address, name, rest = done.stdout.split(" ", 2)
+        assert int(address, 16) == main_target.addrs[index], args
+        assert name == args[1]
+        assert rest.endswith(f" in {os.path.realpath(image)}\n"), done.stdout
     done = run_cli(pid, "--symbol", "exported_value", "--format", "json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {
-        "pid": pid,
-        "symbol": "exported_value",
-        "address": main_target.addrs[1],
-    }
+    doc = json.loads(done.stdout)
+    assert doc["address"] == main_target.addrs[1]
+    assert (doc["pid"], doc["symbol"], doc["offset"]) == (pid, "exported_value", 0)
+    assert doc["image"] == os.path.realpath(main_target.exe)
+
+
+def test_cli_symbolize(main_target):
+    pid = main_target.pid
+    inside = main_target.addrs[1] + 2
+    done = run_cli(pid, "--symbolize", hex(inside), "--symbolize", "0x10")
+    assert done.returncode == 1
+    assert done.stderr == "memmaps: no symbol of a loaded image holds 0x10\n"
+    address, name, _rest = done.stdout.split(" ", 2)
+    assert (int(address, 16), name) == (inside, "exported_value+0x2")
+    done = run_cli(pid, "--symbolize", hex(inside), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    (entry,) = json.loads(done.stdout)["symbols"]
+    assert (entry["query"], entry["symbol"], entry["offset"]) == (inside, "exported_value", 2)
+    assert entry["address"] == main_target.addrs[1]
 
 
 @pytest.mark.parametrize(
