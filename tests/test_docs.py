@@ -30,7 +30,10 @@ marked on the line before its fence, with the reason::
     <!-- not run: installs the package -->
 
 and an unmarked block that cannot be run fails test_every_example_runs_or_is_marked.
-A marked block is never run, whatever it holds.
+A marked block is never run, whatever it holds.  A reason that starts with
+``a copy of PATH`` says the block shows the file PATH of the repository (a
+script a test runs another way), and the block must hold exactly that
+file's text.
 """
 
 from __future__ import annotations
@@ -178,6 +181,27 @@ def test_markers_sit_on_blocks() -> None:
                 if not FENCE.match(after):
                     stray.append(f"{page.relative_to(REPO)}:{i + 1}")
     assert not stray, f"'not run' markers not followed by a code block: {stray}"
+
+
+# ---- copies of files ----------------------------------------------------------
+
+COPY_OF = re.compile(r"^a copy of (?P<path>[^\s,]+)")
+COPIES = [b for b in BLOCKS if b.not_run is not None and COPY_OF.match(b.not_run)]
+
+
+def test_the_profiler_example_is_shown_whole() -> None:
+    assert [b.page.name for b in COPIES].count("profiler-example.md") == 1
+
+
+@pytest.mark.parametrize("block", COPIES, ids=ids(COPIES))
+def test_copies_are_the_files(block: Block) -> None:
+    match = COPY_OF.match(block.not_run or "")
+    assert match is not None
+    path = REPO / match["path"]
+    shown = "\n".join(block.body) + "\n"
+    assert shown == path.read_text(encoding="utf-8"), (
+        f"{block.where} is not a copy of {match['path']} any more: copy the file into the page"
+    )
 
 
 # ---- doctests, one namespace per page ------------------------------------

@@ -55,11 +55,11 @@ def read_offsets(proc):
     cookie, version = struct.unpack("<8sQ", proc.read(runtime.address, 16))
     if cookie != b"xdebugpy":
         sys.exit(
-            f"{runtime.image.path}: no debug offsets, so CPython older than 3.13 "
+            f"pystack: {runtime.image.path}: no debug offsets, so CPython older than 3.13 "
             "(this script reads 3.13)"
         )
-    if version >> 16 != 0x030D:
-        sys.exit(f"CPython {version >> 24}.{version >> 16 & 255}: this script reads 3.13")
+    if version >> 16 != 0x030D:  # PY_VERSION_HEX: 0x030D00F0 is 3.13.0
+        sys.exit(f"pystack: CPython {version >> 24}.{version >> 16 & 255}, this script reads 3.13")
     values = struct.unpack(f"<{len(NAMES)}Q", proc.read(runtime.address + 8, 8 * len(NAMES)))
     o = dict(zip(NAMES, values, strict=True))
     if any(value > LIMIT for name, value in o.items() if name != "version"):
@@ -144,19 +144,21 @@ def stack(proc, o, code_type, tstate):
     with what went wrong."""
     top_of = o["thread_state.current_frame"]
     for _ in range(3):
-        top = address = word(proc.read(tstate + top_of, 8), 0)
-        lines, seen, problem = [], set(), None
-        while address and address not in seen and len(seen) < 1000:
-            seen.add(address)
-            try:
+        lines, problem = [], "<the stack changed while it was read>"
+        try:
+            top = address = word(proc.read(tstate + top_of, 8), 0)
+            seen = set()
+            while address:
+                if address in seen or len(seen) == 10_000:
+                    raise ValueError("the frames loop or never end")
+                seen.add(address)
                 line, address = frame(proc, o, code_type, address)
-            except TORN as error:
-                problem = f"<unreadable frame: {error}>"
-                break
-            lines += [line] if line else []
-        if problem is None and word(proc.read(tstate + top_of, 8), 0) == top:
-            return lines
-    return [*lines, problem or "<the stack changed while it was read>"]
+                lines += [line] if line else []
+            if word(proc.read(tstate + top_of, 8), 0) == top:
+                return lines
+        except TORN as error:
+            problem = f"<unreadable frame: {error}>"
+    return [*lines, problem]
 
 
 def main(pid):
@@ -169,7 +171,11 @@ def main(pid):
             tstate = word(proc.read(interp + o["interpreter_state.threads_head"], 8), 0)
             while tstate and tstate not in seen:
                 seen.add(tstate)
-                t = proc.read(tstate, o["thread_state.size"])
+                try:
+                    t = proc.read(tstate, o["thread_state.size"])
+                except memmaps.MemoryReadError:
+                    print("<the list of threads changed while it was read>")
+                    break
                 print(f"Thread {word(t, o['thread_state.native_thread_id'])}")
                 for line in stack(proc, o, code_type, tstate) or ["(no Python frames)"]:
                     print(f"    {line}")

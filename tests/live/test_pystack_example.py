@@ -39,7 +39,7 @@ pytestmark = pytest.mark.skipif(
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "docs" / "examples" / "pystack.py"
 FRAME = re.compile(r"^    (?P<name>\S+) \((?P<file>.*):(?P<line>\d+|\?)\)$")
-MARKER = re.compile(r"^    <.*>$")
+MARKER = re.compile(r"^ *<.*>$")
 # time.sleep() is clock_nanosleep(2) on Linux since CPython 3.11.
 CLOCK_NANOSLEEP = {"x86_64": 230, "aarch64": 115}.get(platform.machine())
 
