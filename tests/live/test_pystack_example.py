@@ -82,13 +82,13 @@ def python313() -> Path:
     return found
 
 
-def config(python: Path) -> dict[str, str]:
+def config(python: Path) -> dict[str, str | int]:
     script = (
         "import json, sys, sysconfig; print(json.dumps(dict(sysconfig.get_config_vars(), "
         "executable=sys.executable)))"
     )
     out = subprocess.run([python, "-c", script], capture_output=True, text=True, check=True)
-    return {k: v for k, v in json.loads(out.stdout).items() if isinstance(v, str | int)}
+    return {k: v for k, v in json.loads(out.stdout).items() if isinstance(v, (str, int))}
 
 
 def link_static(python: Path, out: Path) -> Path:
@@ -155,7 +155,7 @@ def wait_until_sleeping(pid: int, tids: list[int]) -> None:
             time.sleep(0.01)
 
 
-@pytest.mark.skipif(CLOCK_NANOSLEEP is None, reason="clock_nanosleep's number is known here")
+@pytest.mark.skipif(CLOCK_NANOSLEEP is None, reason="clock_nanosleep's number is not known here")
 def test_stacks_are_the_interpreters_own(interpreter, tmp_path: Path) -> None:
     executable, env, holder = interpreter
     # A UCS-4 character in the file name, for the str decoder.
@@ -167,9 +167,10 @@ def test_stacks_are_the_interpreters_own(interpreter, tmp_path: Path) -> None:
         want = {tid: stack for tid, stack in told}
         wait_until_sleeping(proc.pid, list(want))
 
-        # Found in the global scope, without image=, where it really is.
+        # Found without image=, where it really is.
         runtime = memmaps.symbol(proc.pid, "_PyRuntime")
         assert os.path.samefile(runtime.image.path, holder), runtime.image.path
+        assert runtime.kind == "object" and runtime.size > 0
 
         done = run_example(proc.pid)
         assert done.returncode == 0, done.stderr
@@ -242,7 +243,6 @@ def test_line_table_decoder_agrees_with_co_lines() -> None:
     assert checked > 10_000, checked
 
 
-@pytest.mark.skipif(procutil.SANITIZED, reason=procutil.SANITIZED_REASON)
 def test_stacks_that_never_hold_still_never_fail_it(python313: Path, capsys) -> None:
     """The example's own functions, called in a loop on a target whose
     threads recurse and come and go: every frame it prints is one of the
@@ -276,5 +276,5 @@ def test_stacks_that_never_hold_still_never_fail_it(python313: Path, capsys) -> 
     finally:
         procutil.stop(proc)
     with capsys.disabled():
-        print(f"\npystack churn: {runs} runs, {frames} frames, {marked} marked unreadable")
+        print(f"\npystack churn: {runs} runs, {frames} frames, {marked} stacks marked")
     assert runs > 0 and frames > runs
