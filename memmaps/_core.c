@@ -16,6 +16,11 @@
 #ifndef _WIN32
 #include <unistd.h>
 #endif
+#ifdef __linux__
+#include "backends/linux.h"
+
+#include <errno.h>
+#endif
 
 static int
 check_setup(module_state *state)
@@ -364,6 +369,77 @@ core_images(PyObject *module, PyObject *args)
     return result;
 }
 
+#ifdef __linux__
+PyDoc_STRVAR(
+    open_in_root_doc,
+    "open_in_root($module, root, path, flags=0, /)\n--\n\n"
+    "A descriptor of the regular file at path, resolved inside the directory\n"
+    "descriptor root (None: this process's own root) as though root were\n"
+    "'/', opened O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC (the caller\n"
+    "closes it).  Absolute symlinks start again at root, '..' stops there,\n"
+    "magic links are refused, at most 40 symlinks are followed, and nothing\n"
+    "is opened on the way.  flags: OPEN_WALK (resolve a component at a\n"
+    "time, as without openat2), OPEN_NO_SYMLINKS (refuse every symlink),\n"
+    "OPEN_ANY_TYPE (an O_PATH descriptor of whatever is there).  Raises\n"
+    "OSError: ENXIO for what is there but not a regular file.");
+
+static PyObject *
+core_open_in_root(PyObject *module, PyObject *args)
+{
+    PyObject *root_arg, *path = NULL;
+    unsigned int flags = 0;
+    int root = MM_READER_ROOT, fd, error;
+
+    (void)module;
+    if (!PyArg_ParseTuple(args, "OO&|I:open_in_root", &root_arg,
+                          PyUnicode_FSConverter, &path, &flags)) {
+        return NULL;
+    }
+    if (root_arg != Py_None) {
+        long value = PyLong_AsLong(root_arg);
+        if (value == -1 && PyErr_Occurred()) {
+            Py_DECREF(path);
+            return NULL;
+        }
+        if (value < 0 || value > INT32_MAX) {
+            Py_DECREF(path);
+            PyErr_Format(PyExc_ValueError,
+                         "open_in_root: %ld is not a file descriptor", value);
+            return NULL;
+        }
+        root = (int)value;
+    }
+    Py_BEGIN_ALLOW_THREADS
+        fd = mm_linux_open_in_root(root, PyBytes_AS_STRING(path), flags, NULL);
+        error = errno;
+    Py_END_ALLOW_THREADS
+    if (fd < 0) {
+        PyObject *name = PyUnicode_DecodeFSDefaultAndSize(
+            PyBytes_AS_STRING(path), PyBytes_GET_SIZE(path));
+        Py_DECREF(path);
+        if (name == NULL) {
+            return NULL;
+        }
+        if (error == ENXIO) {
+            PyObject *exc = PyObject_CallFunction(PyExc_OSError, "isO", error,
+                                                  "not a regular file", name);
+            if (exc != NULL) {
+                PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+                Py_DECREF(exc);
+            }
+        }
+        else {
+            errno = error;
+            PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, name);
+        }
+        Py_DECREF(name);
+        return NULL;
+    }
+    Py_DECREF(path);
+    return PyLong_FromLong(fd);
+}
+#endif
+
 static PyMethodDef core_methods[] = {
     {"setup", (PyCFunction)(void (*)(void))core_setup, METH_FASTCALL,
      setup_doc},
@@ -373,6 +449,9 @@ static PyMethodDef core_methods[] = {
     {"read_memory", core_read_memory, METH_VARARGS, read_memory_doc},
     {"images", core_images, METH_VARARGS, images_doc},
     {"parse_maps", core_parse_maps, METH_O, parse_maps_doc},
+#ifdef __linux__
+    {"open_in_root", core_open_in_root, METH_VARARGS, open_in_root_doc},
+#endif
     {NULL, NULL, 0, NULL},
 };
 
@@ -385,9 +464,20 @@ add_int_constants(PyObject *module)
         PyModule_AddIntConstant(module, "NO_ROLLUP", MM_SWITCH_NO_ROLLUP) <
             0 ||
         PyModule_AddIntConstant(module, "FROM_LISTING",
-                                MM_SWITCH_FROM_LISTING) < 0) {
+                                MM_SWITCH_FROM_LISTING) < 0 ||
+        PyModule_AddIntConstant(module, "ROOT_WALK", MM_SWITCH_OPEN_WALK) <
+            0) {
         return -1;
     }
+#ifdef __linux__
+    if (PyModule_AddIntConstant(module, "OPEN_WALK", MM_OPEN_WALK) < 0 ||
+        PyModule_AddIntConstant(module, "OPEN_NO_SYMLINKS",
+                                MM_OPEN_NO_SYMLINKS) < 0 ||
+        PyModule_AddIntConstant(module, "OPEN_ANY_TYPE", MM_OPEN_ANY_TYPE) <
+            0) {
+        return -1;
+    }
+#endif
     return 0;
 }
 

@@ -1,5 +1,6 @@
 """The C core of memmaps (memmaps/_core.c and memmaps/_binding/)."""
 
+import sys
 from collections.abc import Callable
 from typing import Any, final
 
@@ -11,6 +12,7 @@ TEXT_ONLY: int
 USAGE: int
 NO_ROLLUP: int
 FROM_LISTING: int
+ROOT_WALK: int
 KINDS: tuple[str, ...]
 
 _Listing = tuple[tuple[Region, ...], str | None]
@@ -40,6 +42,13 @@ def region_at(pid: int, addr: int, flags: int = 0, /) -> _Listing: ...
 def images(pid: int, flags: int = 0, /) -> tuple[tuple[_ImageRecord, ...], _Listing | None]: ...
 def read_memory(pid: int, addr: int, size: int, /) -> bytes: ...
 def parse_maps(text: Any, /) -> tuple[Region, ...]: ...
+
+if sys.platform == "linux":
+    OPEN_WALK: int
+    OPEN_NO_SYMLINKS: int
+    OPEN_ANY_TYPE: int
+
+    def open_in_root(root: int | None, path: str | bytes, flags: int = 0, /) -> int: ...
 
 @final
 class ImageFile:

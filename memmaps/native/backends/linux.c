@@ -12,6 +12,7 @@
 #include "core/mm.h"
 #include "core/reader.h"
 #include "core/switches.h"
+#include "backends/linux.h"
 #include "formats/elf.h"
 #include "formats/procmaps.h"
 
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/sysmacros.h>
@@ -109,6 +111,475 @@ read_small_file(const char *path, char *buf, size_t size)
     close(fd);
     buf[len] = '\0';
     return (ssize_t)len;
+}
+
+/* ---- files inside a target's root ----
+ *
+ * See backends/linux.h.  openat2 resolves a path in a root atomically and
+ * knows about renames under way; the walk does the same a component at a
+ * time where the kernel lacks it (before 5.6) or a seccomp filter refuses it
+ * (container runtimes answer ENOSYS or EPERM).
+ */
+
+#ifndef SYS_openat2
+#define SYS_openat2 437 /* the same number on every architecture */
+#endif
+
+/* From include/uapi/linux/openat2.h (5.6); older headers lack it. */
+struct mm_open_how {
+    uint64_t flags;
+    uint64_t mode;
+    uint64_t resolve;
+};
+#define MM_RESOLVE_NO_MAGICLINKS 0x02
+#define MM_RESOLVE_NO_SYMLINKS   0x04
+#define MM_RESOLVE_IN_ROOT       0x10
+
+/* PROC_SUPER_MAGIC: magic links live on procfs only. */
+#define MM_PROC_SUPER_MAGIC 0x9fa0
+
+/* The longest path the walk holds (PATH_MAX), symlink targets spliced in. */
+#define MM_WALK_PATH_MAX 4096
+
+/* What resolve_with_openat2 says when the kernel will not do it. */
+#define OPENAT2_UNAVAILABLE (-2)
+
+static int
+resolve_with_openat2(int root, const char *path, unsigned flags)
+{
+    struct mm_open_how how;
+    int fd = -1;
+
+    memset(&how, 0, sizeof(how));
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = MM_RESOLVE_IN_ROOT | MM_RESOLVE_NO_MAGICLINKS;
+    if (flags & MM_OPEN_NO_SYMLINKS) {
+        how.resolve |= MM_RESOLVE_NO_SYMLINKS;
+    }
+    /* EAGAIN: a rename under the root moved something while the path was
+     * resolved, and the kernel would not vouch for the result. */
+    for (int attempt = 0; attempt < 8; attempt++) {
+        fd = (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
+        if (fd >= 0 || errno != EAGAIN) {
+            break;
+        }
+    }
+    if (fd < 0 && (errno == ENOSYS || errno == EPERM || errno == EINVAL ||
+                   errno == EAGAIN)) {
+        return OPENAT2_UNAVAILABLE;
+    }
+    return fd;
+}
+
+static int
+same_inode(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+static int
+on_procfs(int fd)
+{
+    struct statfs fs;
+    return fstatfs(fd, &fs) == 0 && fs.f_type == MM_PROC_SUPER_MAGIC;
+}
+
+/* Closes fd and returns -1 with errno set to error. */
+static int
+fail_closing(int fd, int error)
+{
+    if (fd >= 0) {
+        close(fd);
+    }
+    errno = error;
+    return -1;
+}
+
+/* Splices a symlink's target in front of what is left of the path:
+ * todo becomes target + todo[rest..].  0, or -1 with errno. */
+static int
+splice_link(char *todo, size_t rest, const char *target, size_t target_len)
+{
+    size_t rest_len = strlen(todo + rest);
+
+    if (target_len + rest_len + 1 > MM_WALK_PATH_MAX) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memmove(todo + target_len, todo + rest, rest_len + 1);
+    memcpy(todo, target, target_len);
+    return 0;
+}
+
+/* The walk: one component at a time from root, each opened O_PATH |
+ * O_NOFOLLOW, so that nothing is opened and no symlink is followed by the
+ * kernel.  A symlink's target is read and resolved here, from root when it
+ * is absolute; ".." never climbs above root, counted by depth and checked
+ * by identity.  Returns an O_PATH descriptor, or -1 with errno. */
+static int
+resolve_by_walk(int root, const char *path, unsigned flags)
+{
+    char *todo;
+    char target[MM_WALK_PATH_MAX];
+    size_t at = 0, depth = 0, len = strlen(path);
+    struct stat root_st, st;
+    int links = 0, cur, result = -1, error = 0;
+
+    if (len >= MM_WALK_PATH_MAX) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (fstat(root, &root_st) != 0) {
+        return -1;
+    }
+    todo = malloc(MM_WALK_PATH_MAX);
+    if (todo == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    memcpy(todo, path, len + 1);
+    cur = openat(root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    while (cur >= 0) {
+        size_t end;
+        int last, slash_after, next;
+        char saved;
+
+        while (todo[at] == '/') {
+            at++;
+        }
+        if (todo[at] == '\0') {
+            result = cur; /* the path named a directory */
+            cur = -1;
+            break;
+        }
+        for (end = at; todo[end] != '\0' && todo[end] != '/'; end++) {
+        }
+        slash_after = todo[end] == '/';
+        last = 1;
+        for (size_t i = end; todo[i] != '\0'; i++) {
+            if (todo[i] != '/') {
+                last = 0;
+                break;
+            }
+        }
+        if (end - at == 1 && todo[at] == '.') {
+            at = end;
+            continue;
+        }
+        if (end - at == 2 && todo[at] == '.' && todo[at + 1] == '.') {
+            at = end;
+            if (depth == 0 ||
+                (fstat(cur, &st) == 0 && same_inode(&st, &root_st))) {
+                depth = 0;
+                continue;
+            }
+            next = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+            error = errno;
+            close(cur);
+            cur = next;
+            depth--;
+            continue;
+        }
+        saved = todo[end];
+        todo[end] = '\0';
+        next = openat(cur, todo + at, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        todo[end] = saved;
+        if (next < 0 || fstat(next, &st) != 0) {
+            error = errno;
+            if (next >= 0) {
+                close(next);
+            }
+            break;
+        }
+        if (S_ISLNK(st.st_mode)) {
+            ssize_t n;
+
+            if ((flags & MM_OPEN_NO_SYMLINKS) || ++links > MM_SYMLINK_BUDGET ||
+                on_procfs(next)) {
+                error = ELOOP;
+                close(next);
+                break;
+            }
+            n = readlinkat(next, "", target, sizeof(target));
+            error = n < 0                         ? errno
+                    : n == 0                      ? ENOENT
+                    : (size_t)n >= sizeof(target) ? ENAMETOOLONG
+                                                  : 0;
+            close(next);
+            if (error != 0 || splice_link(todo, end, target, (size_t)n) != 0) {
+                error = error != 0 ? error : errno;
+                break;
+            }
+            at = 0;
+            if (target[0] == '/') {
+                close(cur);
+                cur = openat(root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                error = errno;
+                depth = 0;
+            }
+            continue;
+        }
+        if (!last || slash_after) {
+            if (!S_ISDIR(st.st_mode)) {
+                error = ENOTDIR;
+                close(next);
+                break;
+            }
+            if (last) {
+                result = next;
+                break;
+            }
+            close(cur);
+            cur = next;
+            depth++;
+            at = end;
+            continue;
+        }
+        result = next;
+        break;
+    }
+    if (cur >= 0) {
+        close(cur);
+    }
+    else if (result < 0 && error == 0) {
+        error = errno;
+    }
+    free(todo);
+    if (result < 0) {
+        errno = error != 0 ? error : ENOENT;
+    }
+    return result;
+}
+
+/* The regular file behind an O_PATH descriptor (closed here), opened for
+ * reading; -1 with errno ENXIO for anything else.  Reopening through
+ * /proc/self/fd opens that very file: no path is resolved again, so nothing
+ * can be swapped in between. */
+static int
+reopen_regular(int path_fd, const struct stat *st)
+{
+    char again[64];
+    int fd;
+
+    if (!S_ISREG(st->st_mode)) {
+        return fail_closing(path_fd, ENXIO);
+    }
+    snprintf(again, sizeof(again), "/proc/self/fd/%d", path_fd);
+    fd = open(again, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        return fail_closing(path_fd, errno);
+    }
+    close(path_fd);
+    return fd;
+}
+
+int
+mm_linux_open_in_root(int root, const char *path, unsigned flags,
+                      struct stat *st)
+{
+    struct stat found_st;
+    int own_root = -1, found = OPENAT2_UNAVAILABLE;
+
+    if (root == MM_READER_ROOT) {
+        own_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (own_root < 0) {
+            return -1;
+        }
+        root = own_root;
+    }
+    if (!(flags & MM_OPEN_WALK)) {
+        found = resolve_with_openat2(root, path, flags);
+    }
+    if (found == OPENAT2_UNAVAILABLE) {
+        found = resolve_by_walk(root, path, flags);
+    }
+    if (own_root >= 0) {
+        int error = errno;
+        close(own_root);
+        errno = error;
+    }
+    if (found < 0) {
+        return -1;
+    }
+    if (fstat(found, &found_st) != 0) {
+        return fail_closing(found, errno);
+    }
+    if (st != NULL) {
+        *st = found_st;
+    }
+    if (flags & MM_OPEN_ANY_TYPE) {
+        return found;
+    }
+    return reopen_regular(found, &found_st);
+}
+
+static int
+same_file(const struct stat *st, const mm_region *region)
+{
+    return (uint64_t)st->st_ino == region->inode &&
+           major(st->st_dev) == region->dev_major &&
+           minor(st->st_dev) == region->dev_minor;
+}
+
+/* The inode alone: on overlayfs a mapping shows the lower file system's
+ * device while fstat through a path shows the overlay's. */
+static int
+same_inode_number(const struct stat *st, const mm_region *region)
+{
+    return (uint64_t)st->st_ino == region->inode;
+}
+
+/* A target's root, for finding the files its mappings name.  The kernel
+ * prints a mapping's path as d_path() makes it for the reader: from the
+ * reader's root when the file is reachable from there (a chroot'd target's
+ * /opt/x.so shows as /srv/jail/opt/x.so), else from the root of the file's
+ * mount namespace (a container's /opt/x.so shows as /opt/x.so).  readlink of
+ * /proc/PID/root is printed the same way, so the target's own path is the
+ * mapping's path less that prefix. */
+typedef struct target_root {
+    long pid;
+    unsigned flags;     /* MM_OPEN_* for every file opened in it */
+    int opened;         /* the fields below are filled */
+    int fd;             /* /proc/PID/root, O_PATH; -1 when it cannot be had */
+    int reader_differs; /* the reader's root is another directory */
+    size_t prefix_len;  /* 0 when the link reads "/" */
+    char prefix[MM_WALK_PATH_MAX];
+} target_root;
+
+static void
+target_root_init(target_root *root, long pid, unsigned switches)
+{
+    root->pid = pid;
+    root->flags = (switches & MM_SWITCH_OPEN_WALK) ? MM_OPEN_WALK : 0;
+    root->opened = 0;
+    root->fd = -1;
+    root->reader_differs = 1;
+    root->prefix_len = 0;
+}
+
+static void
+target_root_open(target_root *root)
+{
+    char path[64];
+    struct stat theirs, mine;
+    ssize_t n;
+
+    if (root->opened) {
+        return;
+    }
+    root->opened = 1;
+    proc_path(path, sizeof(path), root->pid, "root");
+    root->fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root->fd < 0) {
+        return;
+    }
+    n = readlink(path, root->prefix, sizeof(root->prefix) - 1);
+    if (n > 1 && root->prefix[0] == '/') {
+        root->prefix_len = (size_t)n;
+        root->prefix[n] = '\0';
+    }
+    if (fstat(root->fd, &theirs) == 0 && stat("/", &mine) == 0) {
+        root->reader_differs = !same_inode(&theirs, &mine);
+    }
+}
+
+static void
+target_root_close(target_root *root)
+{
+    if (root->fd >= 0) {
+        close(root->fd);
+        root->fd = -1;
+    }
+}
+
+/* What finding a mapping's file came to, beside a descriptor. */
+enum {
+    FOUND_NONE = -1,  /* no path leads to it */
+    FOUND_NOMEM = -2, /* out of memory */
+};
+
+/* Opens the file a mapping's name (name_len bytes, not NUL-terminated)
+ * leads to, if it is want's (by matches): first as the target sees the
+ * name, inside its root; then, where the reader's root is another, as the
+ * reader sees it, with no symlink followed: the kernel printed the path of
+ * the very file, which has none on it, and a symlink there now was put
+ * there since.  Returns the descriptor (O_PATH with MM_OPEN_ANY_TYPE in
+ * open_flags), and the path opened in *source (malloc'd, when source is not
+ * NULL: /proc/PID/root and the target's path, or the reader's path); or
+ * one of FOUND_*. */
+static int
+open_named_file(target_root *root, const char *name, size_t name_len,
+                unsigned open_flags,
+                int (*matches)(const struct stat *, const mm_region *),
+                const mm_region *want, char **source)
+{
+    char *path;
+    const char *theirs;
+    struct stat st;
+    int fd;
+
+    if (source != NULL) {
+        *source = NULL;
+    }
+    if (name_len == 0 || name[0] != '/' || name_len >= MM_WALK_PATH_MAX ||
+        memchr(name, '\0', name_len) != NULL) {
+        return FOUND_NONE; /* a name with a NUL in it cannot be a path */
+    }
+    path = malloc(name_len + 1);
+    if (path == NULL) {
+        return FOUND_NOMEM;
+    }
+    memcpy(path, name, name_len);
+    path[name_len] = '\0';
+    target_root_open(root);
+    open_flags |= root->flags;
+    theirs = path;
+    if (root->prefix_len > 0 && name_len > root->prefix_len &&
+        memcmp(path, root->prefix, root->prefix_len) == 0 &&
+        path[root->prefix_len] == '/') {
+        theirs = path + root->prefix_len;
+    }
+    if (root->fd >= 0) {
+        fd = mm_linux_open_in_root(root->fd, theirs, open_flags, &st);
+        if (fd >= 0 && matches(&st, want)) {
+            if (source != NULL) {
+                char prefix[64];
+                size_t prefix_len, len = strlen(theirs);
+                proc_path(prefix, sizeof(prefix), root->pid, "root");
+                prefix_len = strlen(prefix);
+                *source = malloc(prefix_len + len + 1);
+                if (*source == NULL) {
+                    close(fd);
+                    free(path);
+                    return FOUND_NOMEM;
+                }
+                memcpy(*source, prefix, prefix_len);
+                memcpy(*source + prefix_len, theirs, len + 1);
+            }
+            free(path);
+            return fd;
+        }
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
+    if (root->reader_differs) {
+        fd = mm_linux_open_in_root(MM_READER_ROOT, path,
+                                   open_flags | MM_OPEN_NO_SYMLINKS, &st);
+        if (fd >= 0 && same_file(&st, want)) {
+            if (source != NULL) {
+                *source = path;
+                path = NULL;
+            }
+            free(path);
+            return fd;
+        }
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
+    free(path);
+    return FOUND_NONE;
 }
 
 typedef struct proc_state {
@@ -414,35 +885,30 @@ query_exact_name(int maps_fd, mm_list *list, size_t index)
 
 /* A " (deleted)" suffix is also what a live file named "x (deleted)" looks
  * like.  The suffix was the kernel's when no file of the full name leads to
- * the mapped inode (looked up in the target's root, for containers).  The
- * inode alone is compared: on overlayfs the mapping shows the lower file
- * system's device while stat() through the path shows the overlay's. */
+ * the mapped inode (looked for where the target sees it, then where the
+ * reader does).  Inside the target's root the inode alone is compared: on
+ * overlayfs the mapping shows the lower file system's device. */
 static int
-name_with_suffix_exists(long pid, const mm_list *list, const mm_region *region)
+name_with_suffix_exists(target_root *root, const mm_list *list,
+                        const mm_region *region)
 {
-    char root[64];
-    size_t root_len, path_len;
-    char *path;
-    struct stat st;
-    int exists;
+    size_t len = region->name_len + MM_DELETED_SUFFIX_LEN;
+    char *name = malloc(len);
+    int fd;
 
-    proc_path(root, sizeof(root), pid, "root");
-    root_len = strlen(root);
-    path_len = root_len + region->name_len + MM_DELETED_SUFFIX_LEN;
-    path = malloc(path_len + 1);
-    if (path == NULL) {
+    if (name == NULL) {
         return 0;
     }
-    memcpy(path, root, root_len);
-    memcpy(path + root_len, list->bytes + region->name_off, region->name_len);
-    memcpy(path + root_len + region->name_len, MM_DELETED_SUFFIX,
-           MM_DELETED_SUFFIX_LEN);
-    path[path_len] = '\0';
-    /* A name with a NUL in it cannot be a path. */
-    exists = strlen(path) == path_len && stat(path, &st) == 0 &&
-             (uint64_t)st.st_ino == region->inode;
-    free(path);
-    return exists;
+    memcpy(name, list->bytes + region->name_off, region->name_len);
+    memcpy(name + region->name_len, MM_DELETED_SUFFIX, MM_DELETED_SUFFIX_LEN);
+    fd = open_named_file(root, name, len, MM_OPEN_ANY_TYPE, same_inode_number,
+                         region, NULL);
+    free(name);
+    if (fd < 0) {
+        return 0;
+    }
+    close(fd);
+    return 1;
 }
 
 /* Puts the suffix back on a live file's name and clears deleted. */
@@ -475,6 +941,9 @@ restore_suffix(mm_list *list, size_t index)
 static void
 make_names_exact(long pid, int *maps_fd, unsigned flags, mm_list *list)
 {
+    target_root root;
+
+    target_root_init(&root, pid, flags);
     for (size_t i = 0; i < list->count; i++) {
         mm_region *region = &list->regions[i];
 
@@ -491,10 +960,11 @@ make_names_exact(long pid, int *maps_fd, unsigned flags, mm_list *list)
             }
         }
         if (region->flags & MM_REGION_DELETED &&
-            name_with_suffix_exists(pid, list, region)) {
+            name_with_suffix_exists(&root, list, region)) {
             restore_suffix(list, i);
         }
     }
+    target_root_close(&root);
 }
 
 /* Whether the address space read through maps_fd still exists.  The text of
@@ -776,7 +1246,8 @@ mm_process_usage(const mm_target *target, unsigned flags, mm_list *out,
 
 /* The region PROCMAP_QUERY described, as the listing would show it. */
 static mm_status
-region_from_query(long pid, const struct mm_procmap_query *query, char *name,
+region_from_query(long pid, unsigned flags,
+                  const struct mm_procmap_query *query, char *name,
                   size_t name_len, mm_list *out, mm_err *err)
 {
     mm_region *region = mm_list_push(out);
@@ -805,9 +1276,16 @@ region_from_query(long pid, const struct mm_procmap_query *query, char *name,
         region->kind = (uint8_t)mm_classify_linux(
             out->bytes + region->name_off, region->name_len, region->inode,
             region->prot, deleted);
-        if (deleted && name_with_suffix_exists(pid, out, region) &&
-            restore_suffix(out, 0) != 0) {
-            return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+        if (deleted) {
+            target_root root;
+            int exists;
+
+            target_root_init(&root, pid, flags);
+            exists = name_with_suffix_exists(&root, out, region);
+            target_root_close(&root);
+            if (exists && restore_suffix(out, 0) != 0) {
+                return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+            }
         }
     }
     else {
@@ -847,7 +1325,8 @@ mm_region_at(const mm_target *target, uint64_t addr, unsigned flags,
         goto done;
     }
     if (procmap_query(fd, addr, 0, &query, &name, &name_len) == 0) {
-        status = region_from_query(pid, &query, name, name_len, out, err);
+        status =
+            region_from_query(pid, flags, &query, name, name_len, out, err);
     }
     else if (errno == ENOENT) {
         /* A VMA above addr means addr is in a gap.  None above it, and addr
@@ -1003,6 +1482,7 @@ typedef struct image_scan {
     int have_auxv;
     int have_exe; /* exe_st holds the stat of /proc/PID/exe */
     struct stat exe_st;
+    target_root *root; /* where the paths of its mappings are looked up */
 } image_scan;
 
 /* Decodes an auxiliary vector of word-sized pairs; 0 when it looks like one
@@ -1070,14 +1550,6 @@ read_auxv(long pid, image_scan *scan)
     }
 }
 
-static int
-same_file(const struct stat *st, const mm_region *region)
-{
-    return (uint64_t)st->st_ino == region->inode &&
-           major(st->st_dev) == region->dev_major &&
-           minor(st->st_dev) == region->dev_minor;
-}
-
 /* What opening an image's file came to, beside a descriptor. */
 enum {
     OPEN_NONE = -1,    /* no way to it: read the headers from memory */
@@ -1127,8 +1599,7 @@ open_mapped_file(const image_scan *scan, const mm_region *region,
     const mm_list *list = scan->regions;
     char path[PROC_PATH_MAX];
     char map_file[64];
-    size_t root_len, path_len;
-    char *rooted;
+    struct stat st;
     int fd;
 
     *source = NULL;
@@ -1157,31 +1628,37 @@ open_mapped_file(const image_scan *scan, const mm_region *region,
         }
         return fd;
     }
-    /* The path, in the target's root, if it still leads to the same file
-     * (a FIFO or a device put there has another inode). */
-    if (!(region->flags & MM_REGION_NAMED) || region->name_len == 0 ||
-        list->bytes[region->name_off] != '/') {
+    /* The path, where the target or the reader sees it, if it still leads
+     * to the same file (a FIFO or a device put there has another inode). */
+    if (!(region->flags & MM_REGION_NAMED)) {
         return OPEN_NONE;
     }
-    proc_path(path, sizeof(path), pid, "root");
-    root_len = strlen(path);
-    path_len = root_len + region->name_len;
-    rooted = malloc(path_len + 1);
-    if (rooted == NULL) {
+    fd = open_named_file(scan->root, list->bytes + region->name_off,
+                         region->name_len, MM_OPEN_ANY_TYPE, same_file, region,
+                         source);
+    if (fd == FOUND_NOMEM) {
         return OPEN_NOMEM;
     }
-    memcpy(rooted, path, root_len);
-    memcpy(rooted + root_len, list->bytes + region->name_off,
-           region->name_len);
-    rooted[path_len] = '\0';
-    /* A name with a NUL in it cannot be a path. */
-    fd = strlen(rooted) == path_len ? open_image_file(rooted, region)
-                                    : OPEN_NONE;
-    if (fd < 0) {
-        free(rooted);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        free(*source);
+        *source = NULL;
         return OPEN_NONE;
     }
-    *source = rooted;
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        free(*source);
+        *source = NULL;
+        return OPEN_SPECIAL;
+    }
+    fd = reopen_regular(fd, &st);
+    if (fd < 0) {
+        free(*source);
+        *source = NULL;
+        return OPEN_NONE;
+    }
     return fd;
 }
 
@@ -1474,14 +1951,16 @@ mm_images(const mm_target *target, unsigned flags, mm_image_list *out,
 {
     mm_list *list = &out->regions;
     image_scan scan;
+    target_root root;
     long page = sysconf(_SC_PAGESIZE);
     int pidfd = -1;
     mm_status status;
     char path[PROC_PATH_MAX];
 
-    (void)flags;
     mm_image_list_clear(out);
     memset(&scan, 0, sizeof(scan));
+    target_root_init(&root, target->pid, flags);
+    scan.root = &root;
     scan.target = target;
     scan.regions = list;
     scan.page_size = page > 0 ? (uint64_t)page : 4096;
@@ -1490,7 +1969,7 @@ mm_images(const mm_target *target, unsigned flags, mm_image_list *out,
          * whose pid is reused) while its images are read is noticed. */
         pidfd = (int)syscall(SYS_pidfd_open, (pid_t)target->pid, 0);
     }
-    status = mm_regions(target, 0, list, err);
+    status = mm_regions(target, flags & MM_SWITCH_OPEN_WALK, list, err);
     if (status != MM_OK) {
         goto done;
     }
@@ -1520,6 +1999,7 @@ mm_images(const mm_target *target, unsigned flags, mm_image_list *out,
     }
 
 done:
+    target_root_close(&root);
     if (status != MM_OK) {
         mm_image_list_clear(out);
     }

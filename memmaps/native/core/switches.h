@@ -17,6 +17,9 @@ enum {
     /* mm_region_at: search the full listing instead of asking the kernel
      * for the one region. */
     MM_SWITCH_FROM_LISTING = 0x400,
+    /* mm_images, mm_regions, mm_region_at: resolve the paths in a target's
+     * root a component at a time, as where the kernel has no openat2. */
+    MM_SWITCH_OPEN_WALK = 0x800,
 };
 
 #endif /* MM_SWITCHES_H */
