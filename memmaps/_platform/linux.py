@@ -2,23 +2,22 @@
 
 The C core lists the images (memmaps/native/backends/linux.c) and says
 where it read each one's headers: the very file the target maps
-(/proc/PID/map_files, /proc/PID/exe, or the path in the target's root when
-it leads to the same inode), or the target's memory.  Symbols are read from
-that same source, when first asked for, and from a separate debug file
-found by build-id or .gnu_debuglink where the image is stripped.
+(/proc/PID/map_files, /proc/PID/exe, or its path, inside the target's root
+or as the reader sees it, when that leads to the same inode), or the
+target's memory.  Symbols are read from that same source, when first asked
+for, and from a separate debug file found by build-id or .gnu_debuglink
+where the image is stripped, inside the target's root (linux_files.py).
 """
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Sequence
 from contextlib import suppress
 
 from .. import _core
-from ..errors import Error, ParseError
+from ..errors import Error
 from ..images import FileSymbol, Image, Loaded
-from . import native
+from . import linux_files, native
 from .native import ImageRecord, images_key, read_memory, region_at, regions, usage
 
 __all__ = [
@@ -37,8 +36,6 @@ NAME = "linux"
 
 # The largest image read whole from memory; real ones are far smaller.
 _MEMORY_IMAGE_LIMIT = 64 << 20
-# Where separate debug files live, as GDB looks for them.
-_DEBUG_ROOT = "/usr/lib/debug"
 
 
 def images(pid: int | None) -> list[Image]:
@@ -53,39 +50,7 @@ def loaded(pid: int | None) -> Loaded:
 def same_file(pid: int | None, image: Image, path: str) -> bool:
     """Another path to the image's file, resolved in the target's root (a
     container's /usr/lib is not the reader's)."""
-    if not image.regions or "/" not in path:
-        return False
-    root = f"/proc/{'self' if pid is None else pid}/root"
-    absolute = path if path.startswith("/") else os.path.abspath(path)
-    return native.same_file(pid, image, root + absolute)
-
-
-def _open_regular(path: str, record: ImageRecord | None = None) -> _core.ImageFile:
-    """The ELF at path, which must be a regular file (and, given a record
-    with a file identity, that very file).  It is looked at with O_PATH
-    first, which opens nothing: a FIFO or a device the target put there must
-    never block the reader or run a driver's open on its behalf."""
-    probe = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    try:
-        st = os.fstat(probe)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(f"{path} is not a regular file")
-        if record is not None and record.flags & native.IMAGE_HAS_FILE_ID:
-            same = st.st_ino == record.inode and (
-                os.major(st.st_dev),
-                os.minor(st.st_dev),
-            ) == (record.dev_major, record.dev_minor)
-            if not same:
-                raise OSError(f"{path} is no longer the mapped file")
-        fd = os.open(
-            f"/proc/self/fd/{probe}", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
-        )
-    finally:
-        os.close(probe)
-    try:
-        return _core.ImageFile(fd, format="elf")
-    finally:
-        os.close(fd)
+    return linux_files.same_file(pid, image, path)
 
 
 def _from_memory(pid: int | None, record: ImageRecord) -> _core.ImageFile:
@@ -157,7 +122,7 @@ class _ElfSymbols:
             record = self._record
             with suppress(OSError, Error):
                 if record.source is not None:
-                    self._elf = _open_regular(record.source, record)
+                    self._elf = linux_files.open_image(self._pid, record)
                 else:
                     self._elf = _from_memory(self._pid, record)
         return self._elf
@@ -168,30 +133,9 @@ class _ElfSymbols:
             record = self._record
             build_id = None if record.build_id is None else record.build_id.hex()
             debuglink = None if elf is None else elf.debuglink
+            crc = None if elf is None else elf.debuglink_crc
             if record.path is not None:
-                self._debug = _find_debug_file(record.path, build_id, debuglink)
+                self._debug = linux_files.find_debug_file(
+                    self._pid, record.path, build_id, debuglink, crc
+                )
         return self._debug
-
-
-def _find_debug_file(
-    path: str, build_id: str | None, debuglink: str | None
-) -> _core.ImageFile | None:
-    candidates = []
-    if build_id and len(build_id) > 2:
-        candidates.append(f"{_DEBUG_ROOT}/.build-id/{build_id[:2]}/{build_id[2:]}.debug")
-    if debuglink and path.startswith("/"):
-        folder = os.path.dirname(path)
-        candidates += [
-            f"{folder}/{debuglink}",
-            f"{folder}/.debug/{debuglink}",
-            f"{_DEBUG_ROOT}{folder}/{debuglink}",
-        ]
-    for candidate in candidates:
-        if candidate == path:
-            continue
-        with suppress(OSError, Error, ParseError):
-            elf = _open_regular(candidate)
-            # A debug file for another build would give wrong addresses.
-            if build_id is None or elf.build_id is None or elf.build_id.hex() == build_id:
-                return elf
-    return None

@@ -46,12 +46,21 @@ def _warn_partial(reason: str) -> None:
         warnings.warn(reason, PartialListingWarning, stacklevel=4)
 
 
+def _root_switches() -> int:
+    """MEMMAPS_OPEN_IN_ROOT=walk: the C core resolves the paths of a
+    target's files inside its root a component at a time, as on a kernel
+    without openat2, so that the tests can check that path where it has it."""
+    return _core.ROOT_WALK if os.environ.get("MEMMAPS_OPEN_IN_ROOT") == "walk" else 0
+
+
 def regions(pid: int | None, usage: bool) -> Maps:
-    return _listing(_core.regions(native_pid(pid), _core.USAGE if usage else 0), pid)
+    flags = (_core.USAGE if usage else 0) | _root_switches()
+    return _listing(_core.regions(native_pid(pid), flags), pid)
 
 
 def region_at(pid: int | None, addr: int) -> Region | None:
     flags = _core.FROM_LISTING if os.environ.get("MEMMAPS_REGION_AT") == "listing" else 0
+    flags |= _root_switches()
     found, _partial = _core.region_at(native_pid(pid), addr, flags)
     return found[0] if found else None
 
@@ -122,7 +131,7 @@ LOAD_ORDER_UNKNOWN = 2**32 - 1
 def image_records(pid: int | None) -> tuple[list[ImageRecord], Maps]:
     """The images, and the listing they were found in (read anew where the
     backend found them without one: macOS's dyld list)."""
-    records, listing = _core.images(native_pid(pid))
+    records, listing = _core.images(native_pid(pid), _root_switches())
     maps = regions(pid, False) if listing is None else _listing(listing, pid)
     return [ImageRecord(*record) for record in records], maps
 

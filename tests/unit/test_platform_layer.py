@@ -18,8 +18,11 @@ from memmaps._platform.base import Platform
 
 PACKAGE = Path(memmaps.__file__).parent
 SHARED = {"base", "native"}  # the protocol, and the calls every backend shares
+# SYSTEM_PART.py (linux_files.py) is a part of SYSTEM.py, not a platform.
 MODULES = sorted(
-    info.name for info in pkgutil.iter_modules(_platform.__path__) if info.name not in SHARED
+    info.name
+    for info in pkgutil.iter_modules(_platform.__path__)
+    if info.name not in SHARED and "_" not in info.name
 )
 
 
