@@ -225,6 +225,10 @@ resolve_by_walk(int root, const char *path, unsigned flags)
     struct stat root_st, st;
     int links = 0, cur, result = -1, error = 0;
 
+    if (len == 0) {
+        errno = ENOENT; /* as open("") */
+        return -1;
+    }
     if (len >= MM_WALK_PATH_MAX) {
         errno = ENAMETOOLONG;
         return -1;
