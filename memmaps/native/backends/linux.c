@@ -157,15 +157,18 @@ resolve_with_openat2(int root, const char *path, unsigned flags)
         how.resolve |= MM_RESOLVE_NO_SYMLINKS;
     }
     /* EAGAIN: a rename under the root moved something while the path was
-     * resolved, and the kernel would not vouch for the result. */
+     * resolved, and the kernel would not vouch for the result.  It stays an
+     * error after a few tries: the walk, which cannot see renames, must not
+     * be what a target that keeps renaming gets the reader to take. */
     for (int attempt = 0; attempt < 8; attempt++) {
         fd = (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
         if (fd >= 0 || errno != EAGAIN) {
             break;
         }
     }
-    if (fd < 0 && (errno == ENOSYS || errno == EPERM || errno == EINVAL ||
-                   errno == EAGAIN)) {
+    /* ENOSYS before 5.6; ENOSYS or EPERM from a seccomp filter; EINVAL
+     * where the kernel knows the call but not a flag. */
+    if (fd < 0 && (errno == ENOSYS || errno == EPERM || errno == EINVAL)) {
         return OPENAT2_UNAVAILABLE;
     }
     return fd;
