@@ -260,17 +260,31 @@ class _Named(NamedTuple):
     dynamic: bool
 
 
-def _file_names(pid: int | None, record: ImageRecord) -> _Named | None:
+def _root_prefix(pid: int | None) -> str | None:
+    """The target's root as the reader's paths have it ("" for the reader's
+    own root), None when it cannot be read."""
+    try:
+        return os.readlink(_proc(pid) + "/root").rstrip("/")
+    except OSError:
+        return None
+
+
+def _file_names(pid: int | None, record: ImageRecord, root: str | None) -> _Named | None:
     """The image's DT_SONAME and DT_NEEDED, from the very file mapped (the
     source the C core read its headers from, or its path inside the
-    target's root when that is the same file); None when no file can be
-    read."""
+    target's root, whose path the reader sees as root, when that is the
+    same file); None when no file can be read."""
     # Not at module level: linux imports this module.
     from .linux import _open_regular
 
     candidates = [record.source] if record.source else []
-    if record.path and record.path.startswith("/") and record.flags & IMAGE_HAS_FILE_ID:
-        candidates.append(_proc(pid) + "/root" + record.path)
+    path = record.path
+    if path and path.startswith("/") and record.flags & IMAGE_HAS_FILE_ID:
+        # The map names files as the reader sees them: a target in a chroot
+        # has its root's path in front of its own.
+        if root and path.startswith(root + "/"):
+            candidates.append(_proc(pid) + "/root" + path[len(root) :])
+        candidates.append(_proc(pid) + "/root" + path)
     for candidate in candidates:
         with suppress(OSError, Error):
             elf = _open_regular(candidate, record)
@@ -411,8 +425,10 @@ def _rebuilt(
     reason: str,
 ) -> Scope:
     every = list(range(len(images)))
+    root = _root_prefix(pid)
     names = [
-        None if record.flags & IMAGE_KERNEL else _file_names(pid, record) for record in records
+        None if record.flags & IMAGE_KERNEL else _file_names(pid, record, root)
+        for record in records
     ]
     executable = names[main]
     if executable is None:

@@ -584,6 +584,18 @@ def test_ld_so_preload_is_read_in_the_targets_root(chroot_tree: Root) -> None:
         assert rebuilt.how == "rebuilt" and rebuilt.unmatched == 0
         assert rebuilt.order[: rebuilt.placed] == chain.order[: chain.placed]
         assert resolve(images, rebuilt.order, "malloc")[0] == printed(target)["dlsym_malloc"]
+
+        # A reader the kernel refuses the memory (effective ids the
+        # target's, real ones not), given root's listing: the map names the
+        # files with the root's path in front, which it must take off to
+        # find them in the target's root (map_files is root's only).
+        def work() -> dict:
+            found = linux_scope.scope(target.pid, images, records)
+            return {"how": found.how, "order": found.order, "placed": found.placed}
+
+        refused = as_user(NOBODY, OTHER, work)
+        assert refused["how"] == "rebuilt"
+        assert refused["order"][: refused["placed"]] == chain.order[: chain.placed]
     finally:
         preload.unlink(missing_ok=True)
         procutil.stop(target.proc)
