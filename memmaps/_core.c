@@ -448,6 +448,9 @@ static PyMethodDef core_methods[] = {
     {"region_at", core_region_at, METH_VARARGS, region_at_doc},
     {"read_memory", core_read_memory, METH_VARARGS, read_memory_doc},
     {"images", core_images, METH_VARARGS, images_doc},
+    {"link_map", binding_link_map, METH_VARARGS, binding_link_map_doc},
+    {"find_r_debug", binding_find_r_debug, METH_VARARGS,
+     binding_find_r_debug_doc},
     {"parse_maps", core_parse_maps, METH_O, parse_maps_doc},
 #ifdef __linux__
     {"open_in_root", core_open_in_root, METH_VARARGS, open_in_root_doc},

@@ -4,7 +4,8 @@
  * memmaps/_core.c is the extension's entry point (module, state, method
  * table); the files here hold what grew too big to sit beside it:
  * objects.c builds Region, Usage and image tuples, errors.c raises the
- * memmaps exceptions, image_file.c is the ImageFile type.  Only the binding
+ * memmaps exceptions, image_file.c is the ImageFile type, link_map.c reads
+ * the dynamic linker's chain of loaded objects.  Only the binding
  * includes Python.h; memmaps/native/ stays plain C.
  */
 #ifndef MEMMAPS_BINDING_H
@@ -80,5 +81,11 @@ PyObject *raise_native_error(module_state *state, const mm_err *err, long pid,
 
 /* image_file.c: adds the ImageFile type to the module; 0 or -1. */
 int binding_add_image_file(PyObject *module, module_state *state);
+
+/* link_map.c: _core.link_map() and _core.find_r_debug(), METH_VARARGS. */
+PyObject *binding_link_map(PyObject *module, PyObject *args);
+PyObject *binding_find_r_debug(PyObject *module, PyObject *args);
+extern const char binding_link_map_doc[];
+extern const char binding_find_r_debug_doc[];
 
 #endif /* MEMMAPS_BINDING_H */

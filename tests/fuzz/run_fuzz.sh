@@ -5,11 +5,11 @@
 #
 #   tests/fuzz/run_fuzz.sh [SECONDS] [TARGET...]   (default 60 s, every target)
 #
-# SECONDS is per target; TARGET is a name such as elf or macho (fuzz_elf.c,
-# fuzz_macho.c).  Each target links the portable parsers of
-# memmaps/native (PARSERS below), and gets the seeds its seeds_NAME function
-# makes (none when there is no such function: libFuzzer starts from
-# nothing).
+# SECONDS is per target; TARGET is a name such as elf, macho or link_map
+# (fuzz_elf.c, fuzz_macho.c, fuzz_link_map.c).  Each target links the
+# portable parsers of memmaps/native (PARSERS below), and gets the seeds its
+# seeds_NAME function makes (none when there is no such function: libFuzzer
+# starts from nothing).
 #
 # Environment: CLANG (default clang-14, else clang), FUZZ_WORK (a folder
 # to keep the builds, seeds, corpora and any crash in, one subfolder per
@@ -34,7 +34,8 @@ work=${FUZZ_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/memmaps-fuzz.XXXXXX")}
 python=${PYTHON:-python3}
 
 # The portable parsers and what they need, linked into every target.
-PARSERS=(core/list.c core/reader.c formats/elf.c formats/macho.c formats/dyld.c)
+PARSERS=(core/list.c core/reader.c formats/elf.c formats/macho.c formats/dyld.c
+    formats/link_map.c)
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
@@ -140,6 +141,11 @@ seeds_macho() {
     if [ ${#x86[@]} -gt 0 ]; then
         "$python" "$repo/tests/helpers/machosim.py" seeds "$seeds" "${x86[@]}"
     fi
+}
+
+seeds_link_map() {
+    # Target memories holding r_debug records and link_map chains.
+    "$python" "$repo/tests/helpers/linkmapsim.py" seeds "$1"
 }
 
 status=0

@@ -18,12 +18,10 @@ from memmaps._platform.base import Platform
 
 PACKAGE = Path(memmaps.__file__).parent
 SHARED = {"base", "native"}  # the protocol, and the calls every backend shares
-# SYSTEM_PART.py (linux_files.py) is a part of SYSTEM.py, not a platform.
-MODULES = sorted(
-    info.name
-    for info in pkgutil.iter_modules(_platform.__path__)
-    if info.name not in SHARED and "_" not in info.name
-)
+NAMES = [info.name for info in pkgutil.iter_modules(_platform.__path__)]
+# PLATFORM_PART (linux_files, linux_scope): a piece of one platform's module, not a platform.
+PARTS = sorted(name for name in NAMES if "_" in name)
+MODULES = sorted(name for name in NAMES if name not in SHARED and name not in PARTS)
 
 
 def _members() -> dict[str, inspect.Signature]:
@@ -38,6 +36,11 @@ def test_there_is_a_module_per_backend() -> None:
     assert {"linux", "macos", "unsupported"} <= set(MODULES)
     assert memmaps.BACKEND in MODULES
     assert _platform.current is importlib.import_module(f"memmaps._platform.{memmaps.BACKEND}")
+
+
+@pytest.mark.parametrize("name", PARTS)
+def test_a_part_belongs_to_a_platform(name: str) -> None:
+    assert name.split("_", 1)[0] in MODULES, f"{name} is a part of no platform module"
 
 
 @pytest.mark.parametrize("name", MODULES)
