@@ -17,7 +17,7 @@ from contextlib import suppress
 from .. import _core
 from ..errors import Error
 from ..images import FileSymbol, Image, Loaded
-from . import linux_files, native
+from . import linux_files, linux_scope, native
 from .native import ImageRecord, images_key, read_memory, region_at, regions, usage
 
 __all__ = [
@@ -43,8 +43,10 @@ def images(pid: int | None) -> list[Image]:
 
 
 def loaded(pid: int | None) -> Loaded:
-    found = native.images(pid, _ElfSymbols)
-    return Loaded(found, found, "address")
+    records, maps = native.image_records(pid)
+    found = native.images_of(pid, (records, maps), _ElfSymbols)
+    order, how = linux_scope.search_order(pid, found, records)
+    return Loaded(found, [found[i] for i in order], how)
 
 
 def same_file(pid: int | None, image: Image, path: str) -> bool:

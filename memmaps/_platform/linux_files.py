@@ -148,6 +148,23 @@ def open_image(pid: int | None, record: ImageRecord) -> _core.ImageFile:
         os.close(fd)
 
 
+def open_mapped_path(pid: int | None, record: ImageRecord) -> _core.ImageFile:
+    """The image's file by the path the map names, inside the target's root,
+    only if it is still the mapped file: for a reader that cannot open the
+    ``source`` another reader found (map_files is root's)."""
+    path = record.path
+    if path is None or not path.startswith("/") or not record.flags & IMAGE_HAS_FILE_ID:
+        raise OSError("the image has no file to look for by path")
+    with TargetRoot(pid) as root:
+        fd = root.open(root.theirs(path))
+    try:
+        if not _is_mapped_file(os.fstat(fd), record):
+            raise OSError(f"{path} is no longer the mapped file")
+        return _core.ImageFile(fd, format="elf")
+    finally:
+        os.close(fd)
+
+
 def same_file(pid: int | None, image: Image, path: str) -> bool:
     """Whether path, resolved in the target's root (a container's /usr/lib
     is not the reader's), leads to the image's file."""

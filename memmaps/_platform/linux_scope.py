@@ -36,7 +36,6 @@ so the result is a permutation of all of them.
 from __future__ import annotations
 
 import os
-import stat
 import time
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -46,6 +45,7 @@ from typing import NamedTuple
 from .. import _core
 from ..errors import AccessDenied, Error, NoSuchProcess
 from ..images import Image
+from .linux_files import TargetRoot, open_image, open_mapped_path
 from .native import (
     IMAGE_HAS_FILE_ID,
     IMAGE_KERNEL,
@@ -260,34 +260,12 @@ class _Named(NamedTuple):
     dynamic: bool
 
 
-def _root_prefix(pid: int | None) -> str | None:
-    """The target's root as the reader's paths have it ("" for the reader's
-    own root), None when it cannot be read."""
-    try:
-        return os.readlink(_proc(pid) + "/root").rstrip("/")
-    except OSError:
-        return None
-
-
-def _file_names(pid: int | None, record: ImageRecord, root: str | None) -> _Named | None:
-    """The image's DT_SONAME and DT_NEEDED, from the very file mapped (the
-    source the C core read its headers from, or its path inside the
-    target's root, whose path the reader sees as root, when that is the
-    same file); None when no file can be read."""
-    # Not at module level: linux imports this module.
-    from .linux import _open_regular
-
-    candidates = [record.source] if record.source else []
-    path = record.path
-    if path and path.startswith("/") and record.flags & IMAGE_HAS_FILE_ID:
-        # The map names files as the reader sees them: a target in a chroot
-        # has its root's path in front of its own.
-        if root and path.startswith(root + "/"):
-            candidates.append(_proc(pid) + "/root" + path[len(root) :])
-        candidates.append(_proc(pid) + "/root" + path)
-    for candidate in candidates:
+def _file_names(pid: int | None, record: ImageRecord) -> _Named | None:
+    """The image's DT_SONAME and DT_NEEDED, from the very file mapped (found
+    again as the C core found it); None when no file can be read."""
+    for opener in (open_image, open_mapped_path):
         with suppress(OSError, Error):
-            elf = _open_regular(candidate, record)
+            elf = opener(pid, record)
             dynamic = any(segment[0] == _PT_DYNAMIC for segment in elf.segments)
             return _Named(elf.soname, elf.needed, dynamic)
     return None
@@ -335,32 +313,21 @@ def _split(text: bytes, separators: bytes) -> list[bytes]:
     return [word for word in words if word]
 
 
-def _read_in_root(pid: int | None, parts: Sequence[str], limit: int) -> bytes | None:
-    """A regular file inside the target's root, or None when there is none
-    there.  No symbolic link is followed on the way (one could lead out of
-    the target's root into the reader's own tree), and the file is looked at
-    with O_PATH first: a FIFO or a device the target put there is never
-    opened."""
-    fds = []
+def _read_in_root(pid: int | None, path: str, limit: int) -> bytes | None:
+    """Up to limit bytes of a regular file inside the target's root, or None
+    when there is none there (a FIFO or a device is never opened, and a
+    symbolic link leads nowhere outside that root)."""
     try:
-        fds.append(os.open(_proc(pid) + "/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
-        for part in parts[:-1]:
-            flags = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-            fds.append(os.open(part, flags, dir_fd=fds[-1]))
-        leaf = os.open(parts[-1], os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fds[-1])
-        fds.append(leaf)
-        if not stat.S_ISREG(os.fstat(leaf).st_mode):
-            return None
-        fd = os.open(
-            f"/proc/self/fd/{leaf}", os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-        )
-        fds.append(fd)
+        with TargetRoot(pid) as root:
+            fd = root.open(path)
+    except OSError:
+        return None
+    try:
         return _read_bounded(fd, limit)[0]
     except OSError:
         return None
     finally:
-        for fd in fds:
-            os.close(fd)
+        os.close(fd)
 
 
 class _Matcher:
@@ -425,9 +392,8 @@ def _rebuilt(
     reason: str,
 ) -> Scope:
     every = list(range(len(images)))
-    root = _root_prefix(pid)
     names = [
-        None if record.flags & IMAGE_KERNEL else _file_names(pid, record, root)
+        None if record.flags & IMAGE_KERNEL else _file_names(pid, record)
         for record in records
     ]
     executable = names[main]
@@ -440,7 +406,7 @@ def _rebuilt(
     preloads, environ_note = _environ_preload(pid)
     if environ_note is not None:
         notes.append(environ_note)
-    listed = _read_in_root(pid, ("etc", "ld.so.preload"), _PRELOAD_FILE_LIMIT)
+    listed = _read_in_root(pid, "/etc/ld.so.preload", _PRELOAD_FILE_LIMIT)
     if listed is not None:
         preloads += _split(listed, _FILE_SEPARATORS)
 
