@@ -203,14 +203,21 @@ def usage(pid: int | None = None) -> Usage:
     return _system.usage(pid)
 
 
-def parse(text: str | bytes) -> Maps:
+def parse(text: str | bytes, *, strict: bool = False) -> Maps:
     """Regions from saved /proc/PID/maps or smaps text (str or bytes); smaps
-    text fills ``Region.usage``.
+    text fills ``Region.usage``.  Lines may end in ``\\n`` or ``\\r\\n``.
 
-    The text alone cannot tell two things a live read can: whether ``\\012``
+    The text alone cannot tell three things a live read can: whether ``\\012``
     in a name was a newline or those four characters (parse assumes a
-    newline), and whether a name ending in " (deleted)" was deleted (parse
-    assumes it was).  Malformed text raises ParseError with the line number.
+    newline), whether a name ending in " (deleted)" was deleted (parse
+    assumes it was), and whether a ``\\r`` before a newline ended the name
+    (parse takes it for a line end).  Malformed text raises ParseError with
+    the line number.
+
+    Lines that overlap or are out of order, which a read torn by a changing
+    target gives, are cleaned up as a live read is (the later line wins);
+    with ``strict=True`` they raise ParseError instead, as do empty ranges:
+    text saved from one read of the kernel never has them.
     """
     if isinstance(text, str):
         data = os.fsencode(text)
@@ -218,4 +225,4 @@ def parse(text: str | bytes) -> Maps:
         data = bytes(text)
     else:
         raise TypeError(f"text must be str or bytes, not {type(text).__name__}")
-    return Maps._trusted(_core.parse_maps(data), None, None)
+    return Maps._trusted(_core.parse_maps(data, bool(strict)), None, None)

@@ -281,12 +281,13 @@ core_read_memory(PyObject *module, PyObject *args)
 
 PyDoc_STRVAR(
     parse_maps_doc,
-    "parse_maps($module, text, /)\n--\n\n"
-    "Regions from /proc/PID/maps or smaps text (a bytes-like object), as a\n"
-    "tuple of Region, sorted and never overlapping.");
+    "parse_maps($module, text, strict=False, /)\n--\n\n"
+    "Regions from saved /proc/PID/maps or smaps text (a bytes-like object),\n"
+    "as a tuple of Region, sorted and never overlapping; \\r\\n ends a line\n"
+    "too.  strict refuses lines out of order, overlapping or empty.");
 
 static PyObject *
-core_parse_maps(PyObject *module, PyObject *arg)
+core_parse_maps(PyObject *module, PyObject *args)
 {
     module_state *state = get_state(module);
     Py_buffer view;
@@ -294,17 +295,23 @@ core_parse_maps(PyObject *module, PyObject *arg)
     mm_err err;
     mm_status status;
     PyObject *result;
+    int strict = 0;
+    unsigned flags = MM_PARSE_CRLF;
 
     if (check_setup(state) < 0) {
         return NULL;
     }
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) {
+    if (!PyArg_ParseTuple(args, "y*|p:parse_maps", &view, &strict)) {
         return NULL;
+    }
+    if (strict) {
+        flags |= MM_PARSE_STRICT;
     }
     mm_list_init(&list);
     memset(&err, 0, sizeof(err));
     Py_BEGIN_ALLOW_THREADS
-        status = mm_parse_maps(view.buf, (size_t)view.len, &list, &err);
+        status =
+            mm_parse_maps_with(view.buf, (size_t)view.len, flags, &list, &err);
         if (status == MM_OK) {
             mm_list_normalize(&list);
         }
@@ -451,7 +458,7 @@ static PyMethodDef core_methods[] = {
     {"link_map", binding_link_map, METH_VARARGS, binding_link_map_doc},
     {"find_r_debug", binding_find_r_debug, METH_VARARGS,
      binding_find_r_debug_doc},
-    {"parse_maps", core_parse_maps, METH_O, parse_maps_doc},
+    {"parse_maps", core_parse_maps, METH_VARARGS, parse_maps_doc},
 #ifdef __linux__
     {"open_in_root", core_open_in_root, METH_VARARGS, open_in_root_doc},
 #endif

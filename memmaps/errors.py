@@ -37,20 +37,42 @@ class AccessDenied(Error, PermissionError):
         return type(self), (str(self.args[0]), self.pid)
 
 
-class ParseError(Error, ValueError):
-    """Text that is not what the kernel prints; ``lineno`` is 1-based."""
+def _byte_length(text: str) -> int:
+    """The length of text in the bytes os.fsencode gives (parse()'s own
+    encoding of a str), or in characters for text it cannot encode."""
+    try:
+        return len(os.fsencode(text))
+    except UnicodeError:
+        return len(text)
 
-    def __init__(self, message: str, lineno: int, line: str | None) -> None:
+
+class ParseError(Error, ValueError):
+    """Text that is not what the kernel prints.  ``lineno`` is 1-based;
+    ``line`` is the start of that line (at most its first 200 bytes, decoded
+    with ``os.fsdecode``), ``line_length`` the length of the whole line in
+    bytes, so that an error in a huge input stays small."""
+
+    def __init__(
+        self, message: str, lineno: int, line: str | None, line_length: int | None = None
+    ) -> None:
         super().__init__(message)
         self.lineno = lineno
         self.line = line
+        if line_length is None and line is not None:
+            line_length = _byte_length(line)
+        self.line_length = line_length
 
-    def __reduce__(self) -> tuple[type[ParseError], tuple[str, int, str | None]]:
-        return type(self), (str(self.args[0]), self.lineno, self.line)
+    def __reduce__(
+        self,
+    ) -> tuple[type[ParseError], tuple[str, int, str | None, int | None]]:
+        return type(self), (str(self.args[0]), self.lineno, self.line, self.line_length)
 
     def __str__(self) -> str:
         if self.line is None:
             return str(self.args[0])
+        shown = _byte_length(self.line)
+        if self.line_length is not None and self.line_length > shown:
+            return f"{self.args[0]}: {self.line!r} (the first {shown} of {self.line_length} bytes)"
         return f"{self.args[0]}: {self.line!r}"
 
 
@@ -86,7 +108,13 @@ class UnsupportedPlatform(Error, NotImplementedError):
 
 
 def _from_native(
-    status: str, message: str, pid: int | None, os_errno: int, lineno: int, line: bytes | None
+    status: str,
+    message: str,
+    pid: int | None,
+    os_errno: int,
+    lineno: int,
+    line: bytes | None,
+    line_length: int,
 ) -> Exception:
     """Builds the exception for a failure reported by the C core."""
     error: Exception
@@ -97,7 +125,11 @@ def _from_native(
     elif status == "access":
         error = AccessDenied(message, pid)
     elif status == "parse":
-        error = ParseError(message, lineno, None if line is None else os.fsdecode(line))
+        error = (
+            ParseError(message, lineno, None)
+            if line is None
+            else ParseError(message, lineno, os.fsdecode(line), line_length)
+        )
     elif status == "unsupported":
         error = UnsupportedPlatform(message)
     elif status == "not_found":

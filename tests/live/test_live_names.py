@@ -42,6 +42,7 @@ ENTRY_IDS = [
     "non_utf8",
     "suffix_deleted",
     "everything",
+    "carriage_return",
     "long_path",
     "offset_5g",
     "unlinked",

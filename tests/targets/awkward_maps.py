@@ -146,6 +146,9 @@ def main():
         "non_utf8": b"bad\xff\xfe\x80 name\xc3",
         "suffix_deleted": b"x (deleted)",  # exists: not deleted
         "everything": b" \t\\012\n\xff (deleted) (deleted)",
+        # The kernel writes the \r raw, just before the line's newline: only
+        # saved text reads it as a CRLF line end.
+        "carriage_return": b"cr\r",
     }
     for i, (ident, name) in enumerate(names.items()):
         map_file(ident, os.path.join(W, name), shared=bool(i % 2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import sys
@@ -342,6 +343,7 @@ name_bytes = st.binary(min_size=1, max_size=300).filter(
         b"\0" not in b
         and b"\\012" not in b.replace(b"\n", b"")
         and not b.endswith(b" (deleted)")
+        and not b.endswith(b"\r")  # parse() takes "\r\n" for a line end
         and b.strip(b" ") != b""
     )
 )
@@ -408,3 +410,289 @@ def test_arbitrary_bytes_parse_or_raise_parse_error(data):
         assert error.lineno >= 1
     else:
         assert all(r.start < r.end for r in maps)
+        # Strict text is the same text with nothing cleaned up.
+        try:
+            strict = memmaps.parse(data, strict=True)
+        except ParseError as error:
+            assert error.lineno >= 1
+        else:
+            assert strict == maps
+
+
+# ---- text that went through a file: CRLF line ends ----
+
+SMAPS_FIXTURE = FIXTURES / "smaps-x86_64-6.18-captured.txt"
+
+
+def test_crlf_line_ends_read_as_newlines():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "example.maps").read_text()
+    crlf = text.replace("\n", "\r\n")
+    assert memmaps.parse(crlf) == memmaps.parse(text)
+    assert memmaps.parse(crlf.encode()) == memmaps.parse(text)
+    assert all(r.path is None or "\r" not in r.path for r in memmaps.parse(crlf))
+    # Trailing blank lines and a last line without its line end, as with "\n".
+    assert memmaps.parse(crlf + "\r\n\r\n") == memmaps.parse(text)
+    assert memmaps.parse(crlf.rstrip("\n")) == memmaps.parse(text)
+
+
+def test_a_nameless_line_with_crlf_has_no_path():
+    region = only("00400000-00401000 rw-p 00000000 00:00 0 \r\n")
+    assert (region.path, region.kind) == (None, "anon")
+    region = only("00400000-00401000 rw-p 00000000 00:00 0\r\n")
+    assert (region.path, region.kind) == (None, "anon")
+
+
+def test_crlf_names_keep_what_is_theirs():
+    text = line(0x1000, 0x2000, "r--p", 0, "08:01", 7, "/tmp/in\rside").replace("\n", "\r\n")
+    assert only(text).path == "/tmp/in\rside"
+    deleted = line(0x1000, 0x2000, "r--p", 0, "08:01", 7, "/tmp/gone (deleted)")
+    region = only(deleted.replace("\n", "\r\n"))
+    assert (region.path, region.deleted) == ("/tmp/gone", True)
+
+
+def test_smaps_with_crlf_line_ends():
+    text = SMAPS_FIXTURE.read_text()
+    crlf = memmaps.parse(text.replace("\n", "\r\n"))
+    plain = memmaps.parse(text)
+    assert crlf == plain
+    assert [r.usage for r in crlf] == [r.usage for r in plain]
+    assert all(r.usage is not None for r in crlf)
+
+
+def test_a_blank_crlf_line_before_the_end_is_still_refused():
+    text = line(0x1000, 0x2000, "r--p", 0, "00:00", 0) * 2
+    with pytest.raises(ParseError, match="blank line") as info:
+        memmaps.parse(text.replace("\n", "\r\n", 1).replace("\r\n", "\r\n\r\n", 1))
+    assert info.value.lineno == 2
+
+
+# ---- strict=True ----
+
+
+def test_strict_accepts_what_one_read_of_the_kernel_prints():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "example.maps").read_text()
+    assert memmaps.parse(text, strict=True) == memmaps.parse(text)
+    smaps = SMAPS_FIXTURE.read_text()
+    assert memmaps.parse(smaps, strict=True) == memmaps.parse(smaps)
+    assert len(memmaps.parse("", strict=True)) == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's /proc/self/maps")
+def test_strict_accepts_this_process_map():
+    text = Path("/proc/self/maps").read_bytes()
+    assert os.fsencode(memmaps.parse(text, strict=True).to_proc_maps()) == text
+    smaps = Path("/proc/self/smaps").read_bytes()
+    assert len(memmaps.parse(smaps, strict=True)) == smaps.count(b"VmFlags:")
+
+
+TORN = (
+    line(0x1000, 0x2000, "r--p", 0, "00:00", 0)
+    + line(0x3000, 0x4000, "rw-p", 0, "00:00", 0)
+    + line(0x3000, 0x6000, "rw-p", 0, "00:00", 0)
+    + line(0x5000, 0x7000, "r--p", 0, "00:00", 0)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "lineno", "what"),
+    [
+        # The read that spans a merge: the grown region again.
+        (
+            TORN,
+            3,
+            "the lines overlap: this region starts at 0x3000, "
+            "before the end of the one on line 2 (0x4000)",
+        ),
+        (
+            line(0x1000, 0x2000, "r--p", 0, "00:00", 0)
+            + line(0x5000, 0x6000, "r--p", 0, "00:00", 0)
+            + line(0x3000, 0x4000, "r--p", 0, "00:00", 0),
+            3,
+            "the lines are out of order: this region starts at 0x3000, "
+            "below the start of the one on line 2 (0x5000)",
+        ),
+        (
+            line(0x1000, 0x2000, "r--p", 0, "00:00", 0) * 2,
+            2,
+            "the lines overlap",
+        ),
+        (
+            line(0x1000, 0x2000, "r--p", 0, "00:00", 0)
+            + line(0x3000, 0x3000, "r--p", 0, "00:00", 0),
+            2,
+            "the region is empty",
+        ),
+        (
+            # smaps: the line numbers are those of the region lines.
+            line(0x1000, 0x3000, "r--p", 0, "00:00", 0)
+            + "Size:                  8 kB\nRss:                   0 kB\n"
+            + line(0x2000, 0x4000, "r--p", 0, "00:00", 0)
+            + "Size:                  8 kB\n",
+            4,
+            "before the end of the one on line 1 (0x3000)",
+        ),
+    ],
+)
+def test_strict_refuses_lines_a_read_never_gives(text, lineno, what):
+    with pytest.raises(ParseError) as info:
+        memmaps.parse(text, strict=True)
+    error = info.value
+    assert error.lineno == lineno
+    assert error.line == text.split("\n")[lineno - 1]
+    assert f"line {lineno}: " in str(error)
+    assert what in str(error)
+    # Without strict, the same text is cleaned up as a torn read is.
+    maps = memmaps.parse(text)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(maps))
+
+
+def test_strict_is_keyword_only():
+    with pytest.raises(TypeError):
+        memmaps.parse("", True)  # type: ignore[misc]
+
+
+def test_the_default_still_cleans_up_a_torn_read():
+    assert [(r.start, r.end) for r in memmaps.parse(TORN)] == [
+        (0x1000, 0x2000),
+        (0x3000, 0x5000),
+        (0x5000, 0x7000),
+    ]
+
+
+# ---- a line cut off ----
+
+FULL = "00400000-00452000 r-xp 00000000 08:02 173521"
+NO_END = "the end address, permissions, offset, device and inode are missing"
+NO_PERMS = "the permissions, offset, device and inode are missing"
+# Where each field ends in FULL, and what a line cut there lacks.
+CUTS = [
+    (len("0040"), f"after the start address: {NO_END}"),
+    (len("00400000"), f"after the start address: {NO_END}"),
+    (len("00400000-"), f"after the '-': {NO_END}"),
+    (len("00400000-0045"), f"after the end address: {NO_PERMS}"),
+    (len("00400000-00452000 "), f"after the end address: {NO_PERMS}"),
+    (len("00400000-00452000 r-"), "in the permissions"),
+    (
+        len("00400000-00452000 r-xp"),
+        "after the permissions: the offset, device and inode are missing",
+    ),
+    (len("00400000-00452000 r-xp 000"), "after the offset: the device and inode are missing"),
+    (len("00400000-00452000 r-xp 00000000 08"), "in the device"),
+    (len("00400000-00452000 r-xp 00000000 08:"), "in the device"),
+    (len("00400000-00452000 r-xp 00000000 08:02"), "after the device: the inode is missing"),
+    (len("00400000-00452000 r-xp 00000000 08:02 "), "after the device: the inode is missing"),
+]
+
+
+def test_the_cut_off_line_of_the_issue():
+    good = (Path(__file__).resolve().parents[2] / "docs" / "example.maps").read_text()
+    with pytest.raises(ParseError) as info:
+        memmaps.parse(good + "00500000-0055")
+    error = info.value
+    assert error.lineno == good.count("\n") + 1
+    assert error.line == "00500000-0055"
+    assert "below the start" not in str(error)
+    assert str(error).startswith(
+        f"line {error.lineno}: the line is cut off after the end address: "
+        "the permissions, offset, device and inode are missing"
+    )
+
+
+@pytest.mark.parametrize(("cut", "what"), CUTS)
+@pytest.mark.parametrize("line_end", ["", "\n", "\r\n"])
+def test_a_cut_off_line_says_what_is_missing(cut, what, line_end):
+    text = FULL[:cut] + line_end
+    with pytest.raises(ParseError) as info:
+        memmaps.parse(text)
+    assert info.value.line == FULL[:cut]
+    assert f"line 1: the line is cut off {what}" in str(info.value)
+
+
+def test_every_prefix_of_a_line_is_cut_off_or_whole():
+    for cut in range(1, len(FULL) + 1):
+        try:
+            region = only(FULL[:cut])
+        except ParseError as error:
+            assert "cut off" in str(error), (cut, str(error))
+        else:
+            # Only a prefix that reaches into the inode is a whole line.
+            assert cut > len("00400000-00452000 r-xp 00000000 08:02 "), cut
+            assert str(region.inode) == FULL[len("00400000-00452000 r-xp 00000000 08:02 ") : cut]
+
+
+def test_a_bad_field_is_not_taken_for_a_cut():
+    for text, what in [
+        ("00400000-00452000x r-xp 0 00:00 0", "expected permissions"),
+        ("00500000-00400000 r-xp 0 00:00 0", "the end address is below the start address"),
+        ("00400000-00452000 r-xp 0 00:00 0\t", "expected a space after the inode"),
+        ("00400000-00452000 r-xp zz 00:00 0", "expected a hex file offset"),
+    ]:
+        with pytest.raises(ParseError, match=what):
+            memmaps.parse(text)
+
+
+# ---- a ParseError stays small whatever the line ----
+
+
+def test_a_parse_error_keeps_an_excerpt_of_a_huge_line():
+    size = 20 * 1024 * 1024
+    with pytest.raises(ParseError) as info:
+        memmaps.parse(b"a" * size)
+    error = info.value
+    assert (error.lineno, error.line, error.line_length) == (1, "a" * 200, size)
+    assert str(error) == (
+        f"line 1: expected a hex start address: {'a' * 200!r} (the first 200 of {size} bytes)"
+    )
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.line, copy.line_length, str(copy)) == (error.line, size, str(error))
+    assert len(pickle.dumps(error)) < 2000
+
+
+def test_the_excerpt_is_of_the_failing_line():
+    text = (
+        line(0x1000, 0x2000, "r--p", 0, "08:01", 7, "/tmp/x")
+        + "1000-2000 r--p 0 00:00 x"
+        + "y" * 5000
+    )
+    with pytest.raises(ParseError, match="decimal inode") as info:
+        memmaps.parse(text)
+    error = info.value
+    assert error.lineno == 2
+    assert error.line == ("1000-2000 r--p 0 00:00 x" + "y" * 5000)[:200]
+    assert error.line_length == len("1000-2000 r--p 0 00:00 x") + 5000
+
+
+def test_the_excerpt_is_not_cut_inside_a_character():
+    for char, width in [("\u00e9", 2), ("\u20ac", 3), ("\U0001f600", 4)]:
+        text = "x" + char * 300
+        with pytest.raises(ParseError) as info:
+            memmaps.parse(text)
+        error = info.value
+        kept = (200 - 1) // width
+        assert error.line == "x" + char * kept, char
+        assert error.line_length == 1 + width * 300
+        assert f"(the first {1 + kept * width} of {1 + width * 300} bytes)" in str(error)
+
+
+def test_undecodable_bytes_in_an_excerpt_survive():
+    with pytest.raises(ParseError) as info:
+        memmaps.parse(b"\xff" * 1000)
+    assert info.value.line == "\udcff" * 200
+    assert os.fsencode(info.value.line) == b"\xff" * 200
+    assert info.value.line_length == 1000
+
+
+def test_a_short_line_is_kept_whole():
+    with pytest.raises(ParseError) as info:
+        memmaps.parse("z" * 200 + "\n")
+    assert (info.value.line, info.value.line_length) == ("z" * 200, 200)
+    assert "(the first" not in str(info.value)
+
+
+def test_a_parse_error_made_by_hand():
+    error = ParseError("line 3: bad", 3, "some line")
+    assert (error.lineno, error.line, error.line_length) == (3, "some line", 9)
+    assert str(error) == "line 3: bad: 'some line'"
+    error = ParseError("line 3: bad", 3, "some", 1000)
+    assert str(error) == "line 3: bad: 'some' (the first 4 of 1000 bytes)"
+    assert ParseError("no line", 0, None).line_length is None

@@ -15,6 +15,8 @@
  */
 #include "formats/procmaps.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Where the kernel pads a named line to, by the width of its pointers. */
@@ -216,6 +218,51 @@ parse_error(mm_err *err, size_t lineno, const char *text, const char *line,
     return mm_err_set(err, MM_ERR_PARSE, 0, "line %zu: %s", lineno, what);
 }
 
+/* What a line that stops early lacks, by where it stops.  A file cut short
+ * or a line pasted in part says so, instead of failing on the comparison
+ * the missing text would have settled (a start address above a truncated
+ * end address). */
+enum cut_off_where {
+    CUT_AFTER_START,
+    CUT_AFTER_DASH,
+    CUT_AFTER_END,
+    CUT_IN_PERMS,
+    CUT_AFTER_PERMS,
+    CUT_AFTER_OFFSET,
+    CUT_IN_DEVICE,
+    CUT_AFTER_DEVICE,
+};
+
+static const char *const cut_off[] = {
+    [CUT_AFTER_START] = "the line is cut off after the start address: the "
+                        "end address, permissions, offset, device and inode "
+                        "are missing",
+    [CUT_AFTER_DASH] = "the line is cut off after the '-': the end address, "
+                       "permissions, offset, device and inode are missing",
+    [CUT_AFTER_END] = "the line is cut off after the end address: the "
+                      "permissions, offset, device and inode are missing",
+    [CUT_IN_PERMS] = "the line is cut off in the permissions (4 letters), "
+                     "before the offset, device and inode",
+    [CUT_AFTER_PERMS] = "the line is cut off after the permissions: the "
+                        "offset, device and inode are missing",
+    [CUT_AFTER_OFFSET] = "the line is cut off after the offset: the device "
+                         "and inode are missing",
+    [CUT_IN_DEVICE] = "the line is cut off in the device (hex major:minor), "
+                      "before the inode",
+    [CUT_AFTER_DEVICE] = "the line is cut off after the device: the inode is "
+                         "missing",
+};
+
+/* Whether nothing but spaces is left of the line. */
+static int
+only_spaces_left(const char *p, const char *line_end)
+{
+    while (p < line_end && *p == ' ') {
+        p++;
+    }
+    return p == line_end;
+}
+
 /* Parses the line [line, line_end) into a new region of out.  Names are
  * unescaped in place, which is why the text is writable. */
 static const char *
@@ -228,17 +275,29 @@ parse_line(char *line, char *line_end, mm_list *out)
     size_t prefix_len, spaces, name_start;
     const char *base = out->bytes;
 
+    /* The checks for a line cut short run only once a field fails to
+     * parse, so that whole lines, the live listing's, pay nothing for them. */
     if (parse_hex(&p, line_end, &start) != 0) {
         return "expected a hex start address";
     }
-    if (expect(&p, line_end, '-') != 0 || parse_hex(&p, line_end, &end) != 0) {
-        return "expected '-' and a hex end address";
+    if (expect(&p, line_end, '-') != 0) {
+        return only_spaces_left(p, line_end)
+                   ? cut_off[CUT_AFTER_START]
+                   : "expected '-' and a hex end address";
     }
-    if (end < start) {
-        return "the end address is below the start address";
+    if (parse_hex(&p, line_end, &end) != 0) {
+        return only_spaces_left(p, line_end)
+                   ? cut_off[CUT_AFTER_DASH]
+                   : "expected '-' and a hex end address";
     }
-    if (expect(&p, line_end, ' ') != 0 || line_end - p < 4) {
-        return "expected permissions";
+    if (end < start || expect(&p, line_end, ' ') != 0 || line_end - p < 4) {
+        if (only_spaces_left(p, line_end)) {
+            return cut_off[CUT_AFTER_END];
+        }
+        if (end < start) {
+            return "the end address is below the start address";
+        }
+        return p[-1] == ' ' ? cut_off[CUT_IN_PERMS] : "expected permissions";
     }
     if (p[0] == 'r') {
         prot |= MM_PROT_READ;
@@ -267,18 +326,26 @@ parse_line(char *line, char *line_end, mm_list *out)
     p += 4;
     if (expect(&p, line_end, ' ') != 0 ||
         parse_hex(&p, line_end, &offset) != 0) {
-        return "expected a hex file offset";
+        return only_spaces_left(p, line_end) ? cut_off[CUT_AFTER_PERMS]
+                                             : "expected a hex file offset";
     }
     if (expect(&p, line_end, ' ') != 0 ||
-        parse_hex(&p, line_end, &major) != 0 ||
-        expect(&p, line_end, ':') != 0 ||
+        parse_hex(&p, line_end, &major) != 0) {
+        return only_spaces_left(p, line_end)
+                   ? cut_off[CUT_AFTER_OFFSET]
+                   : "expected a device as hex major:minor";
+    }
+    if (expect(&p, line_end, ':') != 0 ||
         parse_hex(&p, line_end, &minor) != 0 || major > UINT32_MAX ||
         minor > UINT32_MAX) {
-        return "expected a device as hex major:minor";
+        return only_spaces_left(p, line_end)
+                   ? cut_off[CUT_IN_DEVICE]
+                   : "expected a device as hex major:minor";
     }
     if (expect(&p, line_end, ' ') != 0 ||
         parse_decimal(&p, line_end, &inode) != 0) {
-        return "expected a decimal inode";
+        return only_spaces_left(p, line_end) ? cut_off[CUT_AFTER_DEVICE]
+                                             : "expected a decimal inode";
     }
 
     region = mm_list_push(out);
@@ -517,12 +584,52 @@ parse_field_line(char *line, char *line_end, size_t key_len, int entry,
     return "";
 }
 
+/* The check of MM_PARSE_STRICT on the region line just parsed, lineno, whose
+ * predecessor was on line before_lineno: NULL when it passes, else the
+ * message, in buffer. */
+static const char *
+strict_problem(const mm_list *out, size_t before_lineno, char *buffer,
+               size_t size)
+{
+    const mm_region *here = &out->regions[out->count - 1];
+    const mm_region *before = out->count > 1 ? here - 1 : NULL;
+
+    if (here->end == here->start) {
+        return "the region is empty: its end address is its start address";
+    }
+    if (before != NULL && here->start < before->start) {
+        snprintf(buffer, size,
+                 "the lines are out of order: this region starts at 0x%" PRIx64
+                 ", below the start of the one on line %zu (0x%" PRIx64 ")",
+                 here->start, before_lineno, before->start);
+        return buffer;
+    }
+    if (before != NULL && here->start < before->end) {
+        snprintf(buffer, size,
+                 "the lines overlap: this region starts at 0x%" PRIx64
+                 ", before the end of the one on line %zu (0x%" PRIx64 ")",
+                 here->start, before_lineno, before->end);
+        return buffer;
+    }
+    return NULL;
+}
+
 mm_status
 mm_parse_maps(const char *text, size_t len, mm_list *out, mm_err *err)
 {
+    return mm_parse_maps_with(text, len, 0, out, err);
+}
+
+mm_status
+mm_parse_maps_with(const char *text, size_t len, unsigned flags, mm_list *out,
+                   mm_err *err)
+{
     char *cursor, *end;
-    size_t lineno = 0;
+    size_t lineno = 0, region_lineno = 0;
     int hint = 0;
+    const int crlf = (flags & MM_PARSE_CRLF) != 0;
+    const int strict = (flags & MM_PARSE_STRICT) != 0;
+    char strict_message[256];
 
     if (text != out->bytes) {
         mm_list_clear(out);
@@ -548,12 +655,17 @@ mm_parse_maps(const char *text, size_t len, mm_list *out, mm_err *err)
         char *newline = memchr(cursor, '\n', (size_t)(end - cursor));
         char *line_end = newline ? newline : end;
         const char *problem;
+        size_t key_len;
 
         lineno++;
+        if (crlf && line_end > cursor && line_end[-1] == '\r') {
+            line_end--;
+        }
         if (line_end == cursor) {
             /* Blank lines are tolerated only at the very end. */
             char *rest = cursor;
-            while (rest < end && (*rest == '\n' || *rest == ' ')) {
+            while (rest < end && (*rest == '\n' || *rest == ' ' ||
+                                  (crlf && *rest == '\r'))) {
                 rest++;
             }
             if (rest == end) {
@@ -564,9 +676,9 @@ mm_parse_maps(const char *text, size_t len, mm_list *out, mm_err *err)
         }
         {
             /* Most lines of smaps are the key that came next last time. */
-            size_t key_len = smaps_keys[hint].len;
             int entry = hint;
 
+            key_len = smaps_keys[hint].len;
             if ((size_t)(line_end - cursor) <= key_len ||
                 cursor[key_len] != ':' ||
                 memcmp(cursor, smaps_keys[hint].key, key_len) != 0) {
@@ -582,6 +694,12 @@ mm_parse_maps(const char *text, size_t len, mm_list *out, mm_err *err)
         }
         if (problem == NULL) {
             return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+        }
+        if (problem[0] == '\0' && strict && key_len == 0) {
+            const char *refused = strict_problem(
+                out, region_lineno, strict_message, sizeof(strict_message));
+            problem = refused != NULL ? refused : problem;
+            region_lineno = lineno;
         }
         if (problem[0] != '\0') {
             return parse_error(err, lineno, out->bytes, cursor, line_end,

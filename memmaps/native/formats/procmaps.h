@@ -19,13 +19,31 @@ extern "C" {
 #define MM_SMAPS_VMFLAGS (-2)
 int mm_smaps_field(const char *key, size_t len, int *in_kb);
 
+/* Parses maps or smaps text (or smaps_rollup) exactly as the kernel prints
+ * it: mm_parse_maps_with() with no flags. */
+mm_status mm_parse_maps(const char *text, size_t len, mm_list *out,
+                        mm_err *err);
+
+/* The flags of mm_parse_maps_with(). */
+enum {
+    /* Text that went through a file: a "\r\n" ends a line too.  The kernel
+     * never writes one, but a name may end in '\r', so only saved text
+     * reads it as a line end. */
+    MM_PARSE_CRLF = 1,
+    /* Refuse what one read of the kernel never prints: a region line that
+     * starts below the end of the one before it (out of order or
+     * overlapping) or that covers no address at all. */
+    MM_PARSE_STRICT = 2,
+};
+
 /* Parses maps or smaps text (or smaps_rollup).  The region names point into
  * list->bytes, so the text is first copied there unless it already is
  * list->bytes (the live reader reads straight into it).  Names are unescaped
  * in place.  Returns MM_OK or MM_ERR_PARSE / MM_ERR_NOMEM with err filled
- * (line_off/line_len then index the text as given). */
-mm_status mm_parse_maps(const char *text, size_t len, mm_list *out,
-                        mm_err *err);
+ * (line_off/line_len then index the text as given; the line without its
+ * line end, however long it is). */
+mm_status mm_parse_maps_with(const char *text, size_t len, unsigned flags,
+                             mm_list *out, mm_err *err);
 
 /* The kind of a region from its name and attributes, the way the Linux
  * kernel names things.  name may be NULL for a nameless region. */
