@@ -3,35 +3,80 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
-from . import Error, Image, Maps, Symbol, images, region_at, regions, symbol, symbolize
-from .maps import _printable
+from . import Error, Image, Maps, Symbol, __version__, images, region_at, regions, symbol, symbolize
+from .maps import _count, _printable
 from .region import KINDS
+
+# ASCII only: int() and re's \d also take "+1", " 1", "1_0" and the digits of
+# every script ("\u0663" is 3), none of which is how anyone writes a pid.
+_DECIMAL = re.compile(r"[0-9]+")
+_ADDRESS = re.compile(r"0[xX][0-9a-fA-F]+|[0-9]+")
+_PID_MAX = 2**31 - 1
+_ADDRESS_MAX = 2**64 - 1
+
+
+class _UsageError(Exception):
+    """A command line that does not say what to do: exit status 2."""
+
+
+class _Printed(Exception):
+    """--help or --version: print this text and stop."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse's own error prints the whole usage block and exits; the
+        # caller prints one line instead.
+        raise _UsageError(message)
+
+
+class _HelpAction(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> NoReturn:
+        raise _Printed(parser.format_help())
+
+
+class _VersionAction(_HelpAction):
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> NoReturn:
+        raise _Printed(f"memmaps {__version__}\n")
 
 
 def _pid_argument(text: str) -> int | None:
     if text == "self":
         return None
-    try:
-        pid = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a process id: {text!r}") from None
-    if not 0 <= pid <= 2**31 - 1:
-        raise argparse.ArgumentTypeError(f"not a process id: {text!r} is out of range")
+    if not _DECIMAL.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"not a process id: {text!r} (write it in decimal digits, or self)"
+        )
+    pid = int(text)
+    if pid > _PID_MAX:
+        raise argparse.ArgumentTypeError(f"not a process id: {text!r} is above {_PID_MAX}")
     return pid
 
 
 def _address_argument(text: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
+    if not _ADDRESS.fullmatch(text):
         raise argparse.ArgumentTypeError(
             f"not an address: {text!r} (write hex as 0x7f00..., or decimal)"
-        ) from None
+        )
+    address = int(text, 0) if text[1:2] in ("x", "X") else int(text, 10)
+    if address > _ADDRESS_MAX:
+        raise argparse.ArgumentTypeError(f"not an address: {text!r} is above 2**64 - 1")
+    return address
 
 
 def _perms_argument(text: str) -> str:
@@ -43,9 +88,14 @@ def _perms_argument(text: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="memmaps",
         description="Show the virtual memory map of a process (default: this one).",
+        add_help=False,
+    )
+    parser.add_argument("-h", "--help", action=_HelpAction, help="show this help and exit")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="print the version of memmaps and exit"
     )
     parser.add_argument(
         "pid",
@@ -145,6 +195,19 @@ def _render(maps: Maps, fmt: str) -> bytes:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line and returns its exit status: 0, 1 (the process
+    could not be read, or the output not written) or 2 (a usage error).
+    Every failure is one line on stderr, never a traceback."""
+    try:
+        return _main(argv)
+    except _UsageError as error:
+        _complain(f"error: {error}; try 'memmaps --help'")
+        return 2
+    except _Printed as printed:
+        return _write(printed.text.encode())
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.image is not None and args.symbol is None:
@@ -177,11 +240,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"{questions[0]} does not go with {', '.join(listing_options)}")
         if args.format == "proc":
             parser.error(f"{questions[0]} has no proc format: use table or json")
-        return _images_main(args)
+        return _stdout_is_closed() or _images_main(args)
     if args.usage and args.format == "proc":
         parser.error(
             "--usage has no proc format (it is what /proc/PID/smaps shows): use table or json"
         )
+    if _stdout_is_closed():
+        return 1
     filtering = args.perms is not None or args.path is not None or bool(args.kind)
     try:
         if args.at is not None and not (filtering or args.coalesce or args.usage):
@@ -200,11 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 found = maps.at(args.at)
                 maps = Maps(() if found is None else (found,), maps.pid)
         if args.at is not None and not maps:
-            print(f"memmaps: no region holds {args.at:#x}", file=sys.stderr)
+            _complain(f"no region holds {args.at:#x}")
             return 1
         output = _render(maps, args.format)
     except (Error, OSError, ValueError, TypeError) as error:
-        print(f"memmaps: {error}", file=sys.stderr)
+        _complain(str(error))
         return 1
     return _write(output)
 
@@ -213,7 +278,7 @@ def _symbol_line(found: Symbol) -> str:
     offset = f"+{found.offset:#x}" if found.offset else ""
     return (
         f"{found.address + found.offset:#x} {_printable(found.name)}{offset} "
-        f"({found.kind}, {found.size} bytes) in {_printable(found.image.path)}"
+        f"({found.kind}, {_count(found.size, 'byte')}) in {_printable(found.image.path)}"
     )
 
 
@@ -243,7 +308,7 @@ def _images_main(args: argparse.Namespace) -> int:
             answers = symbolize(args.pid, args.symbolize)
             for addr, answer in zip(args.symbolize, answers, strict=True):
                 if answer is None:
-                    print(f"memmaps: no symbol of a loaded image holds {addr:#x}", file=sys.stderr)
+                    _complain(f"no symbol of a loaded image holds {addr:#x}")
                     status = 1
             if args.format == "json":
                 entries = [
@@ -259,28 +324,77 @@ def _images_main(args: argparse.Namespace) -> int:
             loaded = images(args.pid)
             output = _images_json(loaded, pid) if args.format == "json" else _images_table(loaded)
     except (Error, OSError, ValueError, TypeError) as error:
-        print(f"memmaps: {error}", file=sys.stderr)
+        _complain(str(error))
         return 1
     return _write(output.encode("utf-8", "backslashreplace")) or status
 
 
-def _write(output: bytes) -> int:
+def _complain(message: str) -> None:
+    """One line on stderr, or nothing when stderr cannot be written to."""
+    stream = sys.stderr
+    if stream is None:  # started with its stderr closed
+        return
     try:
-        sys.stdout.buffer.write(output)
-        sys.stdout.flush()
+        stream.write(f"memmaps: {message}\n")
+        stream.flush()
+    except (OSError, ValueError):
+        _discard(stream)
+
+
+def _stdout_is_closed() -> int:
+    """1, having said so, when memmaps was started without a stdout
+    (memmaps >&-): nothing it reads could be shown.  Checked before
+    reading, as cat checks before copying."""
+    if sys.stdout is not None:
+        return 0
+    _complain(f"write error: {os.strerror(errno.EBADF)}")
+    return 1
+
+
+def _write(output: bytes) -> int:
+    """Writes output to stdout: 0, or 1 with one line on stderr when it
+    cannot be written (a full disk, a descriptor not open for writing).  A
+    reader that went away (memmaps | head) is no error of memmaps: 0, and
+    quiet, as GNU cat is when SIGPIPE ends it."""
+    stream = sys.stdout
+    if stream is None:
+        return _stdout_is_closed()
+    try:
+        stream.buffer.write(output)
+        stream.flush()
     except BrokenPipeError:
-        # The reader went away (memmaps | head): not an error of ours.  Point
-        # stdout at /dev/null so the interpreter's final flush stays quiet.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _discard(stream)
+        return 0
+    except OSError as error:
+        _complain(f"write error: {error.strerror or error}")
+        _discard(stream)
+        return 1
     return 0
+
+
+def _discard(stream: Any) -> None:
+    """Points the stream's descriptor at /dev/null.  What a failed write left
+    in its buffer is written again when the interpreter flushes it at exit;
+    there, it fails again and prints a traceback unless it goes nowhere."""
+    try:
+        descriptor = stream.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except (OSError, ValueError, AttributeError):
+        return
+    try:
+        os.dup2(devnull, descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(devnull)
 
 
 def run() -> None:
     try:
-        sys.exit(main())
+        status = main()
     except KeyboardInterrupt:
-        sys.exit(130)
+        status = 130
+    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -156,7 +156,7 @@ class Maps(Sequence[Region]):
         mapped = sum(region.end - region.start for region in self._regions)
         who = "parsed" if self._pid is None else f"pid={self._pid}"
         partial = ", partial" if self._partial is not None else ""
-        return f"<Maps {who}: {len(self)} regions, {_human_size(mapped)} mapped{partial}>"
+        return f"<Maps {who}: {_count(len(self), 'region')}, {_human_size(mapped)} mapped{partial}>"
 
     # ---- lookups ----
 
@@ -312,6 +312,12 @@ def _proc_maps_line(region: Region) -> str:
 _UNITS = ("B", "K", "M", "G", "T", "P", "E")
 
 
+def _count(number: int, noun: str) -> str:
+    """ "1 region", "2 regions": a count as a person writes it (the nouns
+    used take a plain "s")."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _human_size(size: int) -> str:
     """1536 -> '1.5K', binary units as ls -h and pmap print them."""
     if size < 1024:
@@ -394,7 +400,7 @@ def _table(maps: Maps) -> str:
     ]
     header = ("START", "END", "SIZE", "PERMS", "OFFSET", "DEV", "INODE", "KIND", "PATH")
     lines = _layout(header, rows, right={2, 4, 5, 6})
-    lines.append(f"{len(maps)} regions, {_human_size(mapped)} mapped")
+    lines.append(f"{_count(len(maps), 'region')}, {_human_size(mapped)} mapped")
     return "\n".join(lines) + "\n"
 
 
@@ -429,7 +435,7 @@ def _usage_table(maps: Maps, width: int, mapped: int) -> str:
             _figure(total.swap),
             "",
             "",
-            f"{len(maps)} regions",
+            _count(len(maps), "region"),
         )
     )
     header = ("START", "SIZE", "RSS", "PSS", "DIRTY", "SWAP", "PERMS", "KIND", "PATH")

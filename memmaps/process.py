@@ -20,7 +20,7 @@ from typing import overload
 from ._platform import current as _system
 from .errors import MemoryReadError
 from .images import Image, Loaded
-from .maps import Maps
+from .maps import Maps, _count
 from .region import Region
 from .symbols import AddressIndex, Symbol, check_address, check_name, find
 from .usage import Usage
@@ -57,7 +57,7 @@ def read_exactly(pid: int | None, addr: int, size: int) -> bytes:
     if len(data) < size:
         first = addr + len(data)
         raise MemoryReadError(
-            f"cannot read {size} bytes at {addr:#x} in process "
+            f"cannot read {_count(size, 'byte')} at {addr:#x} in process "
             f"{os.getpid() if pid is None else pid}: {len(data)} readable, "
             f"then {first:#x} is not mapped or not readable",
             addr,

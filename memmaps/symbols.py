@@ -116,7 +116,12 @@ def find(loaded: Loaded, name: str, image: str | None, pid: int, same_file: Same
                 local = (candidate, found)
     if local is not None:
         return _symbol(*local)
-    where = f"image {image!r}" if image is not None else f"any of {len(candidates)} images"
+    if image is not None:
+        where = f"image {image!r}"
+    elif len(candidates) == 1:
+        where = "the only image"
+    else:
+        where = f"any of {len(candidates)} images"
     raise SymbolNotFound(f"symbol {name!r} is not defined in {where} of process {pid}")
 
 

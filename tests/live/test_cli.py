@@ -301,7 +301,7 @@ def check_table(text: str, maps) -> None:
         assert fields["KIND"] == region.kind, row
         if region.path is not None and region.path.isprintable():
             assert fields["PATH"] == region.path + (" (deleted)" if region.deleted else "")
-    match = re.fullmatch(r"(\d+) regions, (\S+) mapped", footer)
+    match = re.fullmatch(r"(\d+) regions?, (\S+) mapped", footer)
     assert match, footer
     assert int(match.group(1)) == len(maps)
     check_human_size(match.group(2), sum(r.size for r in maps))
@@ -516,13 +516,13 @@ def test_at_table(capsysbinary, idle):
     assert len(rows) == 3
     assert rows[0].startswith("START")
     assert rows[1].split()[-2:] == ["stack", "[stack]"]
-    assert rows[2].startswith("1 regions, ")
+    assert rows[2].startswith("1 region, ")
 
 
 def test_at_unmapped(capsysbinary, idle):
     maps = memmaps.regions(idle)
     gap = next(a.end for a, b in itertools.pairwise(maps) if a.end < b.start)
-    for addr in (0x10, gap, 2**64 + 5):
+    for addr in (0x10, gap, 2**64 - 1):
         status, out, err = call_main(capsysbinary, str(idle), "--at", hex(addr))
         assert status == 1
         assert out == b""
@@ -574,39 +574,143 @@ def test_access_denied_pid_1():
     assert "access denied" in text.lower()
 
 
+HINT = "; try 'memmaps --help'\n"
+
+
+def assert_usage_error(status: int, out: bytes, err: bytes) -> str:
+    """Exit status 2, nothing on stdout, one line on stderr with the hint."""
+    text = err.decode()
+    assert status == 2, text
+    assert out == b""
+    assert text.startswith("memmaps: error: "), text
+    assert text.endswith(HINT), text
+    assert text.count("\n") == 1, text
+    return text
+
+
 @pytest.mark.parametrize(
     ("args", "mention"),
     [
-        (["abc"], "abc"),
-        (["-5"], "-5"),
-        (["--at", "zz"], "zz"),
-        (["--kind", "nope"], "nope"),
-        (["--format", "xml"], "xml"),
+        (["abc"], "'abc'"),
+        (["-5"], "'-5'"),
+        (["--at", "zz"], "'zz'"),
+        (["--kind", "nope"], "'nope'"),
+        (["--format", "xml"], "'xml'"),
         (["1", "2"], "2"),
+        (["--bogus"], "--bogus"),
+        (["--at"], "--at"),
     ],
 )
 def test_bad_arguments_in_process(capsys, args, mention):
-    with pytest.raises(SystemExit) as info:
-        memmaps.cli.main(args)
-    assert info.value.code == 2
+    status = memmaps.cli.main(args)
     captured = capsys.readouterr()
-    assert captured.out == ""
-    assert captured.err.startswith("usage: memmaps")
-    assert "memmaps: error: " in captured.err
-    assert mention in captured.err.splitlines()[-1]
-    assert "Traceback" not in captured.err
+    text = assert_usage_error(status, captured.out.encode(), captured.err.encode())
+    assert mention in text
 
 
 def test_bad_arguments_exit_2():
-    cases = [["abc"], ["-5"], ["--at", "zz"], ["--kind", "nope"]]
+    cases = [["abc"], ["-5"], ["--at", "zz"], ["--kind", "nope"], ["--symbolize", "-1"]]
     for args, (status, out, err, _) in zip(cases, run_many(*cases), strict=True):
-        text = err.decode()
-        assert status == 2, (args, text)
-        assert out == b""
-        assert text.startswith("usage: memmaps"), text
-        assert "memmaps: error: " in text
-        assert args[-1] in text.splitlines()[-1]
-        assert "Traceback" not in text
+        assert repr(args[-1]) in assert_usage_error(status, out, err)
+
+
+# What int() and re's \d accept and no one writes for a pid: a sign, spaces,
+# underscores, other scripts' digits (Arabic-Indic, Devanagari, fullwidth).
+NOT_PIDS = ["+1", " 1", "1 ", "1_0", "\u0663", "\u0967", "\uff11", "1\n", "", "0x10", "1e3", "-0"]
+
+
+def test_pids_are_plain_ascii_decimal():
+    for text, (status, out, err, _) in zip(
+        NOT_PIDS, run_many(*[[text] for text in NOT_PIDS]), strict=True
+    ):
+        message = assert_usage_error(status, out, err)
+        assert f"not a process id: {text!r}" in message, text
+
+
+def test_a_pid_above_the_largest_is_a_usage_error():
+    status, out, err, _ = run_many(["2147483648"])[0]
+    assert "above 2147483647" in assert_usage_error(status, out, err)
+
+
+def test_a_pid_with_leading_zeros_is_the_same_pid(idle):
+    result = run_cli(f"000{idle}", "--format", "proc")
+    assert (result.returncode, result.stderr) == (0, b"")
+    assert result.stdout == kernel_maps(idle)
+
+
+NOT_ADDRESSES = [
+    "-1",
+    "+16",
+    " 16",
+    "16 ",
+    "0b1",
+    "0o7",
+    "1_000",
+    "0x1_0",
+    "0x",
+    "x10",
+    "\u0663",
+    "0x\uff11",
+    "1.0",
+    "18446744073709551616",
+    "0x10000000000000000",
+]
+
+
+@pytest.mark.parametrize("option", ["--at", "--symbolize"])
+def test_addresses_are_plain_ascii_decimal_or_hex(option):
+    results = run_many(*[[option, text] for text in NOT_ADDRESSES])
+    for text, (status, out, err, _) in zip(NOT_ADDRESSES, results, strict=True):
+        message = assert_usage_error(status, out, err)
+        assert f"argument {option}: not an address: {text!r}" in message, text
+
+
+def test_the_largest_address_and_the_plain_forms_are_addresses():
+    # Syntax good, no region there: a lookup that found nothing (exit 1).
+    cases = [["--at", "0xffffffffffffffff"], ["--at", "18446744073709551615"], ["--at", "0X10"]]
+    cases.append(["--at", "0016"])
+    for args, (status, out, err, _) in zip(cases, run_many(*cases), strict=True):
+        assert (status, out) == (1, b""), args
+        assert assert_one_error_line(err).startswith("memmaps: no region holds 0x"), args
+    assert b"0x10\n" in run_many(["--at", "0016"])[0][2]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--images", "--usage"],
+        ["--symbol", "malloc", "--perms", "r"],
+        ["--images", "--at", "0x1000"],
+        ["--images", "--format", "proc"],
+        ["--images", "--symbol", "malloc"],
+        ["--symbol", "malloc", "--symbolize", "0x10"],
+        ["--usage", "--format", "proc"],
+        ["--image", "libc"],
+        ["--perms", "rwz"],
+        ["2147483648"],
+        ["--diff", "1"],
+    ],
+)
+def test_options_that_do_not_go_together_are_usage_errors(args):
+    result = run_cli(*args)
+    assert_usage_error(result.returncode, result.stdout, result.stderr)
+
+
+def test_version():
+    for args in (["--version"], ["self", "--version"]):
+        result = run_cli(*args)
+        assert (result.returncode, result.stderr) == (0, b"")
+        assert result.stdout == f"memmaps {memmaps.__version__}\n".encode()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", memmaps.__version__)
+
+
+def test_help_goes_to_stdout():
+    result = run_cli("--help")
+    assert (result.returncode, result.stderr) == (0, b"")
+    text = result.stdout.decode()
+    assert text.startswith("usage: memmaps ")
+    for option in ("--version", "--symbolize", "--images", "--at", "--format"):
+        assert option in text, option
 
 
 # ---- pipes and the console script ----
@@ -630,13 +734,27 @@ def test_output_into_a_reader_that_stops_early():
     assert status == b"status=0"
 
 
-@pytest.mark.parametrize("fmt", ["proc", "table", "json"])
-def test_output_into_a_closed_pipe(fmt):
+# Every kind of output memmaps writes: the listing in each format, the other
+# questions, and what argparse would otherwise print itself.
+OUTPUTS = [
+    ["--format", "proc"],
+    ["--format", "table"],
+    ["--format", "json"],
+    ["--usage", "--format", "json"],
+    ["--images"],
+    ["--symbol", "malloc"],
+    ["--version"],
+    ["--help"],
+]
+
+
+@pytest.mark.parametrize("args", OUTPUTS, ids=" ".join)
+def test_output_into_a_closed_pipe(args):
     read_end, write_end = os.pipe()
     os.close(read_end)  # every write now fails with EPIPE
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "memmaps", "--format", fmt],
+            [sys.executable, "-m", "memmaps", *args],
             stdout=write_end,
             stderr=subprocess.PIPE,
             env=procutil.python_env(),
@@ -646,6 +764,80 @@ def test_output_into_a_closed_pipe(fmt):
     _, err = proc.communicate(timeout=60)
     assert err == b""
     assert proc.returncode == 0
+
+
+def run_redirected(redirection: str, *args: str) -> subprocess.CompletedProcess:
+    """python -m memmaps ARGS with stdout redirected by the shell, as in
+    `memmaps > /dev/full` or `memmaps >&-`; stderr is captured."""
+    return subprocess.run(
+        ["sh", "-c", f'exec "$0" -m memmaps "$@" {redirection}', sys.executable, *args],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        timeout=60,
+        env=procutil.python_env(),
+    )
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+@pytest.mark.parametrize("args", OUTPUTS, ids=" ".join)
+def test_output_into_a_full_disk(args):
+    result = run_redirected("> /dev/full", *args)
+    # One line, and nothing more at the interpreter's exit.
+    assert result.stderr == b"memmaps: write error: No space left on device\n"
+    assert result.returncode == 1
+
+
+@pytest.mark.parametrize("args", OUTPUTS, ids=" ".join)
+def test_output_into_a_closed_stdout(args):
+    result = run_redirected(">&-", *args)
+    assert result.stderr == b"memmaps: write error: Bad file descriptor\n"
+    assert result.returncode == 1
+
+
+def test_output_into_a_descriptor_open_for_reading_only():
+    result = run_redirected("1< /dev/null", "--format", "proc")
+    assert result.stderr == b"memmaps: write error: Bad file descriptor\n"
+    assert result.returncode == 1
+
+
+def test_a_closed_stdout_is_found_before_reading():
+    # The process does not exist: memmaps would say so, but cannot show
+    # anything anyway and says that first, as cat does.
+    result = run_redirected(">&-", str(missing_pid()))
+    assert result.stderr == b"memmaps: write error: Bad file descriptor\n"
+    assert result.returncode == 1
+    # A usage error is still a usage error.
+    result = run_redirected(">&-", "+1")
+    assert_usage_error(result.returncode, b"", result.stderr)
+
+
+def test_errors_with_stderr_closed_never_reach_stdout():
+    pid = missing_pid()
+    result = subprocess.run(
+        ["sh", "-c", 'exec "$0" -m memmaps "$@" 2>&-', sys.executable, str(pid)],
+        capture_output=True,
+        timeout=60,
+        env=procutil.python_env(),
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (1, b"", b"")
+    result = subprocess.run(
+        ["sh", "-c", 'exec "$0" -m memmaps "$@" 2>&-', sys.executable, "--bogus"],
+        capture_output=True,
+        timeout=60,
+        env=procutil.python_env(),
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (2, b"", b"")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+def test_stderr_into_a_full_disk_is_quiet_too():
+    result = subprocess.run(
+        ["sh", "-c", 'exec "$0" -m memmaps "$@" 2>/dev/full', sys.executable, "--bogus"],
+        capture_output=True,
+        timeout=60,
+        env=procutil.python_env(),
+    )
+    assert (result.returncode, result.stdout) == (2, b"")
 
 
 def test_console_script(idle):
@@ -725,19 +917,36 @@ def test_usage_has_no_proc_format():
     assert b"--usage has no proc format" in result.stderr
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["--images", "--usage"],
-        ["--symbol", "malloc", "--perms", "r"],
-        ["--images", "--at", "0x1000"],
-        ["--images", "--format", "proc"],
-        ["--images", "--symbol", "malloc"],
-        ["2147483648"],
-    ],
-)
-def test_options_that_do_not_go_together_are_usage_errors(args):
-    result = run_cli(*args)
-    assert result.returncode == 2, result.stderr
-    assert b"usage: memmaps" in result.stderr
-    assert b"Traceback" not in result.stderr
+# ---- counts in words ----
+
+ONE_BYTE_TARGET = r"""
+#include <stdio.h>
+#include <unistd.h>
+unsigned char memmaps_one_byte = 1;
+unsigned short memmaps_two_bytes = 2;
+int main(void) {
+    printf("ready %d %p\n", (int)getpid(), (void *)&memmaps_one_byte);
+    fflush(stdout);
+    pause();
+    return 0;
+}
+"""
+
+
+def test_counts_are_singular_for_one(tmp_path, idle):
+    source = tmp_path / "one_byte.c"
+    source.write_text(ONE_BYTE_TARGET)
+    exe = procutil.compile_c(source, tmp_path / "one_byte", "-rdynamic")
+    target = procutil.launch_ready([exe])
+    try:
+        one = run_cli(str(target.pid), "--symbol", "memmaps_one_byte")
+        assert (one.returncode, one.stderr) == (0, b""), one.stderr
+        assert one.stdout.decode().startswith(f"{target.addrs[0]:#x} memmaps_one_byte ")
+        assert b"(object, 1 byte) in " in one.stdout
+        two = run_cli(str(target.pid), "--symbol", "memmaps_two_bytes")
+        assert b"(object, 2 bytes) in " in two.stdout
+    finally:
+        procutil.stop(target.proc)
+    stack = memmaps.regions(idle).filter(kind="stack")[0]
+    table = run_cli(str(idle), "--at", hex(stack.start)).stdout.decode().splitlines()
+    assert table[-1] == f"1 region, {memmaps.maps._human_size(stack.size)} mapped"

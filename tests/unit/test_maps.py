@@ -210,7 +210,7 @@ def test_repr(sample, live):
     # 0x1000+0x2000+0x1000+0x21000+0x2000+0x1000+0x20000+0x1000+0x7000+0x21000+0x1000
     assert sum(r.size for r in SAMPLE_REGIONS) == 0x72000 == 456 * 1024
     assert repr(sample) == "<Maps parsed: 11 regions, 456K mapped>"
-    assert repr(sample[:1]) == "<Maps parsed: 1 regions, 4.0K mapped>"
+    assert repr(sample[:1]) == "<Maps parsed: 1 region, 4.0K mapped>"
     assert repr(Maps(SAMPLE_REGIONS[:3], 99)) == "<Maps pid=99: 3 regions, 16K mapped>"
     assert repr(live).startswith(f"<Maps pid={os.getpid()}: {len(live)} regions, ")
 
@@ -911,7 +911,7 @@ def check_table(text, maps):
         if region.path is not None and region.path.isprintable():
             name = region.path + (" (deleted)" if region.deleted else "")
             assert at_left("PATH") == name, row
-    match = re.fullmatch(r"(\d+) regions, (\S+) mapped", footer)
+    match = re.fullmatch(r"(\d+) regions?, (\S+) mapped", footer)
     assert match, footer
     assert int(match.group(1)) == len(maps)
     check_human_size(match.group(2), sum(r.size for r in maps))
@@ -979,4 +979,17 @@ def test_to_table_human_sizes(size, shown):
     maps = Maps((Region(0x10000000, 0x10000000 + size, "rw-p"),))
     row = maps.to_table().splitlines()[1]
     assert row.split()[2] == shown
-    assert maps.to_table().splitlines()[-1] == f"1 regions, {shown} mapped"
+    assert maps.to_table().splitlines()[-1] == f"1 region, {shown} mapped"
+
+
+def test_counts_are_written_as_a_person_writes_them():
+    one = Maps((Region(0x10000000, 0x10001000, "rw-p"),))
+    assert repr(one) == "<Maps parsed: 1 region, 4.0K mapped>"
+    assert one.to_table().splitlines()[-1] == "1 region, 4.0K mapped"
+    two = Maps((Region(0x10000000, 0x10001000, "rw-p"), Region(0x10002000, 0x10003000, "r--p")))
+    assert repr(two) == "<Maps parsed: 2 regions, 8.0K mapped>"
+    block = "10000000-10001000 rw-p 00000000 00:00 0 \nSize: 4 kB\nRss: 4 kB\nVmFlags: rd wr\n"
+    usage_table = memmaps.parse(block).to_table().splitlines()
+    assert usage_table[-1].split()[-2:] == ["1", "region"]
+    usage_table = memmaps.parse(block + block.replace("1000", "3000", 2)).to_table().splitlines()
+    assert usage_table[-1].split()[-2:] == ["2", "regions"]
