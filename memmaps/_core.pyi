@@ -1,7 +1,7 @@
 """The C core of memmaps (memmaps/_core.c and memmaps/_binding/)."""
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, final
 
 from .region import Region
@@ -83,6 +83,13 @@ class ImageFile:
     def segments(self) -> tuple[tuple[Any, ...], ...]: ...
     @property
     def header(self) -> tuple[int, int, int, int, int]: ...
+    @property
+    def loaded(self) -> bool: ...
     def symbol(
-        self, name: str, dynamic_bias: int = 0, /
+        self, name: str, dynamic_bias: int | None = None, /
     ) -> tuple[int, int, str, bool, bool] | None: ...
+    def symbolize(self, vaddr: int, /) -> tuple[str, int, int, str] | None: ...
+    def symbolize_many(
+        self, vaddrs: Iterable[int], /
+    ) -> list[tuple[str, int, int, str] | None]: ...
+    def load(self) -> None: ...

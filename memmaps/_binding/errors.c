@@ -22,6 +22,7 @@ raise_native_error(module_state *state, const mm_err *err, long pid,
         [MM_ERR_ARGUMENT] = "argument",
         [MM_ERR_OS] = "os",
         [MM_ERR_NOT_FOUND] = "not_found",
+        [MM_ERR_CANCELLED] = "cancelled",
     };
     PyObject *line, *pid_object, *exc;
     Py_ssize_t line_length = -1;

@@ -10,13 +10,17 @@
 #include "binding.h"
 
 #include "core/reader.h"
+#include "core/symindex.h"
 #include "formats/elf.h"
 #include "formats/macho.h"
 #include "pythread.h"
 
 #include <errno.h>
 #include <string.h>
-#ifndef _WIN32
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <time.h>
 #include <unistd.h>
 #endif
 
@@ -33,7 +37,78 @@ typedef struct {
     mm_read_fn read; /* with ctx and size: what the reader is given */
     void *ctx;
     uint64_t size;
+    /* The cancelled callback's state: set when a signal handler raised
+     * (the exception is then pending), and when it last looked. */
+    int stopped;
+    uint64_t last_check_ms;
+    int detached; /* load() let go of the bytes: nothing more is read */
 } image_source;
+
+/* How often, at most, a reader working without the GIL takes it back to
+ * run the signal handlers: often enough that Ctrl-C stops a parse at once
+ * for a person, rarely enough that other threads do not feel it. */
+#define CANCEL_CHECK_MS 10
+
+static uint64_t
+monotonic_ms(void)
+{
+#ifdef _WIN32
+    return (uint64_t)GetTickCount64();
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+#endif
+}
+
+/* The readers' cancelled callback (core/reader.h): the handlers of the
+ * signals that arrived (SIGINT's raises KeyboardInterrupt) run with the GIL
+ * taken for a moment; an exception stops the work and stays pending for
+ * the method to raise. */
+static int
+source_cancelled(void *ctx)
+{
+    image_source *source = ctx;
+    uint64_t now;
+    PyGILState_STATE gil;
+    int raised;
+
+    if (source->stopped) {
+        return 1;
+    }
+    now = monotonic_ms();
+    if (now - source->last_check_ms < CANCEL_CHECK_MS) {
+        return 0;
+    }
+    source->last_check_ms = now;
+    gil = PyGILState_Ensure();
+    raised = PyErr_CheckSignals() < 0;
+    PyGILState_Release(gil);
+    source->stopped = raised;
+    return raised;
+}
+
+/* Before work that may call source_cancelled without the GIL. */
+static void
+source_begin(image_source *source)
+{
+    source->stopped = 0;
+    source->last_check_ms = monotonic_ms();
+}
+
+/* What the readers get: the bytes, their size, and the callback. */
+static mm_source
+source_for_reader(image_source *source)
+{
+    mm_source s = {
+        .read = source->read,
+        .ctx = source->ctx,
+        .size = source->size,
+        .cancelled = source_cancelled,
+        .cancel_ctx = source,
+    };
+    return s;
+}
 
 static int
 source_init(image_source *source)
@@ -113,8 +188,11 @@ source_lock(image_source *source)
     }
 }
 
+/* Lets go of the descriptor or buffer.  The readers keep the callback and
+ * its context, so a read after this fails cleanly: pread on -1, or a
+ * buffer of no bytes. */
 static void
-source_release(image_source *source)
+source_detach(image_source *source)
 {
 #ifndef _WIN32
     if (source->fd >= 0) {
@@ -125,6 +203,15 @@ source_release(image_source *source)
     if (source->bytes.obj != NULL) {
         PyBuffer_Release(&source->bytes);
     }
+    source->buffer.data = NULL;
+    source->buffer.len = 0;
+    source->detached = 1;
+}
+
+static void
+source_release(image_source *source)
+{
+    source_detach(source);
     if (source->lock != NULL) {
         PyThread_free_lock(source->lock);
         source->lock = NULL;
@@ -144,6 +231,15 @@ typedef struct {
 
 typedef struct image_file image_file;
 
+/* A symbol found by address. */
+typedef struct {
+    const char *name;    /* valid while the lock is held */
+    const char *version; /* appended as name@version, or NULL */
+    uint64_t value;
+    uint64_t size;
+    const char *kind;
+} image_match;
+
 typedef struct {
     const char *name;
     mm_status (*open)(image_file *self, int sections, uint32_t cputype,
@@ -160,6 +256,12 @@ typedef struct {
     mm_status (*names)(image_file *self, mm_elf_names *out, mm_err *err);
     /* The CRC32 after the debuglink name: 0 with *crc set, or -1. */
     int (*debuglink_crc)(image_file *self, uint32_t *crc);
+    /* The symbol that holds vaddr (before the bias): MM_OK,
+     * MM_ERR_NOT_FOUND, or an error.  Called without the GIL. */
+    mm_status (*symbolize)(image_file *self, uint64_t vaddr, image_match *out,
+                           mm_err *err);
+    /* Reads every table the lookups need.  Called without the GIL. */
+    mm_status (*load)(image_file *self, mm_err *err);
 } image_format;
 
 struct image_file {
@@ -176,6 +278,15 @@ struct image_file {
     uint64_t dynamic_bias;
     PyObject *needed; /* tuple of str, once read */
     PyObject *soname; /* str or None, once read */
+    int names_failed; /* the dynamic section is corrupt: names_error says */
+    mm_err names_error;
+    /* Read once and kept, so that they need no bytes after load(). */
+    PyObject *build_id;      /* bytes or None */
+    PyObject *debuglink;     /* str or None */
+    PyObject *debuglink_crc; /* int or None */
+    /* Mach-O: the address index, built on first use. */
+    int macho_indexed;
+    mm_symindex macho_index;
 };
 
 /* ELF (the System V gABI's constants, as formats/elf.c spells them). */
@@ -190,11 +301,12 @@ static mm_status
 elf_open(image_file *self, int sections, uint32_t cputype, int in_memory,
          mm_err *err)
 {
+    mm_source source = source_for_reader(&self->source);
+
     (void)cputype;
     (void)in_memory;
-    return mm_elf_open_flags(&self->reader.elf, self->source.read,
-                             self->source.ctx, self->source.size,
-                             sections ? 0 : MM_ELF_NO_SECTIONS, err);
+    return mm_elf_open_source(&self->reader.elf, &source,
+                              sections ? 0 : MM_ELF_NO_SECTIONS, err);
 }
 
 static void
@@ -264,6 +376,16 @@ elf_header(image_file *self)
                          elf->machine, (unsigned long long)elf->entry);
 }
 
+static const char *
+elf_kind(const mm_elf_symbol *symbol)
+{
+    return symbol->type == ELF_STT_FUNC        ? "function"
+           : symbol->type == ELF_STT_OBJECT    ? "object"
+           : symbol->type == ELF_STT_TLS       ? "tls"
+           : symbol->type == ELF_STT_GNU_IFUNC ? "ifunc"
+                                               : "other";
+}
+
 static mm_status
 elf_symbol(image_file *self, const char *name, uint64_t dynamic_bias,
            image_symbol *out, mm_err *err)
@@ -277,11 +399,7 @@ elf_symbol(image_file *self, const char *name, uint64_t dynamic_bias,
     }
     out->value = symbol.value;
     out->size = symbol.size;
-    out->kind = symbol.type == ELF_STT_FUNC        ? "function"
-                : symbol.type == ELF_STT_OBJECT    ? "object"
-                : symbol.type == ELF_STT_TLS       ? "tls"
-                : symbol.type == ELF_STT_GNU_IFUNC ? "ifunc"
-                                                   : "other";
+    out->kind = elf_kind(&symbol);
     out->is_global = symbol.binding != ELF_STB_LOCAL;
     out->is_absolute = symbol.section == ELF_SHN_ABS;
     return MM_OK;
@@ -300,6 +418,32 @@ elf_debuglink_crc(image_file *self, uint32_t *crc)
     return mm_elf_debuglink_crc(&self->reader.elf, crc);
 }
 
+static mm_status
+elf_symbolize(image_file *self, uint64_t vaddr, image_match *out, mm_err *err)
+{
+    mm_elf_match match;
+    mm_status status = mm_elf_symbolize(&self->reader.elf, vaddr,
+                                        self->dynamic_bias, &match, err);
+
+    if (status != MM_OK) {
+        return status;
+    }
+    out->name = match.name;
+    /* A hidden version is named: name@VERSION finds it again with
+     * symbol(), where the plain name would find the default one. */
+    out->version = match.hidden ? match.version : NULL;
+    out->value = match.symbol.value;
+    out->size = match.symbol.size;
+    out->kind = elf_kind(&match.symbol);
+    return MM_OK;
+}
+
+static mm_status
+elf_load(image_file *self, mm_err *err)
+{
+    return mm_elf_load_symbols(&self->reader.elf, self->dynamic_bias, err);
+}
+
 static const image_format elf_format = {
     .name = "elf",
     .open = elf_open,
@@ -311,6 +455,8 @@ static const image_format elf_format = {
     .symbol = elf_symbol,
     .names = elf_names,
     .debuglink_crc = elf_debuglink_crc,
+    .symbolize = elf_symbolize,
+    .load = elf_load,
 };
 
 /* Mach-O (n_type bits of <mach-o/nlist.h>). */
@@ -398,6 +544,175 @@ macho_symbol(image_file *self, const char *name, uint64_t dynamic_bias,
     return MM_OK;
 }
 
+/* The segment that holds vmaddr, or NULL. */
+static const mm_macho_segment *
+macho_segment_of(const mm_macho *macho, uint64_t vmaddr)
+{
+    for (size_t i = 0; i < macho->segment_count; i++) {
+        const mm_macho_segment *s = &macho->segments[i];
+        if (vmaddr >= s->vmaddr && vmaddr - s->vmaddr < s->vmsize) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+typedef struct {
+    uint64_t value;
+    uint32_t id;
+    uint8_t section;
+} macho_point;
+
+static int
+macho_point_order(const void *a, const void *b)
+{
+    const macho_point *x = a, *y = b;
+
+    if (x->value != y->value) {
+        return x->value < y->value ? -1 : 1;
+    }
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Builds the address index of a Mach-O image.  nlist records no size: a
+ * symbol holds the addresses up to the next symbol of the same section,
+ * the last one of a section up to the end of its segment.  N_ABS symbols
+ * hold no address of the image; stabs and undefined ones are left out. */
+static mm_status
+macho_index(image_file *self, mm_err *err)
+{
+    mm_macho *macho = &self->reader.macho;
+    size_t count = 0, n = 0;
+    uint64_t next_start[256];
+    int has_next[256];
+    uint64_t last_start[256];
+    int has_last[256];
+    macho_point *points;
+    mm_symaddr *entries;
+    mm_source source = source_for_reader(&self->source);
+    mm_status status;
+
+    if (self->macho_indexed) {
+        return MM_OK;
+    }
+    status = mm_macho_symbol_count(macho, &count, err);
+    if (status == MM_ERR_NOT_FOUND) {
+        count = 0;
+    }
+    else if (status != MM_OK) {
+        return status;
+    }
+    points = malloc((count ? count : 1) * sizeof(*points));
+    if (points == NULL) {
+        return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+    for (size_t i = 0; i < count; i++) {
+        const char *name;
+        mm_macho_symbol sym;
+        mm_err ignored;
+        if (i % MM_CANCEL_STRIDE == 0 && mm_source_cancelled(&source)) {
+            free(points);
+            return mm_cancelled_error(err);
+        }
+        if (mm_macho_symbol_at(macho, i, &name, &sym, &ignored) != MM_OK ||
+            name[0] == '\0' || (sym.type & MACHO_N_TYPE) == MACHO_N_ABS ||
+            sym.section == 0) {
+            continue;
+        }
+        points[n].value = sym.value;
+        points[n].id = (uint32_t)i;
+        points[n].section = sym.section;
+        n++;
+    }
+    qsort(points, n, sizeof(*points), macho_point_order);
+    entries = malloc((n ? n : 1) * sizeof(*entries));
+    if (entries == NULL) {
+        free(points);
+        return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+    memset(has_next, 0, sizeof(has_next));
+    memset(has_last, 0, sizeof(has_last));
+    /* From the highest address down, the start of the next higher symbol
+     * of each section (aliases at one address share their end). */
+    for (size_t i = n; i-- > 0;) {
+        const macho_point *p = &points[i];
+        const mm_macho_segment *segment = macho_segment_of(macho, p->value);
+        mm_symaddr *e = &entries[i];
+        const char *name;
+        mm_macho_symbol sym;
+        mm_err ignored;
+        uint8_t k = p->section;
+        if (has_last[k] && p->value < last_start[k]) {
+            next_start[k] = last_start[k];
+            has_next[k] = 1;
+        }
+        last_start[k] = p->value;
+        has_last[k] = 1;
+        e->start = p->value;
+        e->id = p->id;
+        e->flags = MM_SYMADDR_SIZED;
+        e->end = p->value;
+        if (segment != NULL) {
+            e->end = segment->vmaddr + segment->vmsize;
+            if (segment->initprot & 4) {
+                e->flags |= MM_SYMADDR_FUNCTION;
+            }
+        }
+        if (has_next[k] && next_start[k] < e->end) {
+            e->end = next_start[k];
+        }
+        if (e->end < e->start) {
+            e->end = e->start;
+        }
+        if (mm_macho_symbol_at(macho, p->id, &name, &sym, &ignored) == MM_OK &&
+            (sym.type & MACHO_N_EXT)) {
+            e->flags |= MM_SYMADDR_GLOBAL;
+        }
+    }
+    free(points);
+    status = mm_symindex_build(&self->macho_index, entries, n, &source, err);
+    if (status == MM_OK) {
+        self->macho_indexed = 1;
+    }
+    return status;
+}
+
+static mm_status
+macho_symbolize(image_file *self, uint64_t vaddr, image_match *out,
+                mm_err *err)
+{
+    const mm_symaddr *found;
+    const char *name;
+    mm_macho_symbol sym;
+    mm_status status = macho_index(self, err);
+
+    if (status != MM_OK) {
+        return status;
+    }
+    found = mm_symindex_find(&self->macho_index, vaddr);
+    if (found == NULL) {
+        return mm_err_set(err, MM_ERR_NOT_FOUND, 0, "no symbol holds it");
+    }
+    status =
+        mm_macho_symbol_at(&self->reader.macho, found->id, &name, &sym, err);
+    if (status != MM_OK) {
+        return status;
+    }
+    out->name = name;
+    out->version = NULL;
+    out->value = sym.value;
+    /* What the index gave it: nlist has no size of its own. */
+    out->size = found->end - found->start;
+    out->kind = "other";
+    return MM_OK;
+}
+
+static mm_status
+macho_load(image_file *self, mm_err *err)
+{
+    return macho_index(self, err);
+}
+
 static const image_format macho_format = {
     .name = "macho",
     .open = macho_open,
@@ -406,6 +721,8 @@ static const image_format macho_format = {
     .segments = macho_segments,
     .header = macho_header,
     .symbol = macho_symbol,
+    .symbolize = macho_symbolize,
+    .load = macho_load,
 };
 
 /* The format named, or told by the first four bytes of the source. */
@@ -454,6 +771,38 @@ choose_format(const image_source *source, const char *named)
 
 /* ---- the type ---- */
 
+/* Raises what a reader's failure means: the pending exception of a signal
+ * handler for MM_ERR_CANCELLED, else the memmaps error for err. */
+static PyObject *
+raise_failure(image_file *self, mm_status status, const mm_err *err)
+{
+    module_state *state = PyType_GetModuleState(Py_TYPE(self));
+
+    if (status == MM_ERR_CANCELLED || self->source.stopped) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        PyErr_SetString(PyExc_KeyboardInterrupt, "interrupted");
+        return NULL;
+    }
+    return raise_native_error(state, err, -1, NULL, 0);
+}
+
+/* Takes the ImageFile's lock (other threads may use it) and readies the
+ * cancelled callback; the GIL is still held. */
+static void
+begin_call(image_file *self)
+{
+    source_lock(&self->source);
+    source_begin(&self->source);
+}
+
+static void
+end_call(image_file *self)
+{
+    PyThread_release_lock(self->source.lock);
+}
+
 static PyObject *
 image_file_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
@@ -465,7 +814,6 @@ image_file_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     int sections = 1, in_memory = 0;
     unsigned long cputype = MM_MACHO_CPU_ANY;
     unsigned long long load_address = 0, dynamic_bias = 0;
-    module_state *state = PyType_GetModuleState(type);
     image_file *self;
     mm_err err;
     mm_status status;
@@ -509,13 +857,17 @@ image_file_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     memset(&err, 0, sizeof(err));
+    source_begin(&self->source);
     Py_BEGIN_ALLOW_THREADS
         status = self->format->open(self, sections, (uint32_t)cputype,
                                     in_memory, &err);
     Py_END_ALLOW_THREADS
     if (status != MM_OK) {
-        raise_native_error(state, &err, -1, NULL, 0);
+        PyObject *type_, *value, *traceback;
+        raise_failure(self, status, &err);
+        PyErr_Fetch(&type_, &value, &traceback);
         Py_DECREF(self);
+        PyErr_Restore(type_, value, traceback);
         return NULL;
     }
     self->opened = 1;
@@ -530,58 +882,244 @@ image_file_dealloc(image_file *self)
     if (self->opened) {
         self->format->close(self);
     }
+    mm_symindex_free(&self->macho_index);
     Py_CLEAR(self->needed);
     Py_CLEAR(self->soname);
+    Py_CLEAR(self->build_id);
+    Py_CLEAR(self->debuglink);
+    Py_CLEAR(self->debuglink_crc);
     source_release(&self->source);
     type->tp_free((PyObject *)self);
     Py_DECREF(type);
 }
 
+/* After load() the bytes are gone: a table that was not read then cannot
+ * be now.  The PT_DYNAMIC table of an ELF image is read for one
+ * dynamic_bias; another would need it read again. */
+static int
+check_bias(image_file *self, uint64_t dynamic_bias, const char *who)
+{
+    if (self->source.detached && dynamic_bias != self->dynamic_bias) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s: the image was loaded with dynamic_bias 0x%llx and "
+                     "its bytes let go; another bias needs a new ImageFile",
+                     who, (unsigned long long)self->dynamic_bias);
+        return -1;
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(image_file_symbol_doc,
-             "symbol($self, name, dynamic_bias=0, /)\n--\n\n"
+             "symbol($self, name, dynamic_bias=None, /)\n--\n\n"
              "(value, size, kind, is_global, is_absolute) of the defined\n"
-             "symbol with that exact name, or None.  value is before the\n"
-             "load bias; size is 0 where the format records none (Mach-O);\n"
-             "kind is 'function', 'object', 'tls', 'ifunc' or 'other'.\n"
-             "dynamic_bias is what the loader added to the dynamic\n"
+             "symbol with that name, or None.  name is a plain name, or\n"
+             "name@VERSION (that version, hidden or default) or\n"
+             "name@@VERSION (only the default one).  value is before the\n"
+             "load bias; is_absolute (SHN_ABS, Mach-O N_ABS) says the bias\n"
+             "does not apply.  size is 0 where the format records none\n"
+             "(Mach-O); kind is 'function', 'object', 'tls', 'ifunc' or\n"
+             "'other'.  dynamic_bias is what the loader added to the dynamic\n"
              "section's addresses of an ELF image read from memory (the\n"
              "ImageFile's own dynamic_bias when it is not given).");
 
 static PyObject *
 image_file_symbol(image_file *self, PyObject *args)
 {
-    module_state *state = PyType_GetModuleState(Py_TYPE(self));
     const char *name;
     Py_ssize_t name_len;
     unsigned long long dynamic_bias = self->dynamic_bias;
+    PyObject *bias_object = Py_None;
     image_symbol symbol;
     mm_err err;
     mm_status status;
 
-    if (!PyArg_ParseTuple(args, "s#|K:symbol", &name, &name_len,
-                          &dynamic_bias)) {
+    if (!PyArg_ParseTuple(args, "s#|O:symbol", &name, &name_len,
+                          &bias_object)) {
         return NULL;
+    }
+    if (bias_object != Py_None) {
+        dynamic_bias = PyLong_AsUnsignedLongLong(bias_object);
+        if (dynamic_bias == (unsigned long long)-1 && PyErr_Occurred()) {
+            return NULL;
+        }
     }
     if ((size_t)name_len != strlen(name)) {
         PyErr_SetString(PyExc_ValueError, "symbol: name has a NUL character");
         return NULL;
     }
+    if (check_bias(self, dynamic_bias, "symbol") < 0) {
+        return NULL;
+    }
     memset(&err, 0, sizeof(err));
-    source_lock(&self->source);
+    begin_call(self);
     Py_BEGIN_ALLOW_THREADS
         status = self->format->symbol(self, name, dynamic_bias, &symbol, &err);
     Py_END_ALLOW_THREADS
-    PyThread_release_lock(self->source.lock);
-    if (status == MM_ERR_NOT_FOUND) {
+    end_call(self);
+    if (status == MM_ERR_NOT_FOUND && !self->source.stopped) {
         Py_RETURN_NONE;
     }
     if (status != MM_OK) {
-        return raise_native_error(state, &err, -1, NULL, 0);
+        return raise_failure(self, status, &err);
     }
     return Py_BuildValue("(KKsOO)", (unsigned long long)symbol.value,
                          (unsigned long long)symbol.size, symbol.kind,
                          symbol.is_global ? Py_True : Py_False,
                          symbol.is_absolute ? Py_True : Py_False);
+}
+
+/* (name, value, size, kind) for a match. */
+static PyObject *
+match_tuple(const image_match *m)
+{
+    PyObject *name;
+
+    if (m->version != NULL) {
+        name = PyUnicode_FromFormat("%s@%s", m->name, m->version);
+    }
+    else {
+        name = PyUnicode_DecodeUTF8(m->name, (Py_ssize_t)strlen(m->name),
+                                    "surrogateescape");
+    }
+    if (name == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("(NKKs)", name, (unsigned long long)m->value,
+                         (unsigned long long)m->size, m->kind);
+}
+
+/* Looks count addresses up, without the GIL: found[i] says whether out[i]
+ * was filled.  MM_OK, or the first failure that is not "not found". */
+static mm_status
+symbolize_all(image_file *self, const uint64_t *vaddrs, size_t count,
+              image_match *out, char *found, mm_err *err)
+{
+    mm_status status = MM_OK;
+
+    Py_BEGIN_ALLOW_THREADS
+        for (size_t i = 0; i < count; i++) {
+            mm_status one =
+                self->format->symbolize(self, vaddrs[i], &out[i], err);
+            found[i] = one == MM_OK;
+            if (one != MM_OK && one != MM_ERR_NOT_FOUND) {
+                status = one;
+                break;
+            }
+        }
+    Py_END_ALLOW_THREADS
+    return status;
+}
+
+PyDoc_STRVAR(image_file_symbolize_doc,
+             "symbolize($self, vaddr, /)\n--\n\n"
+             "(name, value, size, kind) of the symbol that holds vaddr, a\n"
+             "virtual address of the file (the runtime address minus the\n"
+             "load bias), or None.  Of several, a global one over a local\n"
+             "one, a function over anything else, then the smallest.  A\n"
+             "symbol of no size in code holds the addresses up to the next\n"
+             "symbol, and never past the end of its section (ELF).  A\n"
+             "hidden version from .dynsym is named name@VERSION.  Mach-O:\n"
+             "a symbol holds the addresses up to the next one of its\n"
+             "section; size says how many, kind is 'other'.  The tables\n"
+             "are indexed by address on first use.");
+
+static PyObject *
+image_file_symbolize(image_file *self, PyObject *arg)
+{
+    unsigned long long vaddr = PyLong_AsUnsignedLongLong(arg);
+    uint64_t address;
+    image_match match;
+    char found = 0;
+    mm_err err;
+    mm_status status;
+
+    if (vaddr == (unsigned long long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    address = vaddr;
+    memset(&err, 0, sizeof(err));
+    begin_call(self);
+    status = symbolize_all(self, &address, 1, &match, &found, &err);
+    if (status != MM_OK || self->source.stopped) {
+        end_call(self);
+        return raise_failure(self, status, &err);
+    }
+    if (!found) {
+        end_call(self);
+        Py_RETURN_NONE;
+    }
+    /* The name points into the tables: copied while the lock holds
+     * them. */
+    {
+        PyObject *result = match_tuple(&match);
+        end_call(self);
+        return result;
+    }
+}
+
+PyDoc_STRVAR(image_file_symbolize_many_doc,
+             "symbolize_many($self, vaddrs, /)\n--\n\n"
+             "[symbolize(v) for v in vaddrs], in one call that searches\n"
+             "without the GIL: a list of (name, value, size, kind) or None.");
+
+static PyObject *
+image_file_symbolize_many(image_file *self, PyObject *arg)
+{
+    PyObject *seq = PySequence_Fast(arg, "symbolize_many: vaddrs must be an "
+                                         "iterable of int");
+    Py_ssize_t count;
+    uint64_t *vaddrs = NULL;
+    image_match *matches = NULL;
+    char *found = NULL;
+    PyObject *result = NULL;
+    mm_err err;
+    mm_status status;
+
+    if (seq == NULL) {
+        return NULL;
+    }
+    count = PySequence_Fast_GET_SIZE(seq);
+    vaddrs = PyMem_Malloc((size_t)(count ? count : 1) * sizeof(*vaddrs));
+    matches = PyMem_Malloc((size_t)(count ? count : 1) * sizeof(*matches));
+    found = PyMem_Malloc((size_t)(count ? count : 1));
+    if (vaddrs == NULL || matches == NULL || found == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        unsigned long long v = PyLong_AsUnsignedLongLong(item);
+        if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+            goto done;
+        }
+        vaddrs[i] = v;
+    }
+    memset(&err, 0, sizeof(err));
+    begin_call(self);
+    status = symbolize_all(self, vaddrs, (size_t)count, matches, found, &err);
+    if (status != MM_OK || self->source.stopped) {
+        end_call(self);
+        raise_failure(self, status, &err);
+        goto done;
+    }
+    result = PyList_New(count);
+    for (Py_ssize_t i = 0; result != NULL && i < count; i++) {
+        PyObject *one =
+            found[i] ? match_tuple(&matches[i]) : Py_NewRef(Py_None);
+        if (one == NULL) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyList_SET_ITEM(result, i, one);
+    }
+    end_call(self);
+
+done:
+    PyMem_Free(vaddrs);
+    PyMem_Free(matches);
+    PyMem_Free(found);
+    Py_DECREF(seq);
+    return result;
 }
 
 static PyObject *
@@ -591,40 +1129,75 @@ image_file_get_format(image_file *self, void *closure)
     return PyUnicode_FromString(self->format->name);
 }
 
+/* Reads the build-id, the debuglink and its CRC once into the object (a
+ * few hundred bytes; the notes search is bounded); 0, or -1 with an
+ * exception set. */
+static int
+read_identity(image_file *self)
+{
+    uint8_t id[MM_BUILD_ID_MAX];
+    char name[MM_ELF_DEBUGLINK_MAX + 1];
+    size_t id_len = 0, name_len = 0;
+    uint32_t crc = 0;
+    int has_crc = 0;
+
+    if (self->build_id != NULL) {
+        return 0;
+    }
+    begin_call(self);
+    Py_BEGIN_ALLOW_THREADS
+        id_len = self->format->build_id(self, id, sizeof(id));
+        if (self->format->debuglink != NULL) {
+            name_len = self->format->debuglink(self, name, sizeof(name));
+        }
+        if (self->format->debuglink_crc != NULL) {
+            has_crc = self->format->debuglink_crc(self, &crc) == 0;
+        }
+    Py_END_ALLOW_THREADS
+    end_call(self);
+    if (self->source.stopped) {
+        raise_failure(self, MM_ERR_CANCELLED, NULL);
+        return -1;
+    }
+    self->debuglink =
+        name_len > 0 ? PyUnicode_DecodeFSDefault(name) : Py_NewRef(Py_None);
+    self->debuglink_crc =
+        has_crc ? PyLong_FromUnsignedLong(crc) : Py_NewRef(Py_None);
+    if (id_len > sizeof(id)) {
+        id_len = sizeof(id);
+    }
+    self->build_id = id_len > 0 ? PyBytes_FromStringAndSize((const char *)id,
+                                                            (Py_ssize_t)id_len)
+                                : Py_NewRef(Py_None);
+    if (self->build_id == NULL || self->debuglink == NULL ||
+        self->debuglink_crc == NULL) {
+        Py_CLEAR(self->build_id);
+        Py_CLEAR(self->debuglink);
+        Py_CLEAR(self->debuglink_crc);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 image_file_get_build_id(image_file *self, void *closure)
 {
-    uint8_t id[MM_BUILD_ID_MAX];
-    size_t len;
-
     (void)closure;
-    source_lock(&self->source);
-    len = self->format->build_id(self, id, sizeof(id));
-    PyThread_release_lock(self->source.lock);
-    if (len == 0) {
-        Py_RETURN_NONE;
-    }
-    return PyBytes_FromStringAndSize(
-        (const char *)id, (Py_ssize_t)(len < sizeof(id) ? len : sizeof(id)));
+    return read_identity(self) < 0 ? NULL : Py_NewRef(self->build_id);
 }
 
 static PyObject *
 image_file_get_debuglink(image_file *self, void *closure)
 {
-    char name[4096];
-    size_t len = 0;
-
     (void)closure;
-    if (self->format->debuglink == NULL) {
-        Py_RETURN_NONE;
-    }
-    source_lock(&self->source);
-    len = self->format->debuglink(self, name, sizeof(name));
-    PyThread_release_lock(self->source.lock);
-    if (len == 0) {
-        Py_RETURN_NONE;
-    }
-    return PyUnicode_DecodeFSDefault(name);
+    return read_identity(self) < 0 ? NULL : Py_NewRef(self->debuglink);
+}
+
+static PyObject *
+image_file_get_debuglink_crc(image_file *self, void *closure)
+{
+    (void)closure;
+    return read_identity(self) < 0 ? NULL : Py_NewRef(self->debuglink_crc);
 }
 
 /* Reads DT_NEEDED and DT_SONAME once into self->needed and self->soname;
@@ -632,7 +1205,6 @@ image_file_get_debuglink(image_file *self, void *closure)
 static int
 read_names(image_file *self)
 {
-    module_state *state = PyType_GetModuleState(Py_TYPE(self));
     mm_elf_names names;
     PyObject *needed, *soname;
     mm_err err;
@@ -640,6 +1212,10 @@ read_names(image_file *self)
 
     if (self->needed != NULL) {
         return 0;
+    }
+    if (self->names_failed) {
+        raise_failure(self, MM_ERR_PARSE, &self->names_error);
+        return -1;
     }
     if (self->format->names == NULL) {
         PyErr_Format(PyExc_NotImplementedError,
@@ -649,13 +1225,20 @@ read_names(image_file *self)
         return -1;
     }
     memset(&err, 0, sizeof(err));
-    source_lock(&self->source);
+    begin_call(self);
     Py_BEGIN_ALLOW_THREADS
         status = self->format->names(self, &names, &err);
     Py_END_ALLOW_THREADS
-    PyThread_release_lock(self->source.lock);
-    if (status != MM_OK) {
-        raise_native_error(state, &err, -1, NULL, 0);
+    end_call(self);
+    if (status != MM_OK || self->source.stopped) {
+        if (status == MM_OK) {
+            mm_elf_names_free(&names);
+        }
+        if (status == MM_ERR_PARSE && !self->source.stopped) {
+            self->names_failed = 1;
+            self->names_error = err;
+        }
+        raise_failure(self, status, &err);
         return -1;
     }
     needed = PyTuple_New((Py_ssize_t)names.needed_count);
@@ -669,12 +1252,8 @@ read_names(image_file *self)
         PyTuple_SET_ITEM(needed, (Py_ssize_t)i, one);
     }
     if (needed != NULL) {
-        if (names.soname != NULL) {
-            soname = PyUnicode_DecodeFSDefault(names.soname);
-        }
-        else {
-            soname = Py_NewRef(Py_None);
-        }
+        soname = names.soname != NULL ? PyUnicode_DecodeFSDefault(names.soname)
+                                      : Py_NewRef(Py_None);
     }
     mm_elf_names_free(&names);
     if (soname == NULL) {
@@ -706,23 +1285,56 @@ image_file_get_soname(image_file *self, void *closure)
     return Py_NewRef(self->soname);
 }
 
-static PyObject *
-image_file_get_debuglink_crc(image_file *self, void *closure)
-{
-    uint32_t crc;
-    int found;
+PyDoc_STRVAR(image_file_load_doc,
+             "load($self, /)\n--\n\n"
+             "Reads now everything later questions need (the symbol tables\n"
+             "and their indexes, build-id, debuglink, needed and soname),\n"
+             "then lets go of the descriptor or buffer: the ImageFile holds\n"
+             "no file open after it.  Bounded like every read, and Ctrl-C\n"
+             "stops it (KeyboardInterrupt).  A corrupt table stays so (its\n"
+             "lookups raise ParseError); a corrupt dynamic section makes\n"
+             "needed raise it.  Calling it again does nothing.");
 
+static PyObject *
+image_file_load(image_file *self, PyObject *unused)
+{
+    mm_err err;
+    mm_status status;
+
+    (void)unused;
+    if (self->source.detached) {
+        Py_RETURN_NONE;
+    }
+    if (read_identity(self) < 0) {
+        return NULL;
+    }
+    if (self->format->names != NULL && read_names(self) < 0) {
+        /* A corrupt dynamic section is kept as such: needed raises its
+         * error each time it is asked. */
+        if (!self->names_failed) {
+            return NULL;
+        }
+        PyErr_Clear();
+    }
+    memset(&err, 0, sizeof(err));
+    begin_call(self);
+    Py_BEGIN_ALLOW_THREADS
+        status = self->format->load(self, &err);
+    Py_END_ALLOW_THREADS
+    if (status != MM_OK || self->source.stopped) {
+        end_call(self);
+        return raise_failure(self, status, &err);
+    }
+    source_detach(&self->source);
+    end_call(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+image_file_get_loaded(image_file *self, void *closure)
+{
     (void)closure;
-    if (self->format->debuglink_crc == NULL) {
-        Py_RETURN_NONE;
-    }
-    source_lock(&self->source);
-    found = self->format->debuglink_crc(self, &crc) == 0;
-    PyThread_release_lock(self->source.lock);
-    if (!found) {
-        Py_RETURN_NONE;
-    }
-    return PyLong_FromUnsignedLong((unsigned long)crc);
+    return PyBool_FromLong(self->source.detached);
 }
 
 static PyObject *
@@ -742,6 +1354,11 @@ image_file_get_header(image_file *self, void *closure)
 static PyMethodDef image_file_methods[] = {
     {"symbol", (PyCFunction)image_file_symbol, METH_VARARGS,
      image_file_symbol_doc},
+    {"symbolize", (PyCFunction)image_file_symbolize, METH_O,
+     image_file_symbolize_doc},
+    {"symbolize_many", (PyCFunction)image_file_symbolize_many, METH_O,
+     image_file_symbolize_many_doc},
+    {"load", (PyCFunction)image_file_load, METH_NOARGS, image_file_load_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -751,6 +1368,8 @@ static PyGetSetDef image_file_getset[] = {
      "The GNU build-id (ELF) or LC_UUID (Mach-O) as bytes, or None.", NULL},
     {"debuglink", (getter)image_file_get_debuglink, NULL,
      "The .gnu_debuglink file name (ELF), or None.", NULL},
+    {"loaded", (getter)image_file_get_loaded, NULL,
+     "Whether load() has read everything and let go of the bytes.", NULL},
     {"debuglink_crc", (getter)image_file_get_debuglink_crc, NULL,
      "The CRC32 of the debug file stored after the .gnu_debuglink name\n"
      "(ELF), or None.",

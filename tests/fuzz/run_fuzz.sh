@@ -34,8 +34,8 @@ work=${FUZZ_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/memmaps-fuzz.XXXXXX")}
 python=${PYTHON:-python3}
 
 # The portable parsers and what they need, linked into every target.
-PARSERS=(core/list.c core/reader.c formats/elf.c formats/macho.c formats/dyld.c
-    formats/link_map.c)
+PARSERS=(core/list.c core/reader.c core/symindex.c formats/elf.c formats/macho.c
+    formats/dyld.c formats/link_map.c)
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then

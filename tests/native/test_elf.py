@@ -46,6 +46,7 @@ SOURCES = [
     NATIVE / "formats" / "elf.c",
     NATIVE / "core" / "list.c",
     NATIVE / "core" / "reader.c",
+    NATIVE / "core" / "symindex.c",
 ]
 FUZZ_SCRIPT = ROOT / "tests" / "fuzz" / "run_fuzz.sh"
 LIBC = Path("/lib/x86_64-linux-gnu/libc.so.6")

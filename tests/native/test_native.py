@@ -25,6 +25,7 @@ SOURCES = [
     ROOT / "tools" / "mmdump.c",
     NATIVE / "core" / "list.c",
     NATIVE / "core" / "reader.c",
+    NATIVE / "core" / "symindex.c",
     NATIVE / "formats" / "elf.c",
     NATIVE / "formats" / "procmaps.c",
 ]

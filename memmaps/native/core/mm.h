@@ -163,6 +163,8 @@ typedef enum mm_status {
     MM_ERR_OS,
     MM_ERR_NOT_FOUND, /* a lookup that found nothing: not an error of the input
                        */
+    MM_ERR_CANCELLED, /* the caller asked for the work to stop (its source's
+                         cancelled callback said so) */
 } mm_status;
 
 /* What went wrong, for the caller to turn into an exception.  message is a

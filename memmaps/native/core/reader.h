@@ -97,12 +97,32 @@ mm_get64(int big_endian, const uint8_t *p)
     return (uint64_t)mm_le32(p + 4) << 32 | mm_le32(p);
 }
 
+/* Whether [offset, offset + len) of a source holds data the source really
+ * has: 1 when it does, 0 when part of it is a hole of a sparse file, which
+ * reads as zeros that cost nothing to the file and memory to the reader. */
+typedef int (*mm_backed_fn)(void *ctx, uint64_t offset, uint64_t len);
+
+/* Non-zero when whoever asked for the work wants it stopped (a Ctrl-C).
+ * Readers call it every MM_CANCEL_STRIDE entries or so of a long loop, so
+ * it must be cheap; once it has said stop it must keep saying so. */
+typedef int (*mm_cancel_fn)(void *ctx);
+
+/* Entries (symbols, headers, bytes of a table in MiB pieces) a reader
+ * handles between two calls of the cancelled callback. */
+#define MM_CANCEL_STRIDE 4096
+
 /* A format reader's input: a callback and how many bytes it serves
- * (MM_SIZE_UNKNOWN when it cannot say: a process's memory). */
+ * (MM_SIZE_UNKNOWN when it cannot say: a process's memory), and two
+ * optional ones.  backed NULL: a source read with mm_read_fd is asked with
+ * mm_fd_backed, any other is taken as backed.  cancelled NULL: the work
+ * is never stopped. */
 typedef struct mm_source {
     mm_read_fn read;
     void *ctx;
     uint64_t size;
+    mm_backed_fn backed;
+    mm_cancel_fn cancelled;
+    void *cancel_ctx;
 } mm_source;
 
 /* Reads exactly len bytes at offset of the source, refusing what lies past
@@ -111,9 +131,36 @@ typedef struct mm_source {
 int mm_read_within(const mm_source *source, uint64_t offset, void *buf,
                    size_t len);
 
+/* Whether [offset, offset + len) of the source is backed (see
+ * mm_backed_fn): 1 or 0. */
+int mm_source_backed(const mm_source *source, uint64_t offset, uint64_t len);
+
+/* Whether the source's caller wants the work stopped. */
+static inline int
+mm_source_cancelled(const mm_source *source)
+{
+    return source->cancelled != NULL && source->cancelled(source->cancel_ctx);
+}
+
+/* Sets err for a stopped piece of work; returns MM_ERR_CANCELLED. */
+mm_status mm_cancelled_error(mm_err *err);
+
 /* The largest table a reader takes from a source of unknown size: far more
  * than any real symbol table, far less than a hostile count would ask for. */
 #define MM_TABLE_CAP ((uint64_t)256 << 20)
+
+/* The most bytes of tables (section headers, symbols, strings, version
+ * records) one image may have read and kept at a time, whatever its
+ * headers claim: twice MM_TABLE_CAP.  The largest real ones fit with room
+ * to spare (an unstripped Chromium has some 50 MB of .symtab and 150 MB of
+ * .strtab; libxul's debug file less). */
+#define MM_IMAGE_TABLE_BUDGET ((uint64_t)512 << 20)
+
+/* What an image has left to spend on tables: each reader keeps one, and
+ * mm_read_table charges it. */
+typedef struct mm_budget {
+    uint64_t left;
+} mm_budget;
 
 /* The most bytes a table read from a source of size bytes may take: the
  * size, or MM_TABLE_CAP when that is less. */
@@ -129,12 +176,26 @@ size_t mm_names_end(const char *strings, size_t len);
 mm_status mm_table_too_large(const char *what, uint64_t len, mm_err *err);
 
 /* Reads a table of len bytes at offset of the source into a new buffer
- * (*out, to be freed): it must lie within the source and be no larger than
- * cap.  what names the table and image the kind of input ("ELF"), in the
- * messages.  A zero len gives a valid one-byte buffer. */
+ * (*out, to be freed): it must lie within the source, be no larger than
+ * cap, lie on data the source really has (no hole of a sparse file), and
+ * fit in what budget has left (which it then charges; NULL: no budget).
+ * It is read in pieces, asking the source's cancelled callback between
+ * them (MM_ERR_CANCELLED).  what names the table and image the kind of
+ * input ("ELF"), in the messages.  A zero len gives a valid one-byte
+ * buffer.  Refusals are MM_ERR_PARSE: the table is taken as corrupt. */
 mm_status mm_read_table(const mm_source *source, uint64_t offset, uint64_t len,
-                        uint64_t cap, const char *image, const char *what,
-                        void **out, mm_err *err);
+                        uint64_t cap, mm_budget *budget, const char *image,
+                        const char *what, void **out, mm_err *err);
+
+/* Gives len bytes back to budget, for a table that was freed. */
+static inline void
+mm_budget_refund(mm_budget *budget, uint64_t len)
+{
+    if (budget != NULL) {
+        budget->left =
+            len > UINT64_MAX - budget->left ? UINT64_MAX : budget->left + len;
+    }
+}
 
 #ifndef _WIN32
 /* A file descriptor, read with pread() (so several readers can share it):
@@ -143,6 +204,14 @@ int mm_read_fd(void *ctx, uint64_t offset, void *buf, size_t len);
 /* The size of the file open on fd, for bounding what its readers accept;
  * MM_SIZE_UNKNOWN when it cannot be had. */
 uint64_t mm_fd_size(int fd);
+/* Whether [offset, offset + len) of the regular file open on fd is data,
+ * not a hole: by lseek(SEEK_HOLE) where the system has it, else by
+ * st_blocks (a file cannot hold more data than it has blocks).  1 for
+ * what is not a regular file (it has no holes to tell).  It moves the
+ * descriptor's offset, which pread-based readers do not use. */
+int mm_fd_backed(int fd, uint64_t offset, uint64_t len);
+/* An mm_backed_fn for a source read with mm_read_fd. */
+int mm_read_fd_backed(void *ctx, uint64_t offset, uint64_t len);
 #endif
 
 /* A field of a record in its reader's byte order: r is the reader's state
@@ -191,7 +260,8 @@ typedef struct mm_symtab {
     /* A name that starts below this has its NUL inside the string table:
      * one past the last NUL, so that checking a name costs nothing. */
     size_t names_end;
-    mm_err error; /* MM_TABLE_CORRUPT: why */
+    mm_err error;     /* MM_TABLE_CORRUPT: why */
+    uint64_t charged; /* bytes charged to the image's budget */
 } mm_symtab;
 
 /* Frees what t holds; it is then unloaded, and may be read again. */

@@ -12,6 +12,8 @@
  */
 #include "formats/elf.h"
 
+#include "core/symindex.h"
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,8 @@
 #define EV_CURRENT      1
 #define PN_XNUM         0xffff
 #define SHN_UNDEF       0
+#define SHN_LORESERVE   0xff00
+#define SHN_ABS         0xfff1
 #define SHN_XINDEX      0xffff
 #define SHT_NULL        0
 #define SHT_SYMTAB      2
@@ -32,8 +36,17 @@
 #define SHT_NOTE        7
 #define SHT_NOBITS      8
 #define SHT_DYNSYM      11
+#define SHT_GNU_VERDEF  0x6ffffffd
 #define SHT_GNU_VERSYM  0x6fffffff
+#define SHF_ALLOC       2
+#define SHF_EXECINSTR   4
 #define STB_LOCAL       0
+#define STT_NOTYPE      0
+#define STT_OBJECT      1
+#define STT_FUNC        2
+#define STT_SECTION     3
+#define STT_FILE        4
+#define STT_GNU_IFUNC   10
 #define DT_NULL         0
 #define DT_NEEDED       1
 #define DT_HASH         4
@@ -44,17 +57,36 @@
 #define DT_SONAME       14
 #define DT_GNU_HASH     0x6ffffef5
 #define DT_VERSYM       0x6ffffff0
+#define DT_VERDEF       0x6ffffffc
+#define DT_VERDEFNUM    0x6ffffffd
 #define NT_GNU_BUILD_ID 3
 /* A .gnu.version entry with this bit names a version that is not the
  * default one (memcpy@GLIBC_2.2.5 beside memcpy@@GLIBC_2.14). */
 #define VERSYM_HIDDEN 0x8000
+/* The version index bits of a .gnu.version entry. */
+#define VERSYM_INDEX 0x7fff
+/* The version definition that names the file itself (its soname). */
+#define VER_FLG_BASE 1
 
 /* Core files of processes with many mappings use PN_XNUM for more than
  * 65535 program headers; the kernel's vm.max_map_count is 65530 by default,
  * so this is generous. */
 #define MAX_SEGMENTS ((uint64_t)1 << 20)
-/* Notes walked in one note segment or section. */
-#define MAX_NOTES 65536
+/* What the build-id search reads of notes, in all, whatever the headers
+ * claim: real files have two to four PT_NOTE segments (.note.gnu.property
+ * apart for its 8-byte alignment, .note.gnu.build-id, .note.ABI-tag) and
+ * as many SHT_NOTE sections, of a few hundred bytes in all; a kernel's
+ * notes are a few KiB.  64 note segments and sections and 1 MiB of notes
+ * are a thousand times that, and bound a file of 65534 PT_NOTE headers
+ * that each cover megabytes of notes to one fast read. */
+#define MAX_NOTE_TABLES 64
+#define MAX_NOTE_BYTES  ((uint64_t)1 << 20)
+/* Version definitions read: glibc's libc.so.6 has some 45; the index is
+ * 15 bits. */
+#define MAX_VERDEFS 32768
+/* The bytes of version definitions read without section headers, from
+ * DT_VERDEF: 28 bytes for each of MAX_VERDEFS. */
+#define MAX_VERDEF_BYTES ((uint64_t)MAX_VERDEFS * 28)
 /* Entries of a dynamic section read: real ones have a few dozen (a program
  * with a hundred DT_NEEDED libraries has some 150), so this leaves room for
  * any real file while bounding what a hostile p_filesz makes it decode. */
@@ -72,6 +104,8 @@ static const size_t dyn_size[2] = {8, 16};
 typedef struct elf_section {
     uint32_t name;
     uint32_t type;
+    uint64_t flags;
+    uint64_t addr;
     uint64_t offset;
     uint64_t size;
     uint32_t link;
@@ -91,18 +125,59 @@ enum {
 static const char *const table_names[TAB_COUNT] = {".symtab", ".dynsym",
                                                    "the dynamic symbol table"};
 
+/* One name of a symbol table's name index: the symbol, where its name
+ * stops before any @VERSION, and its version. */
+typedef struct name_entry {
+    uint32_t sym;     /* index in the table */
+    uint32_t next;    /* the next entry of its bucket, plus 1; 0 ends */
+    uint32_t hash;    /* of the name before any '@' */
+    uint32_t length;  /* of the name before any '@' */
+    uint32_t version; /* offset of the version name in the strings */
+    uint32_t version_length;
+    uint8_t rank;       /* 1 local, 2 global hidden version, 3 global */
+    uint8_t versioned;  /* it has a version */
+    uint8_t is_default; /* name@@VERSION: the default version */
+} name_entry;
+
+#define NO_NAME UINT32_MAX
+
 /* A symbol table as read (entries of sym_size[is64] bytes), with what
- * only ELF has beside it. */
+ * only ELF has beside it, and the two indexes built on first use. */
 typedef struct elf_table {
     mm_symtab symtab;
     uint8_t *versym; /* count raw 16-bit .gnu.version entries, or NULL */
     uint64_t bias;   /* TAB_DYNAMIC: the dynamic_bias it was read with */
+    /* Version definitions (.gnu.version_d or DT_VERDEF): the string
+     * offset of the name of each version index, NO_NAME for none; and of
+     * the VER_FLG_BASE one. */
+    uint32_t *vernames;
+    size_t vernames_count;
+    uint32_t base_version;
+    /* The version names as a set (string offset + 1, 0 for a free slot,
+     * open addressing over verset_mask + 1 slots), for telling .symtab's
+     * version symbols. */
+    uint32_t *verset;
+    size_t verset_mask;
+    /* The name index: a hash table of chains in table order. */
+    int named;
+    name_entry *names;
+    uint32_t *buckets; /* entry index + 1, 0 for none */
+    size_t bucket_mask;
+    size_t corrupt; /* the first symbol whose name is outside, or SIZE_MAX */
+    /* The address index. */
+    int addressed;
+    mm_symindex by_address;
 } elf_table;
 
 typedef struct elf_internal {
     elf_section *sections; /* NULL when there are no usable ones */
     size_t section_count;
     size_t shstrndx; /* 0: sections have no names */
+    /* .shstrtab, read on first use: 0 not yet, 1 read, -1 unreadable. */
+    int shstrtab_state;
+    char *shstrtab;
+    size_t shstrtab_len;
+    mm_budget budget;
     elf_table tables[TAB_COUNT];
 } elf_internal;
 
@@ -144,13 +219,36 @@ alloc_limit(const mm_elf *elf)
 }
 
 /* Reads len bytes at offset into a new buffer (*out, to be freed), for the
- * table named by what.  A zero len gives a valid one-byte buffer. */
+ * table named by what, charging the image's budget and adding len to
+ * *charged; with charged NULL the budget bounds the table but is not
+ * charged (a table freed before the call returns).  A zero len gives a
+ * valid one-byte buffer. */
 static mm_status
 read_alloc(const mm_elf *elf, uint64_t offset, uint64_t len, const char *what,
-           void **out, mm_err *err)
+           uint64_t *charged, void **out, mm_err *err)
 {
-    return mm_read_table(&elf->source, offset, len, alloc_limit(elf), "ELF",
-                         what, out, err);
+    elf_internal *in = elf->internal;
+    mm_budget probe = in->budget;
+    mm_status status = mm_read_table(
+        &elf->source, offset, len, alloc_limit(elf),
+        charged != NULL ? &in->budget : &probe, "ELF", what, out, err);
+
+    if (status == MM_OK && charged != NULL) {
+        *charged += len;
+    }
+    return status;
+}
+
+/* Whether the caller wants the work stopped: asked every MM_CANCEL_STRIDE
+ * steps of *steps. */
+static int
+cancel_point(const mm_elf *elf, size_t *steps)
+{
+    if (++*steps < MM_CANCEL_STRIDE) {
+        return 0;
+    }
+    *steps = 0;
+    return mm_source_cancelled(&elf->source);
 }
 
 /* ---- headers ---- */
@@ -165,7 +263,8 @@ decode_section(const mm_elf *elf, const uint8_t *p, elf_section *s)
 
     s->name = mm_field32(elf, p);
     s->type = mm_field32(elf, p + 4);
-    /* sh_flags and sh_addr come first, one word each */
+    s->flags = getword(elf, p + 8);
+    s->addr = getword(elf, p + 8 + w);
     s->offset = getword(elf, p + 8 + 2 * w);
     s->size = getword(elf, p + 8 + 3 * w);
     s->link = mm_field32(elf, p + 8 + 4 * w);
@@ -235,12 +334,27 @@ read_headers(const mm_elf *elf, uint64_t offset, unsigned entsize,
 {
     uint8_t raw[CHUNK * 64];
     uint8_t *items;
+    elf_internal *in = elf->internal;
+    size_t steps = 0;
 
     *out = NULL;
     if (count > max_count || !in_bounds(elf, offset, count * entsize)) {
         return mm_err_set(err, MM_ERR_PARSE, 0,
                           "%" PRIu64 " %s at offset 0x%" PRIx64
                           " run past the end of the ELF image",
+                          count, what, offset);
+    }
+    if (count * item_size > in->budget.left) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "%" PRIu64 " %s would take the tables read from "
+                          "the ELF image past 0x%" PRIx64 " bytes",
+                          count, what, MM_IMAGE_TABLE_BUDGET);
+    }
+    if (!mm_source_backed(&elf->source, offset, count * entsize)) {
+        return mm_err_set(err, MM_ERR_PARSE, 0,
+                          "%" PRIu64 " %s at offset 0x%" PRIx64
+                          " lie on a hole of a sparse file: they are not "
+                          "real",
                           count, what, offset);
     }
     items = calloc((size_t)count, item_size);
@@ -260,7 +374,13 @@ read_headers(const mm_elf *elf, uint64_t offset, unsigned entsize,
         for (uint64_t j = 0; j < n; j++) {
             decode(elf, raw + j * entsize, items + (i + j) * item_size);
         }
+        steps += (size_t)n - 1;
+        if (cancel_point(elf, &steps)) {
+            free(items);
+            return mm_cancelled_error(err);
+        }
     }
+    in->budget.left -= count * item_size;
     *out = items;
     return MM_OK;
 }
@@ -346,6 +466,15 @@ mm_status
 mm_elf_open_flags(mm_elf *elf, mm_read_fn read, void *ctx, uint64_t size,
                   unsigned flags, mm_err *err)
 {
+    mm_source source = {.read = read, .ctx = ctx, .size = size};
+
+    return mm_elf_open_source(elf, &source, flags, err);
+}
+
+mm_status
+mm_elf_open_source(mm_elf *elf, const mm_source *source, unsigned flags,
+                   mm_err *err)
+{
     uint8_t h[64];
     uint64_t phoff, shoff, phnum;
     unsigned phentsize, shentsize, shnum, shstrndx, w;
@@ -353,8 +482,8 @@ mm_elf_open_flags(mm_elf *elf, mm_read_fn read, void *ctx, uint64_t size,
     mm_status status;
 
     memset(elf, 0, sizeof(*elf));
-    elf->source = (mm_source){read, ctx, size};
-    if (read == NULL) {
+    elf->source = *source;
+    if (source->read == NULL) {
         return mm_err_set(err, MM_ERR_ARGUMENT, 0, "no read callback");
     }
     if (read_at(elf, 0, h, EI_NIDENT) != 0) {
@@ -401,6 +530,7 @@ mm_elf_open_flags(mm_elf *elf, mm_read_fn read, void *ctx, uint64_t size,
         status = mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
         goto error;
     }
+    ((elf_internal *)elf->internal)->budget.left = MM_IMAGE_TABLE_BUDGET;
     if (phnum == PN_XNUM) {
         elf_section zero;
         if (read_section_zero(elf, shoff, shentsize, &zero) != 0) {
@@ -414,7 +544,7 @@ mm_elf_open_flags(mm_elf *elf, mm_read_fn read, void *ctx, uint64_t size,
     if (!(flags & MM_ELF_NO_SECTIONS)) {
         status = load_sections(elf, shoff, shentsize, shnum, shstrndx,
                                &section_err);
-        if (status == MM_ERR_NOMEM) {
+        if (status == MM_ERR_NOMEM || status == MM_ERR_CANCELLED) {
             *err = section_err;
             goto error;
         }
@@ -437,10 +567,16 @@ error:
 }
 
 static void
-free_table(elf_table *t)
+free_table(elf_internal *in, elf_table *t)
 {
+    mm_budget_refund(&in->budget, t->symtab.charged);
     mm_symtab_free(&t->symtab);
     free(t->versym);
+    free(t->vernames);
+    free(t->verset);
+    free(t->names);
+    free(t->buckets);
+    mm_symindex_free(&t->by_address);
     memset(t, 0, sizeof(*t));
 }
 
@@ -451,9 +587,10 @@ mm_elf_close(mm_elf *elf)
 
     if (in != NULL) {
         for (int i = 0; i < TAB_COUNT; i++) {
-            free_table(&in->tables[i]);
+            free_table(in, &in->tables[i]);
         }
         free(in->sections);
+        free(in->shstrtab);
         free(in);
     }
     free(elf->segments);
@@ -588,12 +725,15 @@ mm_elf_segment_range(const mm_elf_segment *segment, uint64_t bias,
 /* ---- notes ---- */
 
 /* The build-id among the notes in [offset, offset + size), copied as
- * mm_elf_build_id does; 0 when there is none. */
+ * mm_elf_build_id does; 0 when there is none.  *left is what the search
+ * may still read of notes, charged here. */
 static size_t
 notes_build_id(const mm_elf *elf, uint64_t offset, uint64_t size,
-               uint64_t align, uint8_t *out, size_t cap)
+               uint64_t align, uint8_t *out, size_t cap, uint64_t *left)
 {
+    uint8_t *notes;
     uint64_t pos = 0;
+    size_t found = 0;
 
     /* As binutils does: 8-byte alignment for the notes that ask for it
      * (.note.gnu.property on 64-bit), 4 for everything else. */
@@ -604,62 +744,78 @@ notes_build_id(const mm_elf *elf, uint64_t offset, uint64_t size,
     if (size > elf->source.size - offset) {
         size = elf->source.size - offset; /* a truncated file: what is there */
     }
-    for (int n = 0; n < MAX_NOTES && size - pos >= 12; n++) {
-        uint8_t h[12];
-        uint8_t name[4];
-        uint32_t namesz, descsz, type;
-        uint64_t desc, next;
-
-        if (read_at(elf, offset + pos, h, sizeof(h)) != 0) {
+    if (size > *left) {
+        size = *left; /* what the budget allows: the notes there are read */
+    }
+    if (size < 12) {
+        return 0;
+    }
+    /* One read for the whole piece: notes are walked in memory. */
+    notes = malloc((size_t)size);
+    if (notes == NULL) {
+        return 0;
+    }
+    if (read_at(elf, offset, notes, (size_t)size) != 0) {
+        /* A segment the source cannot serve whole (a mapping that ends
+         * early): its first page, where a build-id is. */
+        if (size <= 4096 || read_at(elf, offset, notes, 4096) != 0) {
+            free(notes);
             return 0;
         }
-        namesz = mm_field32(elf, h);
-        descsz = mm_field32(elf, h + 4);
-        type = mm_field32(elf, h + 8);
-        desc = align_up(pos + 12 + namesz, align);
-        next = align_up(desc + descsz, align);
+        size = 4096;
+    }
+    *left -= size;
+    while (size - pos >= 12) {
+        uint32_t namesz = mm_field32(elf, notes + pos);
+        uint32_t descsz = mm_field32(elf, notes + pos + 4);
+        uint32_t type = mm_field32(elf, notes + pos + 8);
+        uint64_t desc = align_up(pos + 12 + namesz, align);
+        uint64_t next = align_up(desc + descsz, align);
         if (desc > size || descsz > size - desc) {
-            return 0; /* runs past its segment: corrupt */
+            break; /* runs past its segment: corrupt */
         }
         if (type == NT_GNU_BUILD_ID && namesz == 4 &&
-            read_at(elf, offset + pos + 12, name, 4) == 0 &&
-            memcmp(name, "GNU", 4) == 0 && descsz > 0) {
-            size_t len = descsz < cap ? descsz : cap;
-            if (read_at(elf, offset + desc, out, len) != 0) {
-                return 0;
-            }
-            return len;
+            memcmp(notes + pos + 12, "GNU", 4) == 0 && descsz > 0) {
+            found = descsz < cap ? descsz : cap;
+            memcpy(out, notes + desc, found);
+            break;
         }
         if (next >= size) {
             break;
         }
         pos = next;
     }
-    return 0;
+    free(notes);
+    return found;
 }
 
 size_t
 mm_elf_build_id(mm_elf *elf, uint8_t *out, size_t cap)
 {
     const elf_internal *in = elf->internal;
-    size_t len;
+    uint64_t left = MAX_NOTE_BYTES;
+    size_t tables = 0, len;
 
     /* The notes segment first: an image read from memory has no sections. */
-    for (size_t i = 0; i < elf->segment_count; i++) {
+    for (size_t i = 0; i < elf->segment_count && tables < MAX_NOTE_TABLES;
+         i++) {
         const mm_elf_segment *s = &elf->segments[i];
         if (s->type == MM_PT_NOTE) {
-            len =
-                notes_build_id(elf, s->offset, s->filesz, s->align, out, cap);
+            tables++;
+            len = notes_build_id(elf, s->offset, s->filesz, s->align, out, cap,
+                                 &left);
             if (len > 0) {
                 return len;
             }
         }
     }
-    for (size_t i = 0; i < mm_elf_section_count(elf); i++) {
+    for (size_t i = 0;
+         i < mm_elf_section_count(elf) && tables < MAX_NOTE_TABLES; i++) {
         const elf_section *s = &in->sections[i];
         if (s->type == SHT_NOTE) {
+            tables++;
             len = notes_build_id(elf, s->offset, s->size, s->addralign, out,
-                                 cap);
+                                 cap, &left);
             if (len > 0) {
                 return len;
             }
@@ -670,99 +826,302 @@ mm_elf_build_id(mm_elf *elf, uint8_t *out, size_t cap)
 
 /* ---- sections by name ---- */
 
-/* Whether section s is named name, read with bounds from .shstrtab. */
+/* .shstrtab, read once (bounded and charged like any table); NULL when
+ * the sections have no names or it cannot be read. */
+static const char *
+section_names(const mm_elf *elf, size_t *len)
+{
+    elf_internal *in = elf->internal;
+
+    if (in->shstrtab_state == 0) {
+        const elf_section *names = &in->sections[in->shstrndx];
+        uint64_t charged = 0;
+        void *buf;
+        mm_err ignored;
+        in->shstrtab_state = -1;
+        if (in->shstrndx != 0 && names->type != SHT_NOBITS &&
+            read_alloc(elf, names->offset, names->size, ".shstrtab", &charged,
+                       &buf, &ignored) == MM_OK) {
+            in->shstrtab = buf;
+            in->shstrtab_len = (size_t)names->size;
+            in->shstrtab_state = 1;
+        }
+    }
+    *len = in->shstrtab_len;
+    return in->shstrtab_state == 1 ? in->shstrtab : NULL;
+}
+
+/* Whether section s is named name. */
 static int
 section_named(const mm_elf *elf, const elf_section *s, const char *name)
 {
-    const elf_internal *in = elf->internal;
-    const elf_section *names;
-    size_t len = strlen(name) + 1;
-    char buf[64];
+    size_t names_len, len = strlen(name) + 1;
+    const char *names = section_names(elf, &names_len);
 
-    if (in->shstrndx == 0 || len > sizeof(buf)) {
-        return 0;
+    return names != NULL && s->name < names_len &&
+           len <= names_len - s->name &&
+           memcmp(names + s->name, name, len) == 0;
+}
+
+/* The section named name that has bytes in the file, or NULL. */
+static const elf_section *
+section_with_bytes(const mm_elf *elf, const char *name)
+{
+    const elf_internal *in = elf->internal;
+
+    for (size_t i = 0; i < mm_elf_section_count(elf); i++) {
+        const elf_section *s = &in->sections[i];
+        if (s->type != SHT_NOBITS && section_named(elf, s, name)) {
+            return s;
+        }
     }
-    names = &in->sections[in->shstrndx];
-    if (names->type == SHT_NOBITS || s->name >= names->size ||
-        len > names->size - s->name || names->offset > UINT64_MAX - s->name ||
-        read_at(elf, names->offset + s->name, buf, len) != 0) {
-        return 0;
+    return NULL;
+}
+
+/* Reads the .gnu_debuglink name (NUL-terminated into name, of cap bytes)
+ * and returns its section, or NULL. */
+static const elf_section *
+read_debuglink(mm_elf *elf, char *name, size_t cap)
+{
+    const elf_section *s = section_with_bytes(elf, ".gnu_debuglink");
+    size_t len;
+
+    if (s == NULL || cap == 0) {
+        return NULL;
     }
-    return memcmp(buf, name, len) == 0;
+    len = s->size < cap ? (size_t)s->size : cap;
+    if (read_at(elf, s->offset, name, len) != 0 ||
+        memchr(name, '\0', len) == NULL) {
+        /* Unreadable, or no NUL in the section (corrupt) or in cap
+         * bytes. */
+        name[0] = '\0';
+        return NULL;
+    }
+    return s;
 }
 
 size_t
 mm_elf_debuglink(mm_elf *elf, char *out, size_t cap)
 {
-    const elf_internal *in = elf->internal;
-
     if (cap == 0) {
         return 0;
     }
     out[0] = '\0';
-    for (size_t i = 0; i < mm_elf_section_count(elf); i++) {
-        const elf_section *s = &in->sections[i];
-        size_t len;
-        const char *end;
-        if (s->type == SHT_NOBITS ||
-            !section_named(elf, s, ".gnu_debuglink")) {
-            continue;
-        }
-        /* The name, NUL, padding to 4, then a CRC32 of the debug file. */
-        len = s->size < cap ? (size_t)s->size : cap;
-        if (read_at(elf, s->offset, out, len) != 0) {
-            out[0] = '\0';
-            return 0;
-        }
-        end = memchr(out, '\0', len);
-        if (end == NULL) {
-            /* No NUL in the section (corrupt) or in cap bytes. */
-            out[0] = '\0';
-            return 0;
-        }
-        return (size_t)(end - out);
-    }
-    return 0;
+    return read_debuglink(elf, out, cap) != NULL ? strlen(out) : 0;
 }
 
 int
 mm_elf_debuglink_crc(mm_elf *elf, uint32_t *crc)
 {
-    const elf_internal *in = elf->internal;
     char name[MM_ELF_DEBUGLINK_MAX + 1];
+    const elf_section *s = read_debuglink(elf, name, sizeof(name));
+    uint8_t raw[4];
+    uint64_t at;
 
-    for (size_t i = 0; i < mm_elf_section_count(elf); i++) {
-        const elf_section *s = &in->sections[i];
-        uint8_t raw[4];
-        size_t len;
-        const char *end;
-        uint64_t at;
-        if (s->type == SHT_NOBITS ||
-            !section_named(elf, s, ".gnu_debuglink")) {
-            continue;
-        }
-        /* The name, its NUL, padding to 4 bytes, then the CRC32 in the
-         * file's byte order (as objcopy --add-gnu-debuglink writes it). */
-        len = s->size < sizeof(name) ? (size_t)s->size : sizeof(name);
-        if (read_at(elf, s->offset, name, len) != 0) {
-            return -1;
-        }
-        end = memchr(name, '\0', len);
-        if (end == NULL) {
-            return -1;
-        }
-        at = align_up((uint64_t)(end - name) + 1, 4);
-        if (at > s->size || s->size - at < 4 || s->offset > UINT64_MAX - at ||
-            read_at(elf, s->offset + at, raw, 4) != 0) {
-            return -1;
-        }
-        *crc = mm_field32(elf, raw);
-        return 0;
+    if (s == NULL) {
+        return -1;
     }
-    return -1;
+    /* The name, its NUL, padding to 4 bytes, then the CRC32 in the file's
+     * byte order (as objcopy --add-gnu-debuglink writes it). */
+    at = align_up((uint64_t)strlen(name) + 1, 4);
+    if (at > s->size || s->size - at < 4 || s->offset > UINT64_MAX - at ||
+        read_at(elf, s->offset + at, raw, 4) != 0) {
+        return -1;
+    }
+    *crc = mm_field32(elf, raw);
+    return 0;
 }
 
 /* ---- symbol tables ---- */
+
+/* A symbol's fields, decoded. */
+typedef struct raw_symbol {
+    uint32_t name;
+    uint8_t type;
+    uint8_t binding;
+    uint16_t shndx;
+    uint64_t value;
+    uint64_t size;
+} raw_symbol;
+
+static void
+decode_symbol(const mm_elf *elf, const elf_table *t, size_t index,
+              raw_symbol *out)
+{
+    const uint8_t *p = t->symtab.syms + index * sym_size[elf->is64];
+    uint8_t info;
+
+    out->name = mm_field32(elf, p);
+    if (elf->is64) {
+        info = p[4];
+        out->shndx = mm_field16(elf, p + 6);
+        out->value = mm_field64(elf, p + 8);
+        out->size = mm_field64(elf, p + 16);
+    }
+    else {
+        out->value = mm_field32(elf, p + 4);
+        out->size = mm_field32(elf, p + 8);
+        info = p[12];
+        out->shndx = mm_field16(elf, p + 14);
+    }
+    out->type = info & 0xf;
+    out->binding = info >> 4;
+}
+
+/* FNV-1a over the first len bytes of a name. */
+static uint32_t
+name_hash(const char *name, size_t len)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ (uint8_t)name[i]) * 16777619u;
+    }
+    return h;
+}
+
+/* The smallest power of two >= n, at least 16: a bucket count. */
+static size_t
+buckets_for(size_t n)
+{
+    size_t b = 16;
+
+    while (b < n && b < ((size_t)1 << 31)) {
+        b *= 2;
+    }
+    return b;
+}
+
+/* Whether name (len bytes) is the name of one of t's version
+ * definitions. */
+static int
+is_version_name(const elf_table *t, const char *name, size_t len)
+{
+    uint32_t h = name_hash(name, len);
+
+    if (t->verset == NULL) {
+        return 0;
+    }
+    for (size_t i = h & t->verset_mask, probes = 0;
+         t->verset[i] != 0 && probes <= t->verset_mask;
+         i = (i + 1) & t->verset_mask, probes++) {
+        const char *v = t->symtab.strings + (t->verset[i] - 1);
+        if (strlen(v) == len && memcmp(v, name, len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Reads the version definitions in buf (len bytes, at most count of them,
+ * as .gnu.version_d and DT_VERDEF lay them out) into t, whose strings they
+ * name.  Each is 20 bytes (vd_version, vd_flags, vd_ndx, vd_cnt, vd_hash,
+ * vd_aux, vd_next), its first auxiliary record (vda_name, vda_next) vd_aux
+ * bytes after it, the next one vd_next bytes after it.  A record that does
+ * not fit, or a name outside the strings, is left out. */
+static mm_status
+parse_verdefs(const mm_elf *elf, elf_table *t, const uint8_t *buf, size_t len,
+              uint64_t count, mm_err *err)
+{
+    size_t highest = 0, named = 0;
+
+    if (count > MAX_VERDEFS) {
+        count = MAX_VERDEFS;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        size_t off = 0;
+        for (uint64_t i = 0; i < count; i++) {
+            uint16_t flags, ndx, cnt;
+            uint32_t aux, next;
+            if (off > len || len - off < 20) {
+                break;
+            }
+            flags = mm_field16(elf, buf + off + 2);
+            ndx = mm_field16(elf, buf + off + 4) & VERSYM_INDEX;
+            cnt = mm_field16(elf, buf + off + 6);
+            aux = mm_field32(elf, buf + off + 12);
+            next = mm_field32(elf, buf + off + 16);
+            if (cnt > 0 && aux <= len - off && len - off - aux >= 8) {
+                uint32_t name = mm_field32(elf, buf + off + aux);
+                if (name < t->symtab.names_end) {
+                    if (pass == 0) {
+                        highest = ndx > highest ? ndx : highest;
+                        named++;
+                    }
+                    else {
+                        t->vernames[ndx] = name;
+                        if ((flags & VER_FLG_BASE) &&
+                            t->base_version == NO_NAME) {
+                            t->base_version = name;
+                        }
+                    }
+                }
+            }
+            if (next == 0 || next > len - off) {
+                break;
+            }
+            off += next;
+        }
+        if (pass == 0) {
+            if (named == 0) {
+                return MM_OK;
+            }
+            t->vernames = malloc((highest + 1) * sizeof(*t->vernames));
+            if (t->vernames == NULL) {
+                return mm_err_set(err, MM_ERR_NOMEM, 0,
+                                  "out of memory for version definitions");
+            }
+            for (size_t i = 0; i <= highest; i++) {
+                t->vernames[i] = NO_NAME;
+            }
+            t->vernames_count = highest + 1;
+        }
+    }
+    /* And as a set of names, for .symtab. */
+    t->verset_mask = buckets_for(2 * named) - 1;
+    t->verset = calloc(t->verset_mask + 1, sizeof(*t->verset));
+    if (t->verset == NULL) {
+        return mm_err_set(err, MM_ERR_NOMEM, 0,
+                          "out of memory for version definitions");
+    }
+    for (size_t v = 0; v < t->vernames_count; v++) {
+        const char *name;
+        size_t i;
+        if (t->vernames[v] == NO_NAME) {
+            continue;
+        }
+        name = t->symtab.strings + t->vernames[v];
+        i = name_hash(name, strlen(name)) & t->verset_mask;
+        while (t->verset[i] != 0) {
+            i = (i + 1) & t->verset_mask;
+        }
+        t->verset[i] = t->vernames[v] + 1;
+    }
+    return MM_OK;
+}
+
+/* Reads len bytes of version definitions at offset and parses them into
+ * t.  Optional: only running out of memory or being stopped fails. */
+static mm_status
+read_verdefs(const mm_elf *elf, elf_table *t, uint64_t offset, uint64_t len,
+             uint64_t count, mm_err *err)
+{
+    void *buf;
+    mm_err ignored;
+    mm_status status = read_alloc(elf, offset, len, "version definitions",
+                                  NULL, &buf, &ignored);
+
+    if (status == MM_ERR_NOMEM || status == MM_ERR_CANCELLED) {
+        *err = ignored;
+        return status;
+    }
+    if (status != MM_OK) {
+        return MM_OK;
+    }
+    status = parse_verdefs(elf, t, buf, (size_t)len, count, err);
+    free(buf);
+    return status;
+}
 
 /* Reads the table of section type (SHT_SYMTAB or SHT_DYNSYM) into t. */
 static mm_status
@@ -800,7 +1159,7 @@ load_section_table(mm_elf *elf, elf_table *t, uint32_t type, mm_err *err)
     }
     str = &in->sections[s->link];
     status = read_alloc(elf, s->offset, s->size / entsize * entsize, what,
-                        &buf, err);
+                        &t->symtab.charged, &buf, err);
     if (status != MM_OK) {
         return status;
     }
@@ -809,7 +1168,7 @@ load_section_table(mm_elf *elf, elf_table *t, uint32_t type, mm_err *err)
     status = read_alloc(elf, str->offset, str->size,
                         type == SHT_SYMTAB ? "the string table of .symtab"
                                            : "the string table of .dynsym",
-                        &buf, err);
+                        &t->symtab.charged, &buf, err);
     if (status != MM_OK) {
         return status;
     }
@@ -819,19 +1178,32 @@ load_section_table(mm_elf *elf, elf_table *t, uint32_t type, mm_err *err)
         mm_names_end(t->symtab.strings, t->symtab.strings_len);
 
     /* .gnu.version says which of several same-named symbols is the default
-     * version.  Optional: a missing or odd one is simply not used. */
+     * version, .gnu.version_d what the versions are called.  Optional: a
+     * missing or odd one is simply not used. */
     for (size_t i = 0; type == SHT_DYNSYM && i < in->section_count; i++) {
         const elf_section *v = &in->sections[i];
         mm_err ignored;
         if (v->type == SHT_GNU_VERSYM && v->link == index &&
             v->size / 2 >= t->symtab.count) {
-            status = read_alloc(elf, v->offset, (uint64_t)t->symtab.count * 2,
-                                ".gnu.version", &buf, &ignored);
-            if (status == MM_ERR_NOMEM) {
+            status =
+                read_alloc(elf, v->offset, (uint64_t)t->symtab.count * 2,
+                           ".gnu.version", &t->symtab.charged, &buf, &ignored);
+            if (status == MM_ERR_NOMEM || status == MM_ERR_CANCELLED) {
                 *err = ignored;
                 return status;
             }
             t->versym = buf;
+            break;
+        }
+    }
+    t->base_version = NO_NAME;
+    for (size_t i = 0; t->versym != NULL && i < in->section_count; i++) {
+        const elf_section *v = &in->sections[i];
+        if (v->type == SHT_GNU_VERDEF && v->link == s->link) {
+            status = read_verdefs(elf, t, v->offset, v->size, v->info, err);
+            if (status != MM_OK) {
+                return status;
+            }
             break;
         }
     }
@@ -848,6 +1220,25 @@ unbias(uint64_t addr, uint64_t bias)
     return addr >= bias ? addr - bias : addr;
 }
 
+/* The file offset of vaddr and how many file bytes of its PT_LOAD follow
+ * it, at most max_len; 0 on success. */
+static int
+vaddr_span(const mm_elf *elf, uint64_t vaddr, uint64_t max_len,
+           uint64_t *offset, uint64_t *len)
+{
+    for (size_t i = 0; i < elf->segment_count; i++) {
+        const mm_elf_segment *s = &elf->segments[i];
+        if (s->type == MM_PT_LOAD &&
+            mm_translate(s->vaddr, s->filesz, s->offset, vaddr, 1, offset) ==
+                0) {
+            uint64_t left = s->filesz - (vaddr - s->vaddr);
+            *len = left < max_len ? left : max_len;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 /* The number of symbols a DT_GNU_HASH table covers: one past the highest
  * index reached from its buckets, found at the end of that chain.  The
  * walk is bounded by max_count. */
@@ -858,6 +1249,7 @@ gnu_hash_count(const mm_elf *elf, uint64_t offset, uint64_t max_count,
     uint8_t raw[CHUNK * 4];
     uint32_t nbuckets, symoffset, bloom_size;
     uint64_t buckets, chain, highest = 0;
+    size_t steps = 0;
 
     if (read_at(elf, offset, raw, 16) != 0) {
         goto truncated;
@@ -879,6 +1271,10 @@ gnu_hash_count(const mm_elf *elf, uint64_t offset, uint64_t max_count,
         for (uint32_t j = 0; j < n; j++) {
             uint32_t b = mm_field32(elf, raw + j * 4);
             highest = b > highest ? b : highest;
+        }
+        steps += n - 1;
+        if (cancel_point(elf, &steps)) {
+            return mm_cancelled_error(err);
         }
     }
     if (highest < symoffset) {
@@ -906,6 +1302,10 @@ gnu_hash_count(const mm_elf *elf, uint64_t offset, uint64_t max_count,
                 return MM_OK;
             }
         }
+        steps += (size_t)n - 1;
+        if (cancel_point(elf, &steps)) {
+            return mm_cancelled_error(err);
+        }
     }
     return mm_err_set(err, MM_ERR_PARSE, 0,
                       "a DT_GNU_HASH chain does not end within %" PRIu64
@@ -923,7 +1323,8 @@ truncated:
  * addresses already unbiased, the first of each tag (as the dynamic loader
  * keeps), and the string table offsets of every DT_NEEDED in order. */
 typedef struct elf_dynamic {
-    uint64_t symtab, strtab, strsz, syment, hash, gnu_hash, versym;
+    uint64_t symtab, strtab, strsz, syment, hash, gnu_hash, versym, verdef,
+        verdefnum;
     int have_symtab, have_strtab, have_strsz, have_soname;
     uint64_t soname;
     uint64_t *needed;
@@ -958,17 +1359,9 @@ find_dynamic(const mm_elf *elf, uint64_t *offset, uint64_t *size)
         }
         /* No further than the file bytes of the PT_LOAD that holds it:
          * a p_filesz larger than that is not real. */
-        *offset = s->offset;
-        *size = s->filesz;
-        for (size_t j = 0; j < elf->segment_count; j++) {
-            const mm_elf_segment *load = &elf->segments[j];
-            if (load->type == MM_PT_LOAD &&
-                mm_translate(load->vaddr, load->filesz, load->offset, s->vaddr,
-                             1, offset) == 0) {
-                uint64_t left = load->filesz - (s->vaddr - load->vaddr);
-                *size = s->filesz < left ? s->filesz : left;
-                break;
-            }
+        if (vaddr_span(elf, s->vaddr, s->filesz, offset, size) != 0) {
+            *offset = s->offset;
+            *size = s->filesz;
         }
         return MM_OK;
     }
@@ -1087,6 +1480,12 @@ read_dynamic(const mm_elf *elf, uint64_t bias, elf_dynamic *d, mm_err *err)
             case DT_VERSYM:
                 d->versym = d->versym ? d->versym : unbias(val, bias);
                 break;
+            case DT_VERDEF:
+                d->verdef = d->verdef ? d->verdef : unbias(val, bias);
+                break;
+            case DT_VERDEFNUM:
+                d->verdefnum = d->verdefnum ? d->verdefnum : val;
+                break;
             default:
                 break;
             }
@@ -1096,7 +1495,8 @@ read_dynamic(const mm_elf *elf, uint64_t bias, elf_dynamic *d, mm_err *err)
 }
 
 /* Reads the dynamic string table d names into a new buffer (*out, of
- * *len bytes, to be freed). */
+ * *len bytes, to be freed), bounded by the image's budget but not charged
+ * to it. */
 static mm_status
 read_dynamic_strings(const mm_elf *elf, const elf_dynamic *d, char **out,
                      size_t *len, mm_err *err)
@@ -1118,7 +1518,7 @@ read_dynamic_strings(const mm_elf *elf, const elf_dynamic *d, char **out,
                           " is not in a PT_LOAD segment",
                           d->strtab, d->strsz);
     }
-    status = read_alloc(elf, off, d->strsz, "DT_STRTAB", &buf, err);
+    status = read_alloc(elf, off, d->strsz, "DT_STRTAB", NULL, &buf, err);
     if (status != MM_OK) {
         return status;
     }
@@ -1132,14 +1532,13 @@ static mm_status
 load_dynamic_table(mm_elf *elf, elf_table *t, uint64_t bias, mm_err *err)
 {
     size_t symsize = sym_size[elf->is64];
-    uint64_t symtab, strtab, strsz, syment, hash, gnu_hash, versym,
-        count = 0, off, max_count;
-    int have_symtab, have_strtab, have_strsz;
+    uint64_t count = 0, off, len, max_count;
     elf_dynamic d;
     void *buf;
     mm_status status;
 
     t->bias = bias;
+    t->base_version = NO_NAME;
     status = read_dynamic(elf, bias, &d, err);
     if (status == MM_ERR_NOT_FOUND) {
         t->symtab.state = MM_TABLE_ABSENT;
@@ -1148,48 +1547,39 @@ load_dynamic_table(mm_elf *elf, elf_table *t, uint64_t bias, mm_err *err)
     if (status != MM_OK) {
         return status;
     }
-    symtab = d.symtab;
-    strtab = d.strtab;
-    strsz = d.strsz;
-    syment = d.syment;
-    hash = d.hash;
-    gnu_hash = d.gnu_hash;
-    versym = d.versym;
-    have_symtab = d.have_symtab;
-    have_strtab = d.have_strtab;
-    have_strsz = d.have_strsz;
-    free_dynamic(&d);
-    if (!have_symtab) {
+    free(d.needed); /* the rest of d is plain fields */
+    d.needed = NULL;
+    if (!d.have_symtab) {
         t->symtab.state = MM_TABLE_ABSENT;
         return MM_ERR_NOT_FOUND;
     }
-    if (!have_strtab || !have_strsz) {
+    if (!d.have_strtab || !d.have_strsz) {
         return mm_err_set(err, MM_ERR_PARSE, 0,
                           "PT_DYNAMIC has DT_SYMTAB without DT_STRTAB and "
                           "DT_STRSZ");
     }
-    if (syment != symsize) {
+    if (d.syment != symsize) {
         return mm_err_set(err, MM_ERR_PARSE, 0,
-                          "DT_SYMENT is %" PRIu64 ", not %zu", syment,
+                          "DT_SYMENT is %" PRIu64 ", not %zu", d.syment,
                           symsize);
     }
     max_count = alloc_limit(elf) / symsize;
-    if (hash != 0) {
+    if (d.hash != 0) {
         /* nbucket, then nchain, which is the number of symbols. */
         uint8_t h[8];
-        if (mm_elf_vaddr_to_offset(elf, hash, &off) != 0 ||
+        if (mm_elf_vaddr_to_offset(elf, d.hash, &off) != 0 ||
             read_at(elf, off, h, sizeof(h)) != 0) {
             return mm_err_set(err, MM_ERR_PARSE, 0,
-                              "DT_HASH 0x%" PRIx64 " cannot be read", hash);
+                              "DT_HASH 0x%" PRIx64 " cannot be read", d.hash);
         }
         count = mm_field32(elf, h + 4);
     }
-    else if (gnu_hash != 0) {
-        if (mm_elf_vaddr_to_offset(elf, gnu_hash, &off) != 0) {
+    else if (d.gnu_hash != 0) {
+        if (mm_elf_vaddr_to_offset(elf, d.gnu_hash, &off) != 0) {
             return mm_err_set(err, MM_ERR_PARSE, 0,
                               "DT_GNU_HASH 0x%" PRIx64
                               " is not in a PT_LOAD segment",
-                              gnu_hash);
+                              d.gnu_hash);
         }
         status = gnu_hash_count(elf, off, max_count, &count, err);
         if (status != MM_OK) {
@@ -1202,41 +1592,51 @@ load_dynamic_table(mm_elf *elf, elf_table *t, uint64_t bias, mm_err *err)
                           "which give the number of symbols");
     }
     if (count > max_count ||
-        vaddr_range_to_offset(elf, symtab, count * symsize, &off) != 0) {
+        vaddr_range_to_offset(elf, d.symtab, count * symsize, &off) != 0) {
         return mm_err_set(err, MM_ERR_PARSE, 0,
                           "DT_SYMTAB 0x%" PRIx64 " with %" PRIu64
                           " symbols is not in a PT_LOAD segment",
-                          symtab, count);
+                          d.symtab, count);
     }
-    status = read_alloc(elf, off, count * symsize, "DT_SYMTAB", &buf, err);
+    status = read_alloc(elf, off, count * symsize, "DT_SYMTAB",
+                        &t->symtab.charged, &buf, err);
     if (status != MM_OK) {
         return status;
     }
     t->symtab.syms = buf;
     t->symtab.count = (size_t)count;
-    if (vaddr_range_to_offset(elf, strtab, strsz, &off) != 0) {
+    if (vaddr_range_to_offset(elf, d.strtab, d.strsz, &off) != 0) {
         return mm_err_set(err, MM_ERR_PARSE, 0,
                           "DT_STRTAB 0x%" PRIx64 " of DT_STRSZ %" PRIu64
                           " is not in a PT_LOAD segment",
-                          strtab, strsz);
+                          d.strtab, d.strsz);
     }
-    status = read_alloc(elf, off, strsz, "DT_STRTAB", &buf, err);
+    status = read_alloc(elf, off, d.strsz, "DT_STRTAB", &t->symtab.charged,
+                        &buf, err);
     if (status != MM_OK) {
         return status;
     }
     t->symtab.strings = buf;
-    t->symtab.strings_len = (size_t)strsz;
+    t->symtab.strings_len = (size_t)d.strsz;
     t->symtab.names_end =
         mm_names_end(t->symtab.strings, t->symtab.strings_len);
-    if (versym != 0 &&
-        vaddr_range_to_offset(elf, versym, count * 2, &off) == 0) {
+    if (d.versym != 0 &&
+        vaddr_range_to_offset(elf, d.versym, count * 2, &off) == 0) {
         mm_err ignored;
-        status = read_alloc(elf, off, count * 2, "DT_VERSYM", &buf, &ignored);
-        if (status == MM_ERR_NOMEM) {
+        status = read_alloc(elf, off, count * 2, "DT_VERSYM",
+                            &t->symtab.charged, &buf, &ignored);
+        if (status == MM_ERR_NOMEM || status == MM_ERR_CANCELLED) {
             *err = ignored;
             return status;
         }
         t->versym = buf; /* NULL when it could not be read: not used */
+    }
+    if (t->versym != NULL && d.verdef != 0 &&
+        vaddr_span(elf, d.verdef, MAX_VERDEF_BYTES, &off, &len) == 0) {
+        status = read_verdefs(elf, t, off, len, d.verdefnum, err);
+        if (status != MM_OK) {
+            return status;
+        }
     }
     t->symtab.state = MM_TABLE_LOADED;
     return MM_OK;
@@ -1331,7 +1731,7 @@ get_table(mm_elf *elf, int which, uint64_t bias, elf_table **out, mm_err *err)
     *out = t;
     if (which == TAB_DYNAMIC && t->symtab.state != MM_TABLE_UNLOADED &&
         t->bias != bias) {
-        free_table(t);
+        free_table(in, t);
     }
     switch (t->symtab.state) {
     case MM_TABLE_LOADED:
@@ -1352,89 +1752,245 @@ get_table(mm_elf *elf, int which, uint64_t bias, elf_table **out, mm_err *err)
             elf, t, which == TAB_SYMTAB ? SHT_SYMTAB : SHT_DYNSYM, err);
     }
     if (status == MM_ERR_PARSE) {
-        free_table(t);
+        free_table(in, t);
         t->symtab.state = MM_TABLE_CORRUPT;
         t->bias = bias;
         t->symtab.error = *err;
     }
-    else if (status == MM_ERR_NOMEM) {
-        free_table(t); /* not kept: it may work next time */
+    else if (status == MM_ERR_NOMEM || status == MM_ERR_CANCELLED) {
+        free_table(in, t); /* not kept: it may work next time */
     }
     return status;
 }
 
-/* Looks name up in one table. */
-static mm_status
-search_table(const mm_elf *elf, const elf_table *t, const char *name,
-             mm_elf_symbol *out, mm_err *err, const char *what)
+/* Whether a separate debug file's .gnu.version_d is there but has no bytes
+ * (objcopy --only-keep-debug makes it SHT_NOBITS): the version symbols of
+ * its .symtab are then known only by their shape. */
+static int
+has_empty_verdefs(const mm_elf *elf)
 {
-    size_t entsize = sym_size[elf->is64], len = strlen(name);
-    size_t corrupt = SIZE_MAX;
-    const uint8_t *best = NULL;
-    int best_rank = 0;
+    const elf_internal *in = elf->internal;
 
-    for (size_t i = 0; i < t->symtab.count; i++) {
-        const uint8_t *p = t->symtab.syms + i * entsize;
-        uint32_t st_name = mm_field32(elf, p);
-        uint16_t shndx = mm_field16(elf, p + (elf->is64 ? 6 : 14));
-        uint8_t info = p[elf->is64 ? 4 : 12];
-        int rank;
+    for (size_t i = 0; i < mm_elf_section_count(elf); i++) {
+        const elf_section *s = &in->sections[i];
+        if (s->type == SHT_NOBITS && section_named(elf, s, ".gnu.version_d")) {
+            return 1;
+        }
+    }
+    return 0;
+}
 
-        if (shndx == SHN_UNDEF) {
-            continue;
+/* Builds t's name index.  Left out, as never matching a name: undefined
+ * symbols (SHN_UNDEF), file and section symbols (STT_FILE, STT_SECTION),
+ * empty names, and version symbols: the SHN_ABS STT_OBJECT symbol of value
+ * 0 that GNU ld adds for each version definition (GLIBC_2.2.5 in libc's
+ * .dynsym).  In a table with .gnu.version, a symbol is that when its name
+ * is the name of the version its own entry points at (the test binutils
+ * uses to print it without a version, bfd_elf_get_symbol_version_string),
+ * or the name of the VER_FLG_BASE definition (the file's own name).  In
+ * .symtab, which has no .gnu.version, it is an SHN_ABS STT_OBJECT symbol
+ * of value 0 and size 0 whose name is a version definition's (all such
+ * symbols, in a debug file whose .gnu.version_d has no bytes). */
+static mm_status
+index_names(mm_elf *elf, int which, elf_table *t, mm_err *err)
+{
+    const elf_table *versions = NULL;
+    const char *strings = t->symtab.strings;
+    size_t count = t->symtab.count, n = 0, steps = 0;
+    int by_shape = 0;
+
+    if (t->named) {
+        return MM_OK;
+    }
+    if (which == TAB_SYMTAB && t->versym == NULL) {
+        elf_table *dynsym;
+        mm_err e;
+        mm_status status = get_table(elf, TAB_DYNSYM, 0, &dynsym, &e);
+        if (status == MM_ERR_NOMEM || status == MM_ERR_CANCELLED) {
+            *err = e;
+            return status;
         }
-        if (st_name >= t->symtab.names_end) {
-            corrupt = corrupt != SIZE_MAX ? corrupt : i;
-            continue;
-        }
-        if (len >= t->symtab.strings_len - st_name ||
-            memcmp(t->symtab.strings + st_name, name, len + 1) != 0) {
-            continue;
-        }
-        /* Several symbols may share a name: prefer a global one, and of
-         * those the default version. */
-        if (info >> 4 == STB_LOCAL) {
-            rank = 1;
-        }
-        else if (t->versym != NULL &&
-                 (mm_field16(elf, t->versym + i * 2) & VERSYM_HIDDEN)) {
-            rank = 2;
+        if (status == MM_OK && dynsym->verset != NULL) {
+            versions = dynsym;
         }
         else {
-            rank = 3;
+            by_shape = has_empty_verdefs(elf);
         }
-        if (rank > best_rank) {
-            best = p;
-            best_rank = rank;
-            if (rank == 3) {
+    }
+    t->bucket_mask = buckets_for(count) - 1;
+    t->names = malloc((count ? count : 1) * sizeof(*t->names));
+    t->buckets = calloc(t->bucket_mask + 1, sizeof(*t->buckets));
+    if (t->names == NULL || t->buckets == NULL) {
+        free(t->names);
+        free(t->buckets);
+        t->names = NULL;
+        t->buckets = NULL;
+        return mm_err_set(err, MM_ERR_NOMEM, 0,
+                          "out of memory indexing %zu symbols", count);
+    }
+    t->corrupt = SIZE_MAX;
+    /* From the last symbol to the first (0 is the null symbol), each put
+     * at the head of its chain: chains run in table order. */
+    for (size_t i = count; i-- > 1;) {
+        raw_symbol sym;
+        name_entry e;
+        const char *name;
+        size_t len;
+        size_t bucket;
+
+        if (cancel_point(elf, &steps)) {
+            free(t->names);
+            free(t->buckets);
+            t->names = NULL;
+            t->buckets = NULL;
+            return mm_cancelled_error(err);
+        }
+        decode_symbol(elf, t, i, &sym);
+        if (sym.shndx == SHN_UNDEF || sym.type == STT_FILE ||
+            sym.type == STT_SECTION) {
+            continue;
+        }
+        if (sym.name >= t->symtab.names_end) {
+            t->corrupt = i;
+            continue;
+        }
+        name = strings + sym.name;
+        if (name[0] == '\0') {
+            continue;
+        }
+        len = strlen(name);
+        memset(&e, 0, sizeof(e));
+        e.sym = (uint32_t)i;
+        e.length = (uint32_t)len;
+        e.rank = sym.binding == STB_LOCAL ? 1 : 3;
+        if (t->versym != NULL) {
+            uint16_t v = mm_field16(elf, t->versym + i * 2);
+            uint16_t ndx = v & VERSYM_INDEX;
+            if (t->base_version != NO_NAME &&
+                strcmp(name, strings + t->base_version) == 0) {
+                continue;
+            }
+            /* Index 0 is local, 1 the unversioned global: 2 and up name a
+             * version definition (or a version needed from another file,
+             * which only undefined symbols have). */
+            if (ndx >= 2 && ndx < t->vernames_count &&
+                t->vernames[ndx] != NO_NAME) {
+                const char *version = strings + t->vernames[ndx];
+                if (strcmp(name, version) == 0) {
+                    continue;
+                }
+                e.versioned = 1;
+                e.version = t->vernames[ndx];
+                e.version_length = (uint32_t)strlen(version);
+                e.is_default = !(v & VERSYM_HIDDEN);
+            }
+            if ((v & VERSYM_HIDDEN) && e.rank == 3) {
+                e.rank = 2;
+            }
+        }
+        else {
+            /* .symtab spells versions out: name@VERSION is hidden,
+             * name@@VERSION the default. */
+            const char *at = memchr(name, '@', len);
+            if (at != NULL) {
+                size_t skip = at[1] == '@' ? 2 : 1;
+                e.length = (uint32_t)(at - name);
+                e.versioned = 1;
+                e.is_default = skip == 2;
+                e.version = (uint32_t)(sym.name + e.length + skip);
+                e.version_length = (uint32_t)(len - e.length - skip);
+                if (!e.is_default && e.rank == 3) {
+                    e.rank = 2;
+                }
+            }
+            else if (sym.shndx == SHN_ABS && sym.type == STT_OBJECT &&
+                     sym.value == 0 && sym.size == 0 &&
+                     (by_shape || (versions != NULL &&
+                                   is_version_name(versions, name, len)))) {
+                continue;
+            }
+        }
+        e.hash = name_hash(name, e.length);
+        bucket = e.hash & t->bucket_mask;
+        e.next = t->buckets[bucket];
+        t->names[n] = e;
+        t->buckets[bucket] = (uint32_t)(n + 1);
+        n++;
+    }
+    t->named = 1;
+    return MM_OK;
+}
+
+/* The entry of t's name index for query (name, name@VERSION or
+ * name@@VERSION), or NULL.  A plain name prefers a global symbol of the
+ * default version (or of none) to a global one of a hidden version, and
+ * that to a local one; name@VERSION matches only that version, hidden or
+ * default; name@@VERSION only when it is the default.  Of equals, the
+ * first in the table. */
+static const name_entry *
+lookup_name(const mm_elf *elf, const elf_table *t, const char *query)
+{
+    size_t qlen = strlen(query), base = qlen, verlen = 0;
+    const char *at = memchr(query, '@', qlen), *version = NULL;
+    const name_entry *best = NULL;
+    int want_default = 0;
+    uint32_t h;
+
+    if (at != NULL) {
+        base = (size_t)(at - query);
+        want_default = at[1] == '@';
+        version = at + 1 + want_default;
+        verlen = qlen - (size_t)(version - query);
+    }
+    h = name_hash(query, base);
+    for (uint32_t i = t->buckets[h & t->bucket_mask]; i != 0;) {
+        const name_entry *e = &t->names[i - 1];
+        const uint8_t *p =
+            t->symtab.syms + (size_t)e->sym * sym_size[elf->is64];
+        i = e->next;
+        if (e->hash != h || e->length != base ||
+            memcmp(t->symtab.strings + mm_field32(elf, p), query, base) != 0) {
+            continue;
+        }
+        if (version != NULL &&
+            (!e->versioned || e->version_length != verlen ||
+             memcmp(t->symtab.strings + e->version, version, verlen) != 0 ||
+             (want_default && !e->is_default))) {
+            continue;
+        }
+        if (best == NULL || e->rank > best->rank) {
+            best = e;
+            if (e->rank == 3) {
                 break;
             }
         }
     }
-    if (best != NULL) {
-        uint8_t info = best[elf->is64 ? 4 : 12];
-        memset(out, 0, sizeof(*out));
-        if (elf->is64) {
-            out->value = mm_field64(elf, best + 8);
-            out->size = mm_field64(elf, best + 16);
-            out->section = mm_field16(elf, best + 6);
-        }
-        else {
-            out->value = mm_field32(elf, best + 4);
-            out->size = mm_field32(elf, best + 8);
-            out->section = mm_field16(elf, best + 14);
-        }
-        out->type = info & 0xf;
-        out->binding = info >> 4;
-        return MM_OK;
-    }
-    if (corrupt != SIZE_MAX) {
-        return mm_err_set(err, MM_ERR_PARSE, 0,
-                          "symbol %zu of %s has a name outside its string "
-                          "table",
-                          corrupt, what);
-    }
-    return MM_ERR_NOT_FOUND;
+    return best;
+}
+
+static void
+fill_symbol(const mm_elf *elf, const elf_table *t, size_t index, int which,
+            mm_elf_symbol *out)
+{
+    raw_symbol sym;
+
+    decode_symbol(elf, t, index, &sym);
+    memset(out, 0, sizeof(*out));
+    out->value = sym.value;
+    out->size = sym.size;
+    out->section = sym.shndx;
+    out->type = sym.type;
+    out->binding = sym.binding;
+    out->from_dynsym = which != TAB_SYMTAB;
+}
+
+/* Whether table which is one to search: the PT_DYNAMIC one only when there
+ * are no sections (with sections, .dynsym is that table, or the file has
+ * none, like a separate debug file whose PT_DYNAMIC points at nothing). */
+static int
+searched(const mm_elf *elf, int which)
+{
+    return which != TAB_DYNAMIC || mm_elf_section_count(elf) == 0;
 }
 
 mm_status
@@ -1451,26 +2007,29 @@ mm_elf_find_symbol(mm_elf *elf, const char *name, uint64_t dynamic_bias,
     first.status = MM_OK;
     /* A corrupt table does not hide the others: its error is reported
      * only when no other table has the name. */
-    for (int which = 0; which < TAB_COUNT; which++) {
+    for (int which = 0; which < TAB_COUNT && searched(elf, which); which++) {
         elf_table *t;
         mm_err e;
-        mm_status status;
+        mm_status status = get_table(elf, which, dynamic_bias, &t, &e);
 
-        if (which == TAB_DYNAMIC && mm_elf_section_count(elf) > 0) {
-            /* With sections, .dynsym is that table (or the file has none,
-             * like a separate debug file whose PT_DYNAMIC points at
-             * nothing). */
-            break;
-        }
-        status = get_table(elf, which, dynamic_bias, &t, &e);
         if (status == MM_OK) {
-            status = search_table(elf, t, name, out, &e, table_names[which]);
+            status = index_names(elf, which, t, &e);
         }
         if (status == MM_OK) {
-            out->from_dynsym = which != TAB_SYMTAB;
-            return MM_OK;
+            const name_entry *found = lookup_name(elf, t, name);
+            if (found != NULL) {
+                fill_symbol(elf, t, found->sym, which, out);
+                return MM_OK;
+            }
+            status = MM_ERR_NOT_FOUND;
+            if (t->corrupt != SIZE_MAX) {
+                status = mm_err_set(&e, MM_ERR_PARSE, 0,
+                                    "symbol %zu of %s has a name outside "
+                                    "its string table",
+                                    t->corrupt, table_names[which]);
+            }
         }
-        if (status == MM_ERR_NOMEM) {
+        if (status == MM_ERR_NOMEM || status == MM_ERR_CANCELLED) {
             *err = e;
             return status;
         }
@@ -1487,4 +2046,195 @@ mm_elf_find_symbol(mm_elf *elf, const char *name, uint64_t dynamic_bias,
                       name);
 }
 
-/* ---- buffers ---- */
+/* ---- symbols by address ---- */
+
+/* Where a symbol of no size at value may reach: the end of the section
+ * that holds it when there are sections, else of the PT_LOAD that holds
+ * it; and only in code (SHF_EXECINSTR, PF_X): a label of no size in data
+ * holds nothing but its own address. */
+static uint64_t
+span_limit(const mm_elf *elf, uint16_t shndx, uint64_t value)
+{
+    const elf_internal *in = elf->internal;
+
+    if (mm_elf_section_count(elf) > 0 && shndx != SHN_XINDEX) {
+        const elf_section *s;
+        if (shndx >= in->section_count) {
+            return value;
+        }
+        s = &in->sections[shndx];
+        if ((s->flags & (SHF_ALLOC | SHF_EXECINSTR)) !=
+                (SHF_ALLOC | SHF_EXECINSTR) ||
+            value < s->addr || value - s->addr >= s->size) {
+            return value;
+        }
+        return s->addr + s->size; /* no wrap: value - addr < size */
+    }
+    for (size_t i = 0; i < elf->segment_count; i++) {
+        const mm_elf_segment *s = &elf->segments[i];
+        if (s->type == MM_PT_LOAD && (s->flags & 1) && value >= s->vaddr &&
+            value - s->vaddr < s->memsz) {
+            return s->vaddr + s->memsz;
+        }
+    }
+    return value;
+}
+
+/* Builds t's address index: the defined symbols that hold code or data
+ * (STT_FUNC, STT_GNU_IFUNC, STT_OBJECT, STT_NOTYPE, in a section, named).
+ * Not STT_TLS (an offset in a thread's block), STT_FILE, STT_SECTION,
+ * SHN_ABS (no address of the image) or SHN_UNDEF. */
+static mm_status
+index_addresses(mm_elf *elf, elf_table *t, mm_err *err)
+{
+    size_t count = t->symtab.count, n = 0, steps = 0;
+    mm_symaddr *entries;
+    mm_status status;
+
+    if (t->addressed) {
+        return MM_OK;
+    }
+    entries = malloc((count ? count : 1) * sizeof(*entries));
+    if (entries == NULL) {
+        return mm_err_set(err, MM_ERR_NOMEM, 0,
+                          "out of memory indexing %zu symbols", count);
+    }
+    for (size_t i = 1; i < count; i++) {
+        raw_symbol sym;
+        mm_symaddr *e;
+        if (cancel_point(elf, &steps)) {
+            free(entries);
+            return mm_cancelled_error(err);
+        }
+        decode_symbol(elf, t, i, &sym);
+        if (sym.shndx == SHN_UNDEF ||
+            (sym.shndx >= SHN_LORESERVE && sym.shndx != SHN_XINDEX) ||
+            (sym.type != STT_FUNC && sym.type != STT_GNU_IFUNC &&
+             sym.type != STT_OBJECT && sym.type != STT_NOTYPE) ||
+            sym.name >= t->symtab.names_end ||
+            t->symtab.strings[sym.name] == '\0') {
+            continue;
+        }
+        e = &entries[n++];
+        e->start = sym.value;
+        e->id = (uint32_t)i;
+        e->flags = 0;
+        if (sym.binding != STB_LOCAL) {
+            e->flags |= MM_SYMADDR_GLOBAL;
+        }
+        if (sym.type == STT_FUNC || sym.type == STT_GNU_IFUNC) {
+            e->flags |= MM_SYMADDR_FUNCTION;
+        }
+        if (sym.size > 0) {
+            e->flags |= MM_SYMADDR_SIZED;
+            e->end = sym.size > UINT64_MAX - sym.value ? UINT64_MAX
+                                                       : sym.value + sym.size;
+        }
+        else if (sym.type != STT_OBJECT) {
+            e->flags |= MM_SYMADDR_SPAN;
+            e->end = span_limit(elf, sym.shndx, sym.value);
+        }
+        else {
+            e->end = sym.value;
+        }
+    }
+    status = mm_symindex_build(&t->by_address, entries, n, &elf->source, err);
+    if (status != MM_OK) {
+        return status;
+    }
+    t->addressed = 1;
+    return MM_OK;
+}
+
+mm_status
+mm_elf_symbolize(mm_elf *elf, uint64_t vaddr, uint64_t dynamic_bias,
+                 mm_elf_match *out, mm_err *err)
+{
+    mm_err first;
+    int have_error = 0;
+
+    if (elf->internal == NULL) {
+        return mm_err_set(err, MM_ERR_ARGUMENT, 0, "no open ELF image");
+    }
+    first.status = MM_OK;
+    /* .symtab first: it has the local symbols too.  .dynsym (or the
+     * PT_DYNAMIC table) for what it lacks, or when there is none. */
+    for (int which = 0; which < TAB_COUNT && searched(elf, which); which++) {
+        elf_table *t;
+        mm_err e;
+        mm_status status = get_table(elf, which, dynamic_bias, &t, &e);
+
+        if (status == MM_OK) {
+            status = index_addresses(elf, t, &e);
+        }
+        if (status == MM_OK) {
+            const mm_symaddr *found = mm_symindex_find(&t->by_address, vaddr);
+            if (found != NULL) {
+                raw_symbol sym;
+                memset(out, 0, sizeof(*out));
+                fill_symbol(elf, t, found->id, which, &out->symbol);
+                decode_symbol(elf, t, found->id, &sym);
+                out->name = t->symtab.strings + sym.name;
+                if (t->versym != NULL) {
+                    uint16_t v = mm_field16(elf, t->versym + found->id * 2);
+                    uint16_t ndx = v & VERSYM_INDEX;
+                    if (ndx >= 2 && ndx < t->vernames_count &&
+                        t->vernames[ndx] != NO_NAME) {
+                        out->version = t->symtab.strings + t->vernames[ndx];
+                        out->hidden = (v & VERSYM_HIDDEN) != 0;
+                    }
+                }
+                return MM_OK;
+            }
+            continue;
+        }
+        if (status == MM_ERR_NOMEM || status == MM_ERR_CANCELLED) {
+            *err = e;
+            return status;
+        }
+        if (status == MM_ERR_PARSE && !have_error) {
+            first = e;
+            have_error = 1;
+        }
+    }
+    if (have_error) {
+        *err = first;
+        return MM_ERR_PARSE;
+    }
+    return mm_err_set(err, MM_ERR_NOT_FOUND, 0, "no symbol holds 0x%" PRIx64,
+                      vaddr);
+}
+
+mm_status
+mm_elf_load_symbols(mm_elf *elf, uint64_t dynamic_bias, mm_err *err)
+{
+    if (elf->internal == NULL) {
+        return mm_err_set(err, MM_ERR_ARGUMENT, 0, "no open ELF image");
+    }
+    for (int which = 0; which < TAB_COUNT && searched(elf, which); which++) {
+        elf_table *t;
+        mm_err e;
+        mm_status status = get_table(elf, which, dynamic_bias, &t, &e);
+
+        if (status == MM_OK) {
+            status = index_names(elf, which, t, &e);
+        }
+        if (status == MM_OK) {
+            status = index_addresses(elf, t, &e);
+        }
+        if (status == MM_ERR_NOMEM || status == MM_ERR_CANCELLED) {
+            *err = e;
+            return status;
+        }
+        /* A corrupt or missing table stays so: its lookups say it. */
+    }
+    return MM_OK;
+}
+
+uint64_t
+mm_elf_table_bytes(const mm_elf *elf)
+{
+    const elf_internal *in = elf->internal;
+
+    return in == NULL ? 0 : MM_IMAGE_TABLE_BUDGET - in->budget.left;
+}

@@ -77,6 +77,12 @@ enum {
 mm_status mm_elf_open_flags(mm_elf *elf, mm_read_fn read, void *ctx,
                             uint64_t size, unsigned flags, mm_err *err);
 
+/* mm_elf_open_flags over a whole mm_source: with its backed callback (so
+ * that no table is taken from a hole of a sparse file) and its cancelled
+ * one (MM_ERR_CANCELLED from any call that reads or indexes a table). */
+mm_status mm_elf_open_source(mm_elf *elf, const mm_source *source,
+                             unsigned flags, mm_err *err);
+
 /* The number of section headers read, 0 when there are none or they were
  * missing, corrupt or ignored (the image is then used through its program
  * headers alone). */
@@ -141,6 +147,49 @@ mm_status mm_elf_find_symbol(mm_elf *elf, const char *name,
  * section headers.  A corrupt table is remembered, and its error returned
  * only when no other table has the name.  The tables read are kept until
  * mm_elf_close; the PT_DYNAMIC one is read again for another bias.) */
+
+/* (Names that are not symbols never match: STT_FILE, STT_SECTION, the
+ * empty name, and the version symbols GNU ld adds for each version
+ * definition, such as GLIBC_2.2.5; see index_names() in elf.c for how
+ * they are told.  name@VER matches only version VER, hidden or default,
+ * name@@VER only when VER is the default.  Each table is indexed by name
+ * on first use, so a lookup is a hash probe, not a scan.) */
+
+/* A symbol found by address, and its name. */
+typedef struct mm_elf_match {
+    mm_elf_symbol symbol;
+    /* The table's own name (NUL-terminated): valid until mm_elf_close or
+     * the next call with another dynamic_bias. */
+    const char *name;
+    /* From .dynsym (or PT_DYNAMIC) with .gnu.version: the version's name,
+     * NUL-terminated, and whether it is hidden (name@VER, not the default
+     * name@@VER); version NULL otherwise (.symtab spells it in name). */
+    const char *version;
+    int hidden;
+} mm_elf_match;
+
+/* The symbol whose [value, value + size) holds vaddr (a virtual address of
+ * the file: the caller subtracts the load bias): of several, a global one
+ * over a local one, a function over anything else, then the smallest,
+ * then the first in its table.  When no symbol with a size holds it, a
+ * symbol of no size in code (STT_FUNC, STT_GNU_IFUNC, STT_NOTYPE) that
+ * starts where the nearest symbol before vaddr starts holds it, up to the
+ * end of its section (of its PT_LOAD without sections).  .symtab first,
+ * then .dynsym (or PT_DYNAMIC), each indexed by address on first use.
+ * MM_OK with *out, MM_ERR_NOT_FOUND when no symbol holds vaddr,
+ * MM_ERR_PARSE when a table is corrupt and no other holds it. */
+mm_status mm_elf_symbolize(mm_elf *elf, uint64_t vaddr, uint64_t dynamic_bias,
+                           mm_elf_match *out, mm_err *err);
+
+/* Reads every symbol table the lookups use and indexes it, now, so that
+ * they read nothing more from the source (PT_DYNAMIC with dynamic_bias).
+ * A missing or corrupt table is kept as such; only MM_ERR_NOMEM and
+ * MM_ERR_CANCELLED fail. */
+mm_status mm_elf_load_symbols(mm_elf *elf, uint64_t dynamic_bias, mm_err *err);
+
+/* The bytes of tables the image holds now, charged against
+ * MM_IMAGE_TABLE_BUDGET. */
+uint64_t mm_elf_table_bytes(const mm_elf *elf);
 
 /* The file offset of a virtual address, through the PT_LOAD that covers it
  * with file bytes; 0 on success. */

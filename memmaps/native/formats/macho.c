@@ -81,7 +81,8 @@ read_at(const mm_macho *macho, uint64_t offset, void *buf, size_t len)
      * the offset reader never finds base + offset wrapping. */
     mm_offset_reader slice = {macho->source.read, macho->source.ctx,
                               macho->base};
-    mm_source within = {mm_read_offset, &slice, macho->slice_size};
+    mm_source within = {
+        .read = mm_read_offset, .ctx = &slice, .size = macho->slice_size};
 
     return mm_read_within(&within, offset, buf, len);
 }
@@ -439,7 +440,7 @@ mm_macho_open(mm_macho *macho, mm_read_fn read, void *ctx, uint64_t size,
     mm_status status;
 
     memset(macho, 0, sizeof(*macho));
-    macho->source = (mm_source){read, ctx, size};
+    macho->source = (mm_source){.read = read, .ctx = ctx, .size = size};
     macho->flags_open = flags;
     macho->slice_size = size;
     if (read == NULL) {
@@ -605,7 +606,8 @@ read_table(const mm_macho *macho, uint64_t fileoff, uint64_t len,
 {
     mm_offset_reader slice = {macho->source.read, macho->source.ctx,
                               macho->base};
-    mm_source within = {mm_read_offset, &slice, macho->slice_size};
+    mm_source within = {
+        .read = mm_read_offset, .ctx = &slice, .size = macho->slice_size};
     uint64_t offset;
 
     *out = NULL;
@@ -628,8 +630,8 @@ read_table(const mm_macho *macho, uint64_t fileoff, uint64_t len,
                           ") is not in the file bytes of a segment",
                           what, len, fileoff);
     }
-    return mm_read_table(&within, offset, len, alloc_limit(macho), "Mach-O",
-                         what, out, err);
+    return mm_read_table(&within, offset, len, alloc_limit(macho), NULL,
+                         "Mach-O", what, out, err);
 }
 
 /* ---- the symbol table ---- */
