@@ -18,8 +18,10 @@
  *       with the load bias as dynamic_bias unless --no-bias
  *
  * It prints the header facts, every segment, the build-id, the debuglink
- * and each symbol, one fact a line, for tests/native/test_elf.py to compare
- * with binutils.  A corrupt file gives the reader's message and exit status 1.
+ * and its CRC, the DT_NEEDED names and DT_SONAME, and each symbol (with
+ * what symbolize says of its value), one fact a line, for
+ * tests/native/test_elf.py to compare with binutils.  A corrupt file gives the
+ * reader's message and exit status 1.
  */
 #include "formats/elf.h"
 
@@ -178,11 +180,14 @@ self_bias(const self_reader *r, const mm_elf *elf)
 #endif
 
 static void
-print_facts(mm_elf *elf)
+print_facts(mm_elf *elf, uint64_t bias)
 {
     uint8_t id[256];
     char link[4096];
     size_t len;
+    uint32_t crc;
+    mm_elf_names names;
+    mm_err err;
 
     printf("class: %d\n", elf->is64 ? 64 : 32);
     printf("data: %s\n", elf->big_endian ? "big" : "little");
@@ -210,6 +215,24 @@ print_facts(mm_elf *elf)
     printf("\n");
     len = mm_elf_debuglink(elf, link, sizeof(link));
     printf("debuglink: %s\n", len > 0 ? link : "none");
+    if (mm_elf_debuglink_crc(elf, &crc) == 0) {
+        printf("debuglink-crc: 0x%08" PRIx32 "\n", crc);
+    }
+    else {
+        printf("debuglink-crc: none\n");
+    }
+    memset(&err, 0, sizeof(err));
+    if (mm_elf_dynamic_names(elf, bias, &names, &err) != MM_OK) {
+        printf("needed: error: %s\n", err.message);
+        return;
+    }
+    /* "needed: " then the names, one space apart. */
+    printf("needed: ");
+    for (size_t i = 0; i < names.needed_count; i++) {
+        printf(i > 0 ? " %s" : "%s", names.needed[i]);
+    }
+    printf("\nsoname: %s\n", names.soname != NULL ? names.soname : "none");
+    mm_elf_names_free(&names);
 }
 
 /* Prints each symbol; returns 1 if a lookup met a corrupt table. */
@@ -226,11 +249,18 @@ print_symbols(mm_elf *elf, char **names, int count, uint64_t bias)
         memset(&err, 0, sizeof(err));
         status = mm_elf_find_symbol(elf, names[i], bias, &sym, &err);
         if (status == MM_OK) {
+            mm_elf_match m;
             printf("symbol %s: value=0x%" PRIx64 " size=%" PRIu64
-                   " type=%u binding=%u section=%u table=%s\n",
+                   " type=%u binding=%u section=%u table=%s",
                    names[i], sym.value, sym.size, (unsigned)sym.type,
                    (unsigned)sym.binding, (unsigned)sym.section,
                    sym.from_dynsym ? "dynsym" : "symtab");
+            /* What holds its address: itself or an alias. */
+            if (mm_elf_symbolize(elf, sym.value, bias, &m, &err) == MM_OK) {
+                printf(" holder=%s%s%s", m.name, m.hidden ? "@" : "",
+                       m.hidden ? m.version : "");
+            }
+            printf("\n");
         }
         else if (status == MM_ERR_NOT_FOUND) {
             printf("symbol %s: not found\n", names[i]);
@@ -318,6 +348,27 @@ gather(const uint8_t *data, size_t len, unsigned flags, char **names,
         }
         /* And once with a bias, which must not crash either. */
         mm_elf_find_symbol(&elf, names[i], 0x1000, &again, &err);
+        if (f->symbol_status[i] == MM_OK) {
+            mm_elf_match m;
+            (void)mm_elf_symbolize(&elf, f->symbols[i].value, bias, &m, &err);
+        }
+    }
+    {
+        /* The rest of the entry points, for the sanitizers. */
+        uint32_t crc;
+        mm_elf_names dyn;
+        mm_elf_match m;
+        (void)mm_elf_debuglink_crc(&elf, &crc);
+        if (mm_elf_dynamic_names(&elf, bias, &dyn, &err) == MM_OK) {
+            mm_elf_names_free(&dyn);
+        }
+        for (size_t s = 0; s < elf.segment_count; s++) {
+            (void)mm_elf_symbolize(&elf, elf.segments[s].vaddr + 1, bias, &m,
+                                   &err);
+        }
+        if (mm_elf_load_symbols(&elf, bias, &err) == MM_OK) {
+            mm_elf_freeze(&elf);
+        }
     }
     mm_elf_close(&elf);
     free(copy);
@@ -558,7 +609,7 @@ main(int argc, char **argv)
             bias = self_bias(&self, &elf);
         }
         printf("bias: 0x%" PRIx64 "\n", bias);
-        print_facts(&elf);
+        print_facts(&elf, bias);
         status = print_symbols(&elf, argv + arg, argc - arg, bias);
         mm_elf_close(&elf);
         close(self.mem_fd);
@@ -615,7 +666,7 @@ main(int argc, char **argv)
             goto error;
         }
     }
-    print_facts(&elf);
+    print_facts(&elf, bias);
     status = print_symbols(&elf, argv + arg, argc - arg, bias);
 
 error:

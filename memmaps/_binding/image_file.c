@@ -441,7 +441,13 @@ elf_symbolize(image_file *self, uint64_t vaddr, image_match *out, mm_err *err)
 static mm_status
 elf_load(image_file *self, mm_err *err)
 {
-    return mm_elf_load_symbols(&self->reader.elf, self->dynamic_bias, err);
+    mm_status status =
+        mm_elf_load_symbols(&self->reader.elf, self->dynamic_bias, err);
+
+    if (status == MM_OK) {
+        mm_elf_freeze(&self->reader.elf);
+    }
+    return status;
 }
 
 static const image_format elf_format = {
@@ -893,22 +899,6 @@ image_file_dealloc(image_file *self)
     Py_DECREF(type);
 }
 
-/* After load() the bytes are gone: a table that was not read then cannot
- * be now.  The PT_DYNAMIC table of an ELF image is read for one
- * dynamic_bias; another would need it read again. */
-static int
-check_bias(image_file *self, uint64_t dynamic_bias, const char *who)
-{
-    if (self->source.detached && dynamic_bias != self->dynamic_bias) {
-        PyErr_Format(PyExc_ValueError,
-                     "%s: the image was loaded with dynamic_bias 0x%llx and "
-                     "its bytes let go; another bias needs a new ImageFile",
-                     who, (unsigned long long)self->dynamic_bias);
-        return -1;
-    }
-    return 0;
-}
-
 PyDoc_STRVAR(image_file_symbol_doc,
              "symbol($self, name, dynamic_bias=None, /)\n--\n\n"
              "(value, size, kind, is_global, is_absolute) of the defined\n"
@@ -945,9 +935,6 @@ image_file_symbol(image_file *self, PyObject *args)
     }
     if ((size_t)name_len != strlen(name)) {
         PyErr_SetString(PyExc_ValueError, "symbol: name has a NUL character");
-        return NULL;
-    }
-    if (check_bias(self, dynamic_bias, "symbol") < 0) {
         return NULL;
     }
     memset(&err, 0, sizeof(err));

@@ -253,6 +253,27 @@ def readelf_debuglink(path: Path) -> str | None:
     return m.group(1) if m else None
 
 
+def readelf_dynamic(path: Path) -> tuple[list[str], str]:
+    """DT_NEEDED names in order, and DT_SONAME ("none" when absent)."""
+    text = run_tool(["readelf", "-dW", path]).stdout
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.*)\]", text)
+    soname = re.findall(r"\(SONAME\)\s+Library soname: \[(.*)\]", text)
+    return needed, soname[0] if soname else "none"
+
+
+def readelf_debuglink_crc(path: Path) -> str:
+    """The CRC32 after the .gnu_debuglink name, in the file's byte order, as
+    elfdump prints it: "0x%08x", or "none"."""
+    dump = run_tool(["readelf", "-x", ".gnu_debuglink", path]).stdout
+    words = re.findall(r"^\s+0x[0-9a-f]+ ((?:[0-9a-f]{8} ?){1,4})", dump, re.M)
+    if not words:
+        return "none"
+    raw = bytes.fromhex("".join(w.replace(" ", "") for w in words))
+    at = (raw.index(b"\0") + 4) & ~3
+    order = "big" if path.read_bytes()[5] == 2 else "little"
+    return f"0x{int.from_bytes(raw[at : at + 4], order):08x}"
+
+
 def readelf_symbols(path: Path) -> dict[str, list[RefSymbol]]:
     tables: dict[str, list[RefSymbol]] = {}
     current: list[RefSymbol] = []
@@ -344,6 +365,11 @@ def compare_with_binutils(
     assert dump.facts["build-id"] == (build_id or "none")
     debuglink = None if dynamic_only else readelf_debuglink(path)
     assert dump.facts["debuglink"] == (debuglink or "none")
+    crc = "none" if dynamic_only else readelf_debuglink_crc(path)
+    assert dump.facts["debuglink-crc"] == crc
+    needed, soname = readelf_dynamic(path)
+    assert dump.facts["needed"].split() == needed
+    assert dump.facts["soname"] == soname
 
     tables = readelf_symbols(path)
     order = (".dynsym",) if dynamic_only else (".symtab", ".dynsym")
@@ -361,6 +387,20 @@ def compare_with_binutils(
         assert int(mine["binding"]) == BINDINGS[ref.binding]
         assert int(mine["section"]) == section_number(ref.section)
         assert mine["table"] == table
+        # What holds its address is itself or an alias at the same value
+        # (a sized one in code or data; not a TLS offset or an absolute;
+        # and not in an object file, whose values count from each
+        # section's start).
+        relocatable = dump.facts["type"] == "1"
+        if (
+            ref.type in ("FUNC", "OBJECT", "IFUNC")
+            and ref.size
+            and ref.section.isdigit()
+            and not relocatable
+        ):
+            holder = mine.get("holder", "").split("@")[0]
+            aliases = {s.name for t in order for s in tables.get(t, []) if s.value == ref.value}
+            assert holder in aliases, f"{path}: {name}: held by {holder!r}, not {aliases}"
     return dump
 
 
@@ -545,7 +585,8 @@ CROSS_TARGETS = {
 @pytest.mark.parametrize("kind", ["shared", "static", "object"])
 def test_cross_compiled(elfdump: Elfdump, build: Builder, target: str, kind: str) -> None:
     flags = {
-        "shared": ["-nostdlib", "-shared", "-fPIC", "-Wl,--build-id"],
+        # A soname: DT_STRTAB read in the target's byte order and class.
+        "shared": ["-nostdlib", "-shared", "-fPIC", "-Wl,--build-id", "-Wl,-soname,libx.so.2"],
         # MIPS linkers look for __start: name the entry, or everything is
         # collected as garbage.
         "static": ["-nostdlib", "-static", "-Wl,--build-id", "-Wl,-e,_start"],
@@ -558,6 +599,7 @@ def test_cross_compiled(elfdump: Elfdump, build: Builder, target: str, kind: str
     if kind == "object":
         assert dump.facts["segments"] == "0"  # no program headers: sections only
     if kind == "shared":
+        assert dump.facts["soname"] == "libx.so.2"
         dynamic = compare_with_binutils(elfdump, path, dynamic_only=True)
         assert dynamic.symbol("exported_function") is not None
 

@@ -147,6 +147,10 @@ typedef struct elf_table {
     mm_symtab symtab;
     uint8_t *versym; /* count raw 16-bit .gnu.version entries, or NULL */
     uint64_t bias;   /* TAB_DYNAMIC: the dynamic_bias it was read with */
+    /* TAB_DYNAMIC: the DT_* addresses as the dynamic section has them
+     * (DT_SYMTAB, DT_STRTAB, DT_HASH, DT_GNU_HASH, DT_VERSYM, DT_VERDEF),
+     * to tell whether another bias gives the same table. */
+    uint64_t dt[6];
     /* Version definitions (.gnu.version_d or DT_VERDEF): the string
      * offset of the name of each version index, NO_NAME for none; and of
      * the VER_FLG_BASE one. */
@@ -178,6 +182,7 @@ typedef struct elf_internal {
     char *shstrtab;
     size_t shstrtab_len;
     mm_budget budget;
+    int frozen; /* mm_elf_freeze(): nothing more is read */
     elf_table tables[TAB_COUNT];
 } elf_internal;
 
@@ -1325,6 +1330,7 @@ truncated:
 typedef struct elf_dynamic {
     uint64_t symtab, strtab, strsz, syment, hash, gnu_hash, versym, verdef,
         verdefnum;
+    uint64_t raw[6]; /* the same addresses before unbias, as elf_table.dt */
     int have_symtab, have_strtab, have_strsz, have_soname;
     uint64_t soname;
     uint64_t *needed;
@@ -1452,12 +1458,14 @@ read_dynamic(const mm_elf *elf, uint64_t bias, elf_dynamic *d, mm_err *err)
                 break;
             case DT_SYMTAB:
                 if (!d->have_symtab) {
+                    d->raw[0] = val;
                     d->symtab = unbias(val, bias);
                     d->have_symtab = 1;
                 }
                 break;
             case DT_STRTAB:
                 if (!d->have_strtab) {
+                    d->raw[1] = val;
                     d->strtab = unbias(val, bias);
                     d->have_strtab = 1;
                 }
@@ -1472,15 +1480,19 @@ read_dynamic(const mm_elf *elf, uint64_t bias, elf_dynamic *d, mm_err *err)
                 d->syment = val;
                 break;
             case DT_HASH:
+                d->raw[2] = d->hash ? d->raw[2] : val;
                 d->hash = d->hash ? d->hash : unbias(val, bias);
                 break;
             case DT_GNU_HASH:
+                d->raw[3] = d->gnu_hash ? d->raw[3] : val;
                 d->gnu_hash = d->gnu_hash ? d->gnu_hash : unbias(val, bias);
                 break;
             case DT_VERSYM:
+                d->raw[4] = d->versym ? d->raw[4] : val;
                 d->versym = d->versym ? d->versym : unbias(val, bias);
                 break;
             case DT_VERDEF:
+                d->raw[5] = d->verdef ? d->raw[5] : val;
                 d->verdef = d->verdef ? d->verdef : unbias(val, bias);
                 break;
             case DT_VERDEFNUM:
@@ -1549,6 +1561,7 @@ load_dynamic_table(mm_elf *elf, elf_table *t, uint64_t bias, mm_err *err)
     }
     free(d.needed); /* the rest of d is plain fields */
     d.needed = NULL;
+    memcpy(t->dt, d.raw, sizeof(t->dt));
     if (!d.have_symtab) {
         t->symtab.state = MM_TABLE_ABSENT;
         return MM_ERR_NOT_FOUND;
@@ -1729,9 +1742,28 @@ get_table(mm_elf *elf, int which, uint64_t bias, elf_table **out, mm_err *err)
     mm_status status;
 
     *out = t;
-    if (which == TAB_DYNAMIC && t->symtab.state != MM_TABLE_UNLOADED &&
-        t->bias != bias) {
-        free_table(in, t);
+    if (which == TAB_DYNAMIC && t->bias != bias &&
+        (t->symtab.state == MM_TABLE_LOADED ||
+         t->symtab.state == MM_TABLE_CORRUPT)) {
+        /* Read for another bias: the same table when the bias moves none
+         * of its addresses (a file's, whose addresses lie below any load
+         * bias), else read again, unless nothing more may be read.  An
+         * absent one is absent whatever the bias. */
+        int same = t->symtab.state == MM_TABLE_LOADED;
+        for (int i = 0; same && i < 6; i++) {
+            same = unbias(t->dt[i], bias) == unbias(t->dt[i], t->bias);
+        }
+        if (!same && in->frozen) {
+            return mm_err_set(err, MM_ERR_ARGUMENT, 0,
+                              "the dynamic symbol table was read with "
+                              "dynamic_bias 0x%" PRIx64
+                              " and the image's bytes are let go: another "
+                              "bias needs the image opened again",
+                              t->bias);
+        }
+        if (!same) {
+            free_table(in, t);
+        }
     }
     switch (t->symtab.state) {
     case MM_TABLE_LOADED:
@@ -2029,7 +2061,8 @@ mm_elf_find_symbol(mm_elf *elf, const char *name, uint64_t dynamic_bias,
                                     t->corrupt, table_names[which]);
             }
         }
-        if (status == MM_ERR_NOMEM || status == MM_ERR_CANCELLED) {
+        if (status == MM_ERR_NOMEM || status == MM_ERR_CANCELLED ||
+            status == MM_ERR_ARGUMENT) {
             *err = e;
             return status;
         }
@@ -2188,7 +2221,8 @@ mm_elf_symbolize(mm_elf *elf, uint64_t vaddr, uint64_t dynamic_bias,
             }
             continue;
         }
-        if (status == MM_ERR_NOMEM || status == MM_ERR_CANCELLED) {
+        if (status == MM_ERR_NOMEM || status == MM_ERR_CANCELLED ||
+            status == MM_ERR_ARGUMENT) {
             *err = e;
             return status;
         }
@@ -2229,6 +2263,16 @@ mm_elf_load_symbols(mm_elf *elf, uint64_t dynamic_bias, mm_err *err)
         /* A corrupt or missing table stays so: its lookups say it. */
     }
     return MM_OK;
+}
+
+void
+mm_elf_freeze(mm_elf *elf)
+{
+    elf_internal *in = elf->internal;
+
+    if (in != NULL) {
+        in->frozen = 1;
+    }
 }
 
 uint64_t

@@ -187,6 +187,12 @@ mm_status mm_elf_symbolize(mm_elf *elf, uint64_t vaddr, uint64_t dynamic_bias,
  * MM_ERR_CANCELLED fail. */
 mm_status mm_elf_load_symbols(mm_elf *elf, uint64_t dynamic_bias, mm_err *err);
 
+/* Says that nothing more will be read from the source (its bytes are
+ * gone: after mm_elf_load_symbols, the caller closed it).  A lookup that
+ * would read the PT_DYNAMIC table again for another dynamic_bias gives
+ * MM_ERR_ARGUMENT instead of trying and losing the table it has. */
+void mm_elf_freeze(mm_elf *elf);
+
 /* The bytes of tables the image holds now, charged against
  * MM_IMAGE_TABLE_BUDGET. */
 uint64_t mm_elf_table_bytes(const mm_elf *elf);
