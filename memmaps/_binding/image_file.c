@@ -582,8 +582,9 @@ macho_point_order(const void *a, const void *b)
 
 /* Builds the address index of a Mach-O image.  nlist records no size: a
  * symbol holds the addresses up to the next symbol of the same section,
- * the last one of a section up to the end of its segment.  N_ABS symbols
- * hold no address of the image; stabs and undefined ones are left out. */
+ * the last one of a section up to the end of that section (of its segment
+ * when the section is not known).  N_ABS symbols hold no address of the
+ * image; stabs and undefined ones are left out. */
 static mm_status
 macho_index(image_file *self, mm_err *err)
 {
@@ -662,6 +663,15 @@ macho_index(image_file *self, mm_err *err)
             e->end = segment->vmaddr + segment->vmsize;
             if (segment->initprot & 4) {
                 e->flags |= MM_SYMADDR_FUNCTION;
+            }
+        }
+        if (k <= macho->section_count) {
+            /* No further than the end of its section. */
+            uint64_t addr = macho->section_addr[k - 1];
+            uint64_t size = macho->section_size[k - 1];
+            if (p->value >= addr && p->value - addr < size &&
+                addr + size < e->end) {
+                e->end = addr + size;
             }
         }
         if (has_next[k] && next_start[k] < e->end) {

@@ -317,6 +317,18 @@ check_command(mm_macho *macho, const uint8_t *cmds, uint32_t len,
                               " sections, more than its cmdsize holds",
                               index, nsects);
         }
+        for (uint32_t j = 0; j < nsects && macho->section_count < 255; j++) {
+            /* sectname and segname, 16 bytes each, then addr and size,
+             * one word each. */
+            const uint8_t *q = p + need + (size_t)j * sectsize;
+            size_t k = macho->section_count++;
+            macho->section_addr[k] = cmd == LC_SEGMENT_64
+                                         ? mm_field64(macho, q + 32)
+                                         : mm_field32(macho, q + 32);
+            macho->section_size[k] = cmd == LC_SEGMENT_64
+                                         ? mm_field64(macho, q + 40)
+                                         : mm_field32(macho, q + 36);
+        }
         (*segments)++;
     }
     if (cmd == LC_SYMTAB) {

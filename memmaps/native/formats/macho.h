@@ -82,6 +82,12 @@ typedef struct mm_macho {
     uint32_t nsyms;
     uint32_t stroff;
     uint32_t strsize;
+    /* Where each section is, by n_sect - 1 (sections are numbered from 1
+     * across all segments in load command order; an nlist entry names at
+     * most 255): for telling how far a symbol reaches. */
+    size_t section_count;
+    uint64_t section_addr[255];
+    uint64_t section_size[255];
 } mm_macho;
 
 typedef struct mm_macho_symbol {
