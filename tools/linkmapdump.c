@@ -228,7 +228,8 @@ dump_self(void)
 {
     extern ElfW(Dyn) _DYNAMIC[];
     int fd = open("/proc/self/mem", O_RDONLY);
-    mm_source memory = {read_self, &fd, MM_SIZE_UNKNOWN};
+    mm_source memory = {
+        .read = read_self, .ctx = &fd, .size = MM_SIZE_UNKNOWN};
     uint64_t r_debug;
     mm_err err;
     int status;

@@ -77,7 +77,9 @@ def _from_memory(pid: int | None, record: ImageRecord) -> _core.ImageFile:
         data = read_memory(pid, region.start, length)
         image[region.offset : region.offset + len(data)] = data
     kernel = bool(record.flags & native.IMAGE_KERNEL)
-    return _core.ImageFile(bytes(image), format="elf", sections=kernel)
+    # The loader rewrote its DT_* addresses: symbolize() needs the bias
+    # too, which it takes from the ImageFile.
+    return _core.ImageFile(bytes(image), format="elf", sections=kernel, dynamic_bias=record.bias)
 
 
 class _ElfSymbols:
@@ -125,6 +127,8 @@ class _ElfSymbols:
             with suppress(OSError, Error):
                 if record.source is not None:
                     self._elf = linux_files.open_image(self._pid, record)
+                    # Everything read now: no descriptor is held per image.
+                    self._elf.load()
                 else:
                     self._elf = _from_memory(self._pid, record)
         return self._elf
@@ -140,4 +144,6 @@ class _ElfSymbols:
                 self._debug = linux_files.find_debug_file(
                     self._pid, record.path, build_id, debuglink, crc
                 )
+                if self._debug is not None:
+                    self._debug.load()
         return self._debug
