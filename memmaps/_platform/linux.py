@@ -110,7 +110,9 @@ class _ElfSymbols:
 
     def covering(self, vaddrs: Sequence[int]) -> list[FileSymbol | None]:
         elf = self._image_file()
-        found = [None] * len(vaddrs) if elf is None else elf.symbolize_many(vaddrs)
+        found: list[tuple[str, int, int, str] | None] = (
+            [None] * len(vaddrs) if elf is None else elf.symbolize_many(vaddrs)
+        )
         missing = [i for i, hit in enumerate(found) if hit is None]
         if missing:
             debug = self._debug_file(elf)
