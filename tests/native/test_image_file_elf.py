@@ -705,8 +705,12 @@ def test_after_load_another_bias_is_refused_only_where_it_matters() -> None:
     image, bias = own_image(libc)
     in_memory = _core.ImageFile(image, format="elf", sections=False, dynamic_bias=bias)
     value = in_memory.symbol("malloc")
+    # symbolize() takes its bias from the ImageFile: the relocated DT_*
+    # addresses are found.
+    assert in_memory.symbolize(value[0] + 1) == ("malloc", *value[:3])
     in_memory.load()
     assert in_memory.symbol("malloc") == value
+    assert in_memory.symbolize(value[0] + 1) == ("malloc", *value[:3])
     assert in_memory.symbol("malloc", bias) == value
     # A bias that moves its DT_* addresses would need the table read
     # again, and the bytes are gone.
