@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 
 from .. import _core
-from ..errors import Error
+from ..errors import Error, ParseError
 from ..images import FileSymbol, Image, Loaded
 from . import linux_files, linux_scope, native
 from .native import ImageRecord, images_key, read_memory, region_at, regions, usage
@@ -99,27 +99,37 @@ class _ElfSymbols:
 
     def find(self, name: str) -> FileSymbol | None:
         elf = self._image_file()
-        # The dynamic loader rewrites DT_* addresses in memory images.
-        found = None if elf is None else elf.symbol(name, self._record.bias)
+        # A table the reader refused (corrupt, or past a budget) is one this
+        # image does not have: it must not hide the other images' symbols.
+        found = None
+        if elf is not None:
+            with suppress(ParseError):
+                found = elf.symbol(name)
         if found is None:
             debug = self._debug_file(elf)
-            found = None if debug is None else debug.symbol(name)
+            if debug is not None:
+                with suppress(ParseError):
+                    found = debug.symbol(name)
         if found is None:
             return None
         return FileSymbol(name, *found)
 
     def covering(self, vaddrs: Sequence[int]) -> list[FileSymbol | None]:
         elf = self._image_file()
-        found: list[tuple[str, int, int, str] | None] = (
-            [None] * len(vaddrs) if elf is None else elf.symbolize_many(vaddrs)
-        )
+        found: list[tuple[str, int, int, str] | None] = [None] * len(vaddrs)
+        if elf is not None:
+            with suppress(ParseError):
+                found = elf.symbolize_many(vaddrs)
         missing = [i for i, hit in enumerate(found) if hit is None]
         if missing:
             debug = self._debug_file(elf)
             if debug is not None:
-                answers = debug.symbolize_many([vaddrs[i] for i in missing])
-                for i, hit in zip(missing, answers, strict=True):
-                    found[i] = hit
+                with suppress(ParseError):
+                    answers = debug.symbolize_many([vaddrs[i] for i in missing])
+                    for i, hit in zip(missing, answers, strict=True):
+                        found[i] = hit
+        # An address's symbol is what the table holds there: global or
+        # not, it is the answer (the binding matters only to find()).
         return [None if hit is None else FileSymbol(*hit, True, False) for hit in found]
 
     def _image_file(self) -> _core.ImageFile | None:

@@ -393,8 +393,7 @@ def _rebuilt(
 ) -> Scope:
     every = list(range(len(images)))
     names = [
-        None if record.flags & IMAGE_KERNEL else _file_names(pid, record)
-        for record in records
+        None if record.flags & IMAGE_KERNEL else _file_names(pid, record) for record in records
     ]
     executable = names[main]
     if executable is None:
