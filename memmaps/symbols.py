@@ -137,36 +137,68 @@ def check_address(addr: object) -> int:
     return addr
 
 
+_ADDRESS_MASK = 2**64 - 1
+
+
+def check_addresses(addrs: Sequence[int]) -> None:
+    """check_address for every element, in one pass where all are plain
+    ints (the usual case: a profiler's samples)."""
+    if all(type(addr) is int for addr in addrs):
+        if addrs and not (min(addrs) >= 0 and max(addrs) <= _ADDRESS_MASK):
+            for addr in addrs:
+                check_address(addr)
+        return
+    for addr in addrs:
+        check_address(addr)
+
+
 class AddressIndex:
     """The images of a process by address, for symbolizing many addresses
     with one search per image."""
 
-    __slots__ = ("_bases", "_images")
+    __slots__ = ("_bases", "_ends", "_images")
 
     def __init__(self, images: Iterable[Image]) -> None:
         self._images = sorted(images, key=lambda image: image.base)
         self._bases = [image.base for image in self._images]
+        self._ends = [image.end for image in self._images]
 
     def image_at(self, addr: int) -> Image | None:
         i = bisect_right(self._bases, addr) - 1
-        if i >= 0 and addr < self._images[i].end:
+        if i >= 0 and addr < self._ends[i]:
             return self._images[i]
         return None
 
     def symbolize(self, addrs: Sequence[int]) -> list[Symbol | None]:
         """The symbol holding each address (None where no image's symbol
         does), in the order asked."""
+        check_addresses(addrs)
         result: list[Symbol | None] = [None] * len(addrs)
-        by_image: dict[int, tuple[Image, list[int]]] = {}
+        # A profiler symbolizes thousands of samples at once: the loops
+        # below are per address, so they stay free of calls that Python
+        # would have to make into functions of this module.
+        bases, ends = self._bases, self._ends
+        by_image: dict[int, list[int]] = {}
         for position, addr in enumerate(addrs):
-            image = self.image_at(check_address(addr))
-            if image is not None:
-                by_image.setdefault(id(image), (image, []))[1].append(position)
-        for image, positions in by_image.values():
+            i = bisect_right(bases, addr) - 1
+            if i >= 0 and addr < ends[i]:
+                positions = by_image.get(i)
+                if positions is None:
+                    by_image[i] = [position]
+                else:
+                    positions.append(position)
+        make = tuple.__new__
+        for i, positions in by_image.items():
+            image = self._images[i]
             bias = image.bias
-            vaddrs = [(addrs[p] - bias) & (2**64 - 1) for p in positions]
+            vaddrs = [(addrs[p] - bias) & _ADDRESS_MASK for p in positions]
             for position, found in zip(positions, image._table.covering(vaddrs), strict=True):
-                if found is not None:
-                    start = image.runtime_address(found)
-                    result[position] = _symbol(image, found, addrs[position] - start)
+                if found is None:
+                    continue
+                name, value, size, kind, _is_global, is_absolute = found
+                # Image.runtime_address, inline.
+                start = value if is_absolute or kind == "tls" else (value + bias) & _ADDRESS_MASK
+                result[position] = make(
+                    Symbol, (name, start, size, kind, image, addrs[position] - start)
+                )
         return result

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -46,12 +47,14 @@ class Library:
             if shutil.which(tool) is None:
                 pytest.skip(f"{tool} (binutils) is not installed")
         symbols = subprocess.run(
-            ["nm", "--defined-only", str(path)], capture_output=True, text=True, check=True
+            ["nm", "-S", "--defined-only", str(path)], capture_output=True, text=True, check=True
         ).stdout
-        self.values = {
-            name: int(value, 16)
-            for value, _kind, name in (line.split() for line in symbols.splitlines())
-        }
+        self.values: dict[str, int] = {}
+        self.sizes: dict[str, int] = {}
+        for fields in (line.split() for line in symbols.splitlines()):
+            self.values[fields[-1]] = int(fields[0], 16)
+            if len(fields) == 4:
+                self.sizes[fields[-1]] = int(fields[1], 16)
         notes = subprocess.run(
             ["readelf", "-nW", str(path)], capture_output=True, text=True, check=True
         ).stdout
@@ -227,5 +230,57 @@ def test_a_reader_limited_to_1024_descriptors(built, count):
         assert len(report["answers"]) == 2
         for bias, address in report["answers"].values():
             assert address == bias + built.library.values["tiny_function"]
+    finally:
+        procutil.stop(target.proc)
+
+
+def test_symbolize_across_the_images(built):
+    """Addresses in every copy's function and variable, shuffled as a
+    profiler's samples come, each answered with its own copy."""
+    library = built.library
+    target = launch(built, "mmap", DEFAULT_COUNT)
+    try:
+        copies = [
+            image for image in memmaps.images(target.pid) if image.path.startswith(f"{built.libs}/")
+        ]
+        assert len(copies) == DEFAULT_COUNT
+        rng = random.Random(7)
+        asked: list[tuple[int, tuple | None]] = []
+        for image in copies:
+            for name, kind in (("tiny_function", "function"), ("tiny_value", "object")):
+                offset = rng.randrange(library.sizes[name])
+                address = image.bias + library.values[name]
+                asked.append((address + offset, (name, address, kind, image, offset)))
+            # The ELF header: mapped, in no symbol.
+            asked.append((image.base, None))
+        asked.append((0x10, None))  # no image there
+        rng.shuffle(asked)
+        addrs = [addr for addr, _want in asked]
+        with memmaps.Process(target.pid) as process:
+            for answers in (memmaps.symbolize(target.pid, addrs), process.symbolize(addrs)):
+                assert len(answers) == len(asked)
+                for (addr, want), got in zip(asked, answers, strict=True):
+                    if want is None:
+                        assert got is None, hex(addr)
+                        continue
+                    name, address, kind, image, offset = want
+                    assert got is not None, hex(addr)
+                    assert (got.name, got.address, got.kind, got.offset) == (
+                        name,
+                        address,
+                        kind,
+                        offset,
+                    )
+                    assert got.image == image
+                    assert got.size == library.sizes[name]
+            # Every element is checked, wherever it is in the list.
+            for bad, error in (
+                ([*addrs, True], TypeError),
+                ([*addrs, "0x10"], TypeError),
+                ([*addrs, -1], ValueError),
+                ([2**64, *addrs], ValueError),
+            ):
+                with pytest.raises(error):
+                    process.symbolize(bad)
     finally:
         procutil.stop(target.proc)
