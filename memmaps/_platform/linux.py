@@ -87,7 +87,15 @@ class _ElfSymbols:
     separate debug file where the image itself lacks the name or the
     address (a stripped file)."""
 
-    __slots__ = ("_debug", "_debug_searched", "_elf", "_opened", "_pid", "_record")
+    __slots__ = (
+        "_covering",
+        "_debug",
+        "_debug_searched",
+        "_elf",
+        "_opened",
+        "_pid",
+        "_record",
+    )
 
     def __init__(self, pid: int | None, record: ImageRecord) -> None:
         self._pid = pid
@@ -96,6 +104,10 @@ class _ElfSymbols:
         self._opened = False
         self._debug: _core.ImageFile | None = None
         self._debug_searched = False
+        # The symbols covering() gave, by what the table said: a profiler's
+        # samples come back to the same functions again and again, and one
+        # lookup here is cheaper than making the same symbol anew.
+        self._covering: dict[tuple[str, int, int, str], FileSymbol] = {}
 
     def find(self, name: str) -> FileSymbol | None:
         elf = self._image_file()
@@ -130,7 +142,17 @@ class _ElfSymbols:
                         found[i] = hit
         # An address's symbol is what the table holds there: global or
         # not, it is the answer (the binding matters only to find()).
-        return [None if hit is None else FileSymbol(*hit, True, False) for hit in found]
+        made = self._covering
+        symbols: list[FileSymbol | None] = []
+        for hit in found:
+            if hit is None:
+                symbols.append(None)
+                continue
+            symbol = made.get(hit)
+            if symbol is None:
+                symbol = made[hit] = FileSymbol(*hit, True, False)
+            symbols.append(symbol)
+        return symbols
 
     def _image_file(self) -> _core.ImageFile | None:
         if not self._opened:
