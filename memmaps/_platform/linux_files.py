@@ -140,9 +140,14 @@ def open_image(pid: int | None, record: ImageRecord) -> _core.ImageFile:
         fd = open_kernel_link(source)
     else:
         fd = _core.open_in_root(None, source, _open_flags() | _core.OPEN_NO_SYMLINKS)
+    return _mapped_elf(fd, record, source)
+
+
+def _mapped_elf(fd: int, record: ImageRecord, path: str) -> _core.ImageFile:
+    """The ELF open on fd (closed here), if it is the mapped file."""
     try:
         if not _is_mapped_file(os.fstat(fd), record):
-            raise OSError(f"{source} is no longer the mapped file")
+            raise OSError(f"{path} is no longer the mapped file")
         return _core.ImageFile(fd, format="elf")
     finally:
         os.close(fd)
@@ -157,12 +162,7 @@ def open_mapped_path(pid: int | None, record: ImageRecord) -> _core.ImageFile:
         raise OSError("the image has no file to look for by path")
     with TargetRoot(pid) as root:
         fd = root.open(root.theirs(path))
-    try:
-        if not _is_mapped_file(os.fstat(fd), record):
-            raise OSError(f"{path} is no longer the mapped file")
-        return _core.ImageFile(fd, format="elf")
-    finally:
-        os.close(fd)
+    return _mapped_elf(fd, record, path)
 
 
 def same_file(pid: int | None, image: Image, path: str) -> bool:

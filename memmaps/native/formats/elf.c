@@ -2025,20 +2025,41 @@ searched(const mm_elf *elf, int which)
     return which != TAB_DYNAMIC || mm_elf_section_count(elf) == 0;
 }
 
+/* How the tables of one search failed: a corrupt table does not hide the
+ * others, so its error is kept and reported only when no other table
+ * answers; running out of memory, being cancelled or a bad argument end
+ * the search at once. */
+typedef struct table_failures {
+    int corrupt;
+    mm_err first; /* the first corrupt table's error */
+} table_failures;
+
+/* Notes a table's status; 1 when it ends the search (the caller returns
+ * it, with e). */
+static int
+table_failed(table_failures *failures, mm_status status, const mm_err *e)
+{
+    if (status == MM_ERR_NOMEM || status == MM_ERR_CANCELLED ||
+        status == MM_ERR_ARGUMENT) {
+        return 1;
+    }
+    if (status == MM_ERR_PARSE && !failures->corrupt) {
+        failures->first = *e;
+        failures->corrupt = 1;
+    }
+    return 0;
+}
+
 mm_status
 mm_elf_find_symbol(mm_elf *elf, const char *name, uint64_t dynamic_bias,
                    mm_elf_symbol *out, mm_err *err)
 {
-    mm_err first;
-    int have_error = 0;
+    table_failures failures = {0};
 
     if (elf->internal == NULL || name == NULL) {
         return mm_err_set(err, MM_ERR_ARGUMENT, 0,
                           "no open ELF image or no name");
     }
-    first.status = MM_OK;
-    /* A corrupt table does not hide the others: its error is reported
-     * only when no other table has the name. */
     for (int which = 0; which < TAB_COUNT && searched(elf, which); which++) {
         elf_table *t;
         mm_err e;
@@ -2061,18 +2082,13 @@ mm_elf_find_symbol(mm_elf *elf, const char *name, uint64_t dynamic_bias,
                                     t->corrupt, table_names[which]);
             }
         }
-        if (status == MM_ERR_NOMEM || status == MM_ERR_CANCELLED ||
-            status == MM_ERR_ARGUMENT) {
+        if (table_failed(&failures, status, &e)) {
             *err = e;
             return status;
         }
-        if (status == MM_ERR_PARSE && !have_error) {
-            first = e;
-            have_error = 1;
-        }
     }
-    if (have_error) {
-        *err = first;
+    if (failures.corrupt) {
+        *err = failures.first;
         return MM_ERR_PARSE;
     }
     return mm_err_set(err, MM_ERR_NOT_FOUND, 0, "no defined symbol %.200s",
@@ -2183,13 +2199,11 @@ mm_status
 mm_elf_symbolize(mm_elf *elf, uint64_t vaddr, uint64_t dynamic_bias,
                  mm_elf_match *out, mm_err *err)
 {
-    mm_err first;
-    int have_error = 0;
+    table_failures failures = {0};
 
     if (elf->internal == NULL) {
         return mm_err_set(err, MM_ERR_ARGUMENT, 0, "no open ELF image");
     }
-    first.status = MM_OK;
     /* .symtab first: it has the local symbols too.  .dynsym (or the
      * PT_DYNAMIC table) for what it lacks, or when there is none. */
     for (int which = 0; which < TAB_COUNT && searched(elf, which); which++) {
@@ -2221,18 +2235,13 @@ mm_elf_symbolize(mm_elf *elf, uint64_t vaddr, uint64_t dynamic_bias,
             }
             continue;
         }
-        if (status == MM_ERR_NOMEM || status == MM_ERR_CANCELLED ||
-            status == MM_ERR_ARGUMENT) {
+        if (table_failed(&failures, status, &e)) {
             *err = e;
             return status;
         }
-        if (status == MM_ERR_PARSE && !have_error) {
-            first = e;
-            have_error = 1;
-        }
     }
-    if (have_error) {
-        *err = first;
+    if (failures.corrupt) {
+        *err = failures.first;
         return MM_ERR_PARSE;
     }
     return mm_err_set(err, MM_ERR_NOT_FOUND, 0, "no symbol holds 0x%" PRIx64,
