@@ -23,6 +23,7 @@
 #define _GNU_SOURCE /* dl_iterate_phdr, pread */
 #endif
 #include "formats/link_map.h"
+#include "read_whole.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -68,39 +69,6 @@ read_image(void *ctx, uint64_t addr, void *buf, size_t len)
     }
     memcpy(buf, m->data + (addr - m->base), len);
     return 0;
-}
-
-static uint8_t *
-read_file(const char *path, size_t *len)
-{
-    FILE *file = fopen(path, "rb");
-    uint8_t *data = NULL;
-    size_t cap = 0;
-
-    *len = 0;
-    if (file == NULL) {
-        return NULL;
-    }
-    for (;;) {
-        size_t n;
-        if (cap - *len < 65536) {
-            uint8_t *grown = realloc(data, cap * 2 + 65536);
-            if (grown == NULL) {
-                free(data);
-                fclose(file);
-                return NULL;
-            }
-            data = grown;
-            cap = cap * 2 + 65536;
-        }
-        n = fread(data + *len, 1, cap - *len, file);
-        *len += n;
-        if (n == 0) {
-            break;
-        }
-    }
-    fclose(file);
-    return data;
 }
 
 static int
@@ -312,10 +280,10 @@ main(int argc, char **argv)
         parse_number(argv[arg + 3], &addr) != 0) {
         return usage();
     }
-    data = read_file(argv[arg + 1], &m.len);
+    data = read_whole_file(argv[arg + 1], &m.len);
     if (data == NULL) {
         fprintf(stderr, "linkmapdump: %s: %s\n", argv[arg + 1],
-                strerror(errno ? errno : ENOMEM));
+                strerror(errno));
         return 1;
     }
     m.data = data;

@@ -43,6 +43,7 @@
 #include "formats/dyld.h"
 #include "formats/macho.h"
 #include "formats/macho_images.h"
+#include "read_whole.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -56,42 +57,6 @@
 #define MAX_MARKS   64
 
 /* ---- files and simulated memory ---- */
-
-static uint8_t *
-read_file(const char *path, size_t *len)
-{
-    FILE *file = fopen(path, "rb");
-    uint8_t *data = NULL;
-    size_t cap = 0;
-
-    *len = 0;
-    if (file == NULL) {
-        fprintf(stderr, "machodump: cannot open %s: %s\n", path,
-                strerror(errno));
-        return NULL;
-    }
-    for (;;) {
-        size_t n;
-        if (cap - *len < 65536) {
-            uint8_t *grown = realloc(data, cap * 2 + 65536);
-            if (grown == NULL) {
-                free(data);
-                fclose(file);
-                fprintf(stderr, "machodump: out of memory\n");
-                return NULL;
-            }
-            data = grown;
-            cap = cap * 2 + 65536;
-        }
-        n = fread(data + *len, 1, cap - *len, file);
-        *len += n;
-        if (n == 0) {
-            break;
-        }
-    }
-    fclose(file);
-    return data;
-}
 
 /* A copy in a buffer of exactly len bytes, so that the sanitizer sees any
  * read past it. */
@@ -223,8 +188,10 @@ add_region_arg(memory *m, const char *arg)
         fprintf(stderr, "machodump: --region wants ADDR:FILE, not %s\n", arg);
         return -1;
     }
-    data = read_file(end + 1, &len);
+    data = read_whole_file(end + 1, &len);
     if (data == NULL) {
+        fprintf(stderr, "machodump: cannot read %s: %s\n", end + 1,
+                strerror(errno));
         return -1;
     }
     status = add_region(m, addr, data, len);
@@ -1187,8 +1154,10 @@ main(int argc, char **argv)
         goto bad_usage;
     }
     path = argv[arg++];
-    data = read_file(path, &buffer.len);
+    data = read_whole_file(path, &buffer.len);
     if (data == NULL) {
+        fprintf(stderr, "machodump: cannot read %s: %s\n", path,
+                strerror(errno));
         goto error;
     }
     buffer.data = data;

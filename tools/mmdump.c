@@ -16,6 +16,7 @@
 #include "core/mm.h"
 #include "core/switches.h"
 #include "formats/procmaps.h"
+#include "read_whole.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -157,39 +158,6 @@ parse_pid(const char *text, mm_target *target)
     return 0;
 }
 
-static char *
-read_file(const char *path, size_t *len)
-{
-    FILE *file = fopen(path, "rb");
-    char *data = NULL;
-    size_t cap = 0;
-
-    *len = 0;
-    if (file == NULL) {
-        return NULL;
-    }
-    for (;;) {
-        size_t n;
-        if (cap - *len < 65536) {
-            char *grown = realloc(data, cap * 2 + 65536);
-            if (grown == NULL) {
-                free(data);
-                fclose(file);
-                return NULL;
-            }
-            data = grown;
-            cap = cap * 2 + 65536;
-        }
-        n = fread(data + *len, 1, cap - *len, file);
-        *len += n;
-        if (n == 0) {
-            break;
-        }
-    }
-    fclose(file);
-    return data;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -208,7 +176,7 @@ main(int argc, char **argv)
     }
     if (argc == 3 && strcmp(argv[1], "-f") == 0) {
         size_t len;
-        char *text = read_file(argv[2], &len);
+        char *text = (char *)read_whole_file(argv[2], &len);
         if (text == NULL) {
             fprintf(stderr, "mmdump: cannot read %s: %s\n", argv[2],
                     strerror(errno));
