@@ -88,11 +88,11 @@ class _Module(types.ModuleType):
     # A property on the module's class, so that an assignment is checked
     # and reaches the C core, which reads it at each call.
     @property
-    def PROCFS(self) -> str:  # noqa: N802 - the setting's public name
+    def PROCFS(self) -> str:
         return _core.procfs()
 
     @PROCFS.setter
-    def PROCFS(self, path: str) -> None:  # noqa: N802
+    def PROCFS(self, path: str) -> None:
         _core.set_procfs(os.fspath(path) if isinstance(path, os.PathLike) else path)
 
 

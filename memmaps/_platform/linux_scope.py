@@ -248,9 +248,6 @@ def _chain_order(
 # --------------------------------------------------------------------------
 
 
-
-
-
 class _Named(NamedTuple):
     """What an image's file says of its names."""
 
