@@ -11,6 +11,8 @@ The public contract is documented in docs/api.md.
 from __future__ import annotations
 
 import os
+import sys
+import types
 from collections.abc import Iterable
 from typing import overload
 
@@ -70,6 +72,37 @@ _core.setup(Region, Usage, _from_native)
 
 #: The C core's backend: "linux", "macos", or "unsupported".
 BACKEND: str = _system.NAME
+
+#: The environment variable that sets PROCFS when memmaps is imported.
+PROCFS_VARIABLE = "MEMMAPS_PROCFS"
+
+#: (Linux) The root of the procfs pids are looked up in: "/proc" unless
+#: MEMMAPS_PROCFS or an assignment (``memmaps.PROCFS = "/host/proc"``) says
+#: otherwise, as psutil's PROCFS_PATH.  Pids are that procfs's pid
+#: namespace's numbers; pid None is always this process, read through its
+#: own /proc.
+PROCFS: str
+
+
+class _Module(types.ModuleType):
+    # A property on the module's class, so that an assignment is checked
+    # and reaches the C core, which reads it at each call.
+    @property
+    def PROCFS(self) -> str:
+        return _core.procfs()
+
+    @PROCFS.setter
+    def PROCFS(self, path: str) -> None:
+        _core.set_procfs(os.fspath(path) if isinstance(path, os.PathLike) else path)
+
+
+sys.modules[__name__].__class__ = _Module
+
+if os.environ.get(PROCFS_VARIABLE):
+    try:
+        _core.set_procfs(os.environ[PROCFS_VARIABLE])
+    except ValueError as e:
+        raise ValueError(f"the environment variable {PROCFS_VARIABLE}: {e}") from None
 
 
 def regions(pid: int | None = None, *, usage: bool = False) -> Maps:

@@ -128,8 +128,57 @@ begin_call(module_state *state, long pid, mm_target *target)
     if (check_setup(state) < 0) {
         return -1;
     }
-    target->pid = pid < 0 ? MM_PID_SELF : pid;
+    binding_target_init(state, target, pid);
     return 0;
+}
+
+PyDoc_STRVAR(
+    set_procfs_doc,
+    "set_procfs($module, path, /)\n--\n\n"
+    "Makes path (an absolute str) the procfs root pids are looked up\n"
+    "in; ValueError naming PROCFS when it cannot be one.");
+
+static PyObject *
+core_set_procfs(PyObject *module, PyObject *path)
+{
+    module_state *state = get_state(module);
+    mm_target checked;
+    char why[160];
+    PyObject *bytes;
+    int rc;
+
+    if (!PyUnicode_Check(path)) {
+        PyErr_Format(PyExc_TypeError, "PROCFS must be a str, not %.100s",
+                     Py_TYPE(path)->tp_name);
+        return NULL;
+    }
+    bytes = PyUnicode_EncodeFSDefault(path);
+    if (bytes == NULL) {
+        return NULL;
+    }
+    mm_target_init(&checked, MM_PID_SELF);
+    rc = mm_target_set_procfs(&checked, PyBytes_AS_STRING(bytes),
+                              (size_t)PyBytes_GET_SIZE(bytes), why,
+                              sizeof(why));
+    Py_DECREF(bytes);
+    if (rc < 0) {
+        PyErr_Format(PyExc_ValueError, "%s, not %R", why, path);
+        return NULL;
+    }
+    memcpy(state->procfs, checked.procfs, sizeof(state->procfs));
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(procfs_doc, "procfs($module, /)\n--\n\n"
+                         "The procfs root pids are looked up in.");
+
+static PyObject *
+core_procfs(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    module_state *state = get_state(module);
+
+    return PyUnicode_DecodeFSDefault(state->procfs[0] != '\0' ? state->procfs
+                                                              : "/proc");
 }
 
 /* The backend calls that answer with a region list. */
@@ -450,6 +499,8 @@ core_open_in_root(PyObject *module, PyObject *args)
 static PyMethodDef core_methods[] = {
     {"setup", (PyCFunction)(void (*)(void))core_setup, METH_FASTCALL,
      setup_doc},
+    {"set_procfs", core_set_procfs, METH_O, set_procfs_doc},
+    {"procfs", core_procfs, METH_NOARGS, procfs_doc},
     {"regions", core_regions, METH_VARARGS, regions_doc},
     {"process_usage", core_process_usage, METH_VARARGS, process_usage_doc},
     {"region_at", core_region_at, METH_VARARGS, region_at_doc},

@@ -54,12 +54,23 @@ typedef struct {
     PyObject *kinds[MM_KIND_COUNT];
     PyObject *empty_tuple;
     PyTypeObject *image_file_type; /* ImageFile */
+    /* The procfs root pids are looked up in (memmaps.PROCFS), as
+     * mm_target.procfs holds it: "" for /proc. */
+    char procfs[MM_PROCFS_MAX];
 } module_state;
 
 static inline module_state *
 get_state(PyObject *module)
 {
     return (module_state *)PyModule_GetState(module);
+}
+
+/* A target of pid, in the procfs memmaps.PROCFS names. */
+static inline void
+binding_target_init(const module_state *state, mm_target *target, long pid)
+{
+    mm_target_init(target, pid);
+    memcpy(target->procfs, state->procfs, sizeof(target->procfs));
 }
 
 /* objects.c: the interned strings every listing shares; 0 or -1. */

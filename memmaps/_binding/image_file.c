@@ -167,9 +167,10 @@ source_open(image_source *source, PyObject *object, const char *who)
 
 /* Reads process pid's memory, offsets counting from base. */
 static void
-source_open_memory(image_source *source, long pid, uint64_t base)
+source_open_memory(image_source *source, const module_state *state, long pid,
+                   uint64_t base)
 {
-    source->target.pid = pid < 0 ? MM_PID_SELF : pid;
+    binding_target_init(state, &source->target, pid);
     source->memory.read = mm_read_target;
     source->memory.ctx = &source->target;
     source->memory.base = base;
@@ -860,7 +861,8 @@ image_file_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
             Py_DECREF(self);
             return NULL;
         }
-        source_open_memory(&self->source, pid, load_address);
+        source_open_memory(&self->source, PyType_GetModuleState(Py_TYPE(self)),
+                           pid, load_address);
         in_memory = 1;
     }
     else if (source_open(&self->source, object, "ImageFile") < 0) {

@@ -75,7 +75,7 @@ begin(PyObject *module, PyObject *args, const char *format,
         return -1;
     }
     memset(source, 0, sizeof(*source));
-    source->target.pid = *pid < 0 ? MM_PID_SELF : *pid;
+    binding_target_init(state, &source->target, *pid);
     memory->read = read_target_memory;
     memory->ctx = source;
     memory->size = MM_SIZE_UNKNOWN;

@@ -57,7 +57,9 @@ def _open_flags() -> int:
 
 
 def _proc(pid: int | None) -> str:
-    return f"/proc/{'self' if pid is None else pid}"
+    # pid None is the reader itself, through its own /proc whatever PROCFS
+    # says: another pid namespace's procfs has no "self" that names it.
+    return "/proc/self" if pid is None else f"{_core.procfs()}/{pid}"
 
 
 class TargetRoot:

@@ -45,7 +45,7 @@ from typing import NamedTuple
 from .. import _core
 from ..errors import AccessDenied, Error, NoSuchProcess
 from ..images import Image
-from .linux_files import TargetRoot, open_image, open_mapped_path
+from .linux_files import TargetRoot, _proc, open_image, open_mapped_path
 from .native import (
     IMAGE_HAS_FILE_ID,
     IMAGE_KERNEL,
@@ -246,10 +246,6 @@ def _chain_order(
 # --------------------------------------------------------------------------
 # The order rebuilt from files
 # --------------------------------------------------------------------------
-
-
-def _proc(pid: int | None) -> str:
-    return f"/proc/{'self' if pid is None else pid}"
 
 
 class _Named(NamedTuple):

@@ -71,6 +71,18 @@ mm_backend_name(void)
     return "linux";
 }
 
+/* A path under a pid's procfs directory: the procfs root, the pid and up to
+ * 95 bytes more ("map_files/" and two 16-digit addresses). */
+#define PROC_PATH_MAX (MM_PROCFS_MAX + 96)
+
+/* The procfs root the current backend call looks pids up in
+ * (mm_target.procfs, "" for /proc), and whether its pids are the reader's
+ * own, so that pid syscalls (pidfd_open, kill, process_vm_readv) name the
+ * same process as its files.  Held for the length of one call rather than
+ * passed through every helper that names a file of the target's. */
+static _Thread_local const char *call_procfs = "";
+static _Thread_local int call_pids_are_readers = 1;
+
 static void
 proc_path(char *buf, size_t size, long pid, const char *file)
 {
@@ -78,8 +90,16 @@ proc_path(char *buf, size_t size, long pid, const char *file)
         snprintf(buf, size, "/proc/self/%s", file);
     }
     else {
-        snprintf(buf, size, "/proc/%ld/%s", pid, file);
+        snprintf(buf, size, "%s/%ld/%s",
+                 call_procfs[0] != '\0' ? call_procfs : "/proc", pid, file);
     }
+}
+
+/* Whether a pid syscall on pid reaches the process proc_path names. */
+static int
+pid_syscalls_apply(long pid)
+{
+    return pid < 0 || call_pids_are_readers;
 }
 
 /* Reads a small /proc file whole; returns its length or -1 with errno. */
@@ -467,7 +487,7 @@ target_root_init(target_root *root, long pid, unsigned switches)
 static void
 target_root_open(target_root *root)
 {
-    char path[64];
+    char path[PROC_PATH_MAX];
     struct stat theirs, mine;
     ssize_t n;
 
@@ -550,7 +570,7 @@ open_named_file(target_root *root, const char *name, size_t name_len,
         fd = mm_linux_open_in_root(root->fd, theirs, open_flags, &st);
         if (fd >= 0 && matches(&st, want)) {
             if (source != NULL) {
-                char prefix[64];
+                char prefix[PROC_PATH_MAX];
                 size_t prefix_len, len = strlen(theirs);
                 proc_path(prefix, sizeof(prefix), root->pid, "root");
                 prefix_len = strlen(prefix);
@@ -600,7 +620,7 @@ typedef struct proc_state {
 static int
 read_proc_state(long pid, proc_state *out)
 {
-    char path[64];
+    char path[PROC_PATH_MAX];
     char buf[1024];
     char *p;
 
@@ -633,7 +653,7 @@ read_proc_state(long pid, proc_state *out)
 static int
 read_status_ids(long pid, const char *key, unsigned long ids[4])
 {
-    char path[64];
+    char path[PROC_PATH_MAX];
     char buf[4096];
     char *line;
     size_t key_len = strlen(key);
@@ -667,7 +687,7 @@ access_denied(long pid, int error, mm_err *err)
     unsigned long uids[4], gids[4];
     unsigned long me = (unsigned long)geteuid();
     unsigned long my_group = (unsigned long)getegid();
-    char dir[64];
+    char dir[PROC_PATH_MAX];
     struct stat st;
 
     if (error == EPERM) {
@@ -743,7 +763,8 @@ open_failed(long pid, int error, mm_err *err)
     case ENOENT:
     case ESRCH:
         /* hidepid=invisible makes a live process look missing. */
-        if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
+        if (pid > 0 && pid_syscalls_apply(pid) &&
+            (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
             return mm_err_set(
                 err, MM_ERR_ACCESS, error,
                 "access denied to process %ld: it exists, but /proc hides "
@@ -957,7 +978,7 @@ make_names_exact(long pid, int *maps_fd, unsigned flags, mm_list *list)
         if (region->flags & MM_REGION_UNESCAPED &&
             !(flags & MM_SWITCH_TEXT_ONLY)) {
             if (*maps_fd < 0) {
-                char path[64];
+                char path[PROC_PATH_MAX];
                 proc_path(path, sizeof(path), pid, "maps");
                 *maps_fd = open(path, O_RDONLY | O_CLOEXEC);
             }
@@ -1040,7 +1061,7 @@ static enum read_outcome
 read_proc_text(long pid, int pidfd, const char *file, int one_piece, int *fd,
                mm_list *out, mm_err *err)
 {
-    char path[64];
+    char path[PROC_PATH_MAX];
 
     proc_path(path, sizeof(path), pid, file);
     *fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1107,7 +1128,7 @@ read_and_parse(long pid, const char *file, int one_piece, int *fd,
 
     mm_list_clear(out);
     *fd = -1;
-    if (pid >= 0) {
+    if (pid >= 0 && pid_syscalls_apply(pid)) {
         /* A pidfd taken before the open pins the process meant: if it dies
          * and its pid is reused before the open, the pidfd still says it
          * died. */
@@ -1140,8 +1161,9 @@ read_and_parse(long pid, const char *file, int one_piece, int *fd,
     return status;
 }
 
-mm_status
-mm_regions(const mm_target *target, unsigned flags, mm_list *out, mm_err *err)
+static mm_status
+regions_in_procfs(const mm_target *target, unsigned flags, mm_list *out,
+                  mm_err *err)
 {
     int fd = -1;
     int usage = (flags & MM_REGIONS_USAGE) != 0;
@@ -1173,9 +1195,9 @@ have_smaps_rollup(void)
     return access("/proc/self/smaps_rollup", R_OK) == 0;
 }
 
-mm_status
-mm_process_usage(const mm_target *target, unsigned flags, mm_list *out,
-                 mm_err *err)
+static mm_status
+process_usage_in_procfs(const mm_target *target, unsigned flags, mm_list *out,
+                        mm_err *err)
 {
     int fd = -1;
     mm_status status;
@@ -1301,9 +1323,9 @@ region_from_query(long pid, unsigned flags,
     return MM_OK;
 }
 
-mm_status
-mm_region_at(const mm_target *target, uint64_t addr, unsigned flags,
-             mm_list *out, mm_err *err)
+static mm_status
+region_at_in_procfs(const mm_target *target, uint64_t addr, unsigned flags,
+                    mm_list *out, mm_err *err)
 {
     long pid = target->pid;
     int pidfd = -1, fd = -1, use_listing = 0;
@@ -1316,14 +1338,14 @@ mm_region_at(const mm_target *target, uint64_t addr, unsigned flags,
     if (flags & MM_SWITCH_FROM_LISTING) {
         return mm_region_at_from_listing(target, addr, out, err);
     }
-    if (pid >= 0) {
+    if (pid >= 0 && pid_syscalls_apply(pid)) {
         pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
         if (pidfd < 0 && errno == ESRCH) {
             return open_failed(pid, ESRCH, err);
         }
     }
     {
-        char path[64];
+        char path[PROC_PATH_MAX];
         proc_path(path, sizeof(path), pid, "maps");
         fd = open(path, O_RDONLY | O_CLOEXEC);
     }
@@ -1416,15 +1438,53 @@ memory_access_denied(long pid, int error, mm_err *err)
     return access_denied(pid, error == EPERM ? EACCES : error, err);
 }
 
-mm_status
-mm_read_memory(const mm_target *target, uint64_t addr, void *buf, size_t len,
-               size_t *got, mm_err *err)
+/* Reads the memory of a pid the reader cannot name in a syscall (it belongs
+ * to another pid namespace's procfs) through that procfs's PID/mem, which
+ * the kernel guards with the same ptrace access check. */
+static mm_status
+read_memory_by_file(long pid, uint64_t addr, void *buf, size_t len,
+                    size_t *got, mm_err *err)
+{
+    char path[PROC_PATH_MAX];
+    size_t done = 0;
+    int fd;
+
+    proc_path(path, sizeof(path), pid, "mem");
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == EACCES || errno == EPERM) {
+            return memory_access_denied(pid, errno, err);
+        }
+        return open_failed(pid, errno, err);
+    }
+    while (done < len && addr + done <= (uint64_t)INT64_MAX) {
+        ssize_t n =
+            pread(fd, (char *)buf + done, len - done, (off_t)(addr + done));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break; /* EIO: unmapped or unreadable, a short read */
+        }
+        done += (size_t)n;
+    }
+    close(fd);
+    *got = done;
+    return MM_OK;
+}
+
+static mm_status
+read_memory_in_procfs(const mm_target *target, uint64_t addr, void *buf,
+                      size_t len, size_t *got, mm_err *err)
 {
     long pid = target->pid;
     pid_t real_pid = pid < 0 ? getpid() : (pid_t)pid;
     size_t done = 0;
 
     *got = 0;
+    if (!pid_syscalls_apply(pid)) {
+        return read_memory_by_file(pid, addr, buf, len, got, err);
+    }
     while (done < len) {
         struct iovec local = {.iov_base = (char *)buf + done,
                               .iov_len = len - done};
@@ -1469,9 +1529,8 @@ mm_read_memory(const mm_target *target, uint64_t addr, void *buf, size_t len,
  * from the target's own memory.
  */
 
-/* The longest /proc/PID/... prefix written here ("/proc/%ld/map_files/"
+/* The longest PROCFS/PID/... prefix written here ("PROCFS/%ld/map_files/"
  * plus two 16-digit addresses and a dash). */
-#define PROC_PATH_MAX 96
 
 /* How the auxiliary vector names what it holds (<elf.h> values). */
 #define MM_AT_NULL   0
@@ -1952,9 +2011,9 @@ group_last(const mm_list *list, size_t first)
     return last;
 }
 
-mm_status
-mm_images(const mm_target *target, unsigned flags, mm_image_list *out,
-          mm_err *err)
+static mm_status
+images_in_procfs(const mm_target *target, unsigned flags, mm_image_list *out,
+                 mm_err *err)
 {
     mm_list *list = &out->regions;
     image_scan scan;
@@ -1971,7 +2030,7 @@ mm_images(const mm_target *target, unsigned flags, mm_image_list *out,
     scan.target = target;
     scan.regions = list;
     scan.page_size = page > 0 ? (uint64_t)page : 4096;
-    if (target->pid >= 0) {
+    if (target->pid >= 0 && pid_syscalls_apply(target->pid)) {
         /* Taken before anything is read, so that a target that dies (and
          * whose pid is reused) while its images are read is noticed. */
         pidfd = (int)syscall(SYS_pidfd_open, (pid_t)target->pid, 0);
@@ -2014,4 +2073,170 @@ done:
         close(pidfd);
     }
     return status;
+}
+
+/* ---- the procfs a call reads ---- */
+
+/* Whether pids in the procfs at root are the reader's own pid namespace's.
+ * Its self is the reader, and NSpid lists the reader's pid in every
+ * namespace from the procfs's own down to the reader's: one pid when they
+ * are the same, more when the procfs is an ancestor's.  A procfs of a
+ * descendant or an unrelated namespace has no self at all. */
+enum { PROCFS_FOREIGN = 0, PROCFS_READERS = 1, PROCFS_NONE = 2 };
+
+static int
+procfs_is_readers(const char *root)
+{
+    char path[PROC_PATH_MAX];
+    char buf[4096];
+    const char *line;
+    struct statfs fs;
+
+    if (statfs(root, &fs) != 0 || fs.f_type != MM_PROC_SUPER_MAGIC) {
+        return PROCFS_NONE;
+    }
+    snprintf(path, sizeof(path), "%s/self/status", root);
+    if (read_small_file(path, buf, sizeof(buf)) < 0) {
+        return 0;
+    }
+    line = strstr(buf, "\nNSpid:");
+    if (line != NULL) {
+        int pids = 0;
+        for (const char *p = line + 7; *p != '\0' && *p != '\n'; p++) {
+            if (*p >= '0' && *p <= '9' && (p[-1] == ' ' || p[-1] == '\t')) {
+                pids++;
+            }
+        }
+        return pids == 1 ? PROCFS_READERS : PROCFS_FOREIGN;
+    }
+    line = strstr(buf, "\nTgid:"); /* before Linux 4.1 */
+    return line != NULL && strtol(line + 6, NULL, 10) == (long)getpid()
+               ? PROCFS_READERS
+               : PROCFS_FOREIGN;
+}
+
+typedef struct procfs_call {
+    const char *procfs;
+    int pids_are_readers;
+} procfs_call;
+
+static _Thread_local int call_depth = 0;
+
+/* Makes target's procfs the one the call reads.  A nested call on the same
+ * procfs (images() reads memory and lists regions) keeps what the outer one
+ * found; /proc's answer is kept per process, since a process's /proc does
+ * not change under it (a fork into a new pid namespace is a new pid). */
+static procfs_call
+procfs_enter(const mm_target *target)
+{
+    static _Thread_local pid_t proc_checked_for = 0;
+    static _Thread_local int proc_is_readers = 1;
+    procfs_call outer = {call_procfs, call_pids_are_readers};
+    int same = call_depth > 0 && strcmp(outer.procfs, target->procfs) == 0;
+
+    call_depth++;
+    call_procfs = target->procfs;
+    if (target->pid < 0 || same) {
+        return outer;
+    }
+    if (target->procfs[0] != '\0') {
+        call_pids_are_readers =
+            procfs_is_readers(target->procfs) == PROCFS_READERS;
+    }
+    else {
+        if (proc_checked_for != getpid()) {
+            proc_is_readers = procfs_is_readers("/proc") == PROCFS_READERS;
+            proc_checked_for = getpid();
+        }
+        call_pids_are_readers = proc_is_readers;
+    }
+    return outer;
+}
+
+/* Says in err's message, when the pid was looked up in another pid
+ * namespace's procfs, that pids there are not the reader's; then restores
+ * the outer call's procfs. */
+static mm_status
+procfs_leave(const mm_target *target, procfs_call outer, mm_status status,
+             mm_err *err)
+{
+    if ((status == MM_ERR_NO_PROCESS || status == MM_ERR_ACCESS ||
+         status == MM_ERR_ZOMBIE) &&
+        target->pid >= 0 && call_depth == 1 && !call_pids_are_readers) {
+        size_t used = strnlen(err->message, sizeof(err->message));
+        char *tail = err->message + used;
+        size_t room = sizeof(err->message) - used;
+        const char *root = target->procfs[0] != '\0' ? target->procfs : NULL;
+
+        if (root == NULL) {
+            snprintf(tail, room,
+                     "; /proc is the procfs of another pid namespace than "
+                     "this process's, as in a pid namespace without a /proc "
+                     "of its own: its pid %ld is not the process this one "
+                     "calls %ld (mount a procfs in a mount namespace of this "
+                     "pid namespace, or point memmaps.PROCFS at one)",
+                     target->pid, target->pid);
+        }
+        else if (procfs_is_readers(root) == PROCFS_NONE) {
+            snprintf(tail, room, "; PROCFS %s is not a procfs", root);
+        }
+        else {
+            snprintf(tail, room,
+                     "; PROCFS %s is the procfs of another pid namespace "
+                     "than this process's: pid %ld is that namespace's "
+                     "number, and this process knows the same process by "
+                     "another pid, or not at all",
+                     root, target->pid);
+        }
+    }
+    call_depth--;
+    call_procfs = outer.procfs;
+    call_pids_are_readers = outer.pids_are_readers;
+    return status;
+}
+
+mm_status
+mm_regions(const mm_target *target, unsigned flags, mm_list *out, mm_err *err)
+{
+    procfs_call outer = procfs_enter(target);
+    return procfs_leave(target, outer,
+                        regions_in_procfs(target, flags, out, err), err);
+}
+
+mm_status
+mm_process_usage(const mm_target *target, unsigned flags, mm_list *out,
+                 mm_err *err)
+{
+    procfs_call outer = procfs_enter(target);
+    return procfs_leave(target, outer,
+                        process_usage_in_procfs(target, flags, out, err), err);
+}
+
+mm_status
+mm_region_at(const mm_target *target, uint64_t addr, unsigned flags,
+             mm_list *out, mm_err *err)
+{
+    procfs_call outer = procfs_enter(target);
+    return procfs_leave(target, outer,
+                        region_at_in_procfs(target, addr, flags, out, err),
+                        err);
+}
+
+mm_status
+mm_read_memory(const mm_target *target, uint64_t addr, void *buf, size_t len,
+               size_t *got, mm_err *err)
+{
+    procfs_call outer = procfs_enter(target);
+    return procfs_leave(
+        target, outer, read_memory_in_procfs(target, addr, buf, len, got, err),
+        err);
+}
+
+mm_status
+mm_images(const mm_target *target, unsigned flags, mm_image_list *out,
+          mm_err *err)
+{
+    procfs_call outer = procfs_enter(target);
+    return procfs_leave(target, outer,
+                        images_in_procfs(target, flags, out, err), err);
 }

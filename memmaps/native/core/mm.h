@@ -179,11 +179,29 @@ typedef struct mm_err {
 } mm_err;
 
 /* The process to read.  A negative pid (MM_PID_SELF) means the calling
- * process, which needs no permission and cannot vanish. */
-#define MM_PID_SELF (-1)
+ * process, which needs no permission and cannot vanish; it is read through
+ * the reader's own /proc/self whatever procfs says, since a procfs of
+ * another pid namespace has no "self" to name the reader by.
+ *
+ * procfs (Linux) is the root of the procfs a pid is looked up in: "" for
+ * "/proc", else an absolute path of at most MM_PROCFS_MAX - 1 bytes with no
+ * trailing slash (mm_target_set_procfs checks it).  A pid is a number in
+ * that procfs's pid namespace. */
+#define MM_PID_SELF   (-1)
+#define MM_PROCFS_MAX 256
 typedef struct mm_target {
     long pid;
+    char procfs[MM_PROCFS_MAX];
 } mm_target;
+
+/* A target of pid reading "/proc". */
+void mm_target_init(mm_target *target, long pid);
+/* Sets the procfs root (len bytes, not NUL-terminated) after checking that
+ * it is an absolute path, shorter than MM_PROCFS_MAX, with no NUL; trailing
+ * slashes are dropped.  Returns 0, or -1 with a sentence in why (at least
+ * 128 bytes) and the target unchanged. */
+int mm_target_set_procfs(mm_target *target, const char *path, size_t len,
+                         char *why, size_t why_size);
 
 /* ---- images: the executables and libraries a target has loaded ---- */
 

@@ -4,6 +4,7 @@
 #include "core/mm.h"
 #include "core/reader.h"
 
+#include <stdio.h>
 #include <string.h>
 
 int
@@ -52,4 +53,44 @@ mm_region_at_from_listing(const mm_target *target, uint64_t addr, mm_list *out,
         out->count = 0;
     }
     return MM_OK;
+}
+
+void
+mm_target_init(mm_target *target, long pid)
+{
+    target->pid = pid < 0 ? MM_PID_SELF : pid;
+    target->procfs[0] = '\0';
+}
+
+int
+mm_target_set_procfs(mm_target *target, const char *path, size_t len,
+                     char *why, size_t why_size)
+{
+    if (len == 0 || path[0] != '/') {
+        snprintf(why, why_size,
+                 "PROCFS must be an absolute path (it is the root of a "
+                 "procfs, such as /proc or /host/proc)");
+        return -1;
+    }
+    if (memchr(path, '\0', len) != NULL) {
+        snprintf(why, why_size, "PROCFS must not contain a NUL character");
+        return -1;
+    }
+    /* "/host/proc/" and "/host/proc" name the same directory; "/" stays. */
+    while (len > 1 && path[len - 1] == '/') {
+        len--;
+    }
+    if (len >= MM_PROCFS_MAX) {
+        snprintf(why, why_size,
+                 "PROCFS is %zu bytes long; at most %d are kept", len,
+                 MM_PROCFS_MAX - 1);
+        return -1;
+    }
+    if (len == 5 && memcmp(path, "/proc", 5) == 0) {
+        target->procfs[0] = '\0';
+        return 0;
+    }
+    memcpy(target->procfs, path, len);
+    target->procfs[len] = '\0';
+    return 0;
 }
