@@ -1,11 +1,12 @@
 """Time memmaps.regions() against the kernel's own cost and against peers.
 
-For each mode (anonymous or file-backed mappings) and each size N, a small C
-target (target.c, compiled here with ``cc -O2``) maps N one-page regions the
-kernel cannot merge and waits.  Each reader below then lists the target's
-regions; the table shows the median wall time, its ratio to the raw read of
-the same /proc/PID/maps in the same run (the floor: what the kernel alone
-costs), and how many times faster memmaps is than each of the others.
+For each mode (anonymous, file-backed, deleted-file, shared anonymous and
+memfd mappings) and each size N, a small C target (target.c, compiled here
+with ``cc -O2``) maps N one-page regions the kernel cannot merge and waits.
+Each reader below then lists the target's regions; the table shows the
+median wall time, its ratio to the raw read of the same /proc/PID/maps in the
+same round (the floor: what the kernel alone costs), and how many times
+faster memmaps is than each of the others.
 
 Readers:
   raw read             open + read to EOF of /proc/PID/maps as bytes
@@ -40,7 +41,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 TARGET_SOURCE = HERE / "target.c"
-MODES = ("anon", "file")
+MODES = ("anon", "file", "deleted", "shared", "memfd")
+# The modes whose target maps a file the benchmark names.
+FILE_MODES = ("file", "deleted")
 DEFAULT_SIZES = (1000, 20000, 60000)
 # Mappings the target has besides its N (binary, libc, ld.so, stack, vdso
 # ...), kept as headroom below vm.max_map_count.
@@ -236,10 +239,11 @@ def build_target(workdir: Path, compiler: str) -> Path:
 def running_target(executable: Path, mode: str, count: int, workdir: Path) -> Iterator[int]:
     """Start the target with `count` mappings; yield its pid once ready."""
     argv = [str(executable), mode, str(count)]
-    if mode == "file":
+    if mode in FILE_MODES:
         # One backing file for every N, so the path (whose length is part of
-        # the kernel's cost per line) is the same throughout the run.
-        argv.append(str(workdir / "backing"))
+        # the kernel's cost per line) is the same throughout the run; the
+        # deleted mode's target unlinks its own.
+        argv.append(str(workdir / ("backing" if mode == "file" else "unlinked")))
     process = subprocess.Popen(
         argv,
         stdin=subprocess.PIPE,
@@ -278,6 +282,7 @@ class Measurement:
     key: str
     label: str
     samples: list[float] = field(default_factory=list)  # seconds
+    rounds: list[int] = field(default_factory=list)  # the round of each sample
     regions: int | None = None
     error: str | None = None
 
@@ -309,8 +314,10 @@ def measure(
     it is the only sample (so slow peers do not stretch the run).  The timed
     calls then go in rounds, one call per reader per round, so that a change
     in machine load or clock speed during the run hits all readers alike
-    instead of whichever happened to be running.  A reader that raises is
-    reported as failed and not called again.
+    instead of whichever happened to be running; the raw read comes first in
+    every round and memmaps right after it, so each memmaps call has a floor
+    measured next to it.  A reader that raises is reported as failed and not
+    called again.
     """
     results = [Measurement(reader.key, reader.label) for reader in readers]
     repeats = [0] * len(readers)
@@ -324,6 +331,7 @@ def measure(
         del value  # freed outside any timed window
         if first >= budget:
             result.samples.append(first)
+            result.rounds.append(-1)  # the warm-up round
         else:
             affordable = int(budget / max(first, 1e-9))
             repeats[index] = min(max_repeats, max(MIN_REPEATS, affordable))
@@ -337,9 +345,11 @@ def measure(
             except Exception as exc:  # shown in the table, the run goes on
                 result.error = f"{type(exc).__name__}: {exc}"
                 result.samples.clear()
+                result.rounds.clear()
                 continue
             del value
             result.samples.append(elapsed)
+            result.rounds.append(round_number)
     return results
 
 
@@ -352,10 +362,34 @@ class Case:
     measurements: list[Measurement]
 
     def median_of(self, key: str) -> float | None:
+        item = self.find(key)
+        return item.median if item is not None else None
+
+    def find(self, key: str) -> Measurement | None:
         for item in self.measurements:
             if item.key == key and item.samples:
-                return item.median
+                return item
         return None
+
+    def ratio(self, item: Measurement, base_key: str) -> float | None:
+        """The median of item's time / base's time over the rounds both ran.
+
+        The machine's speed drifts during a run (another job starts, the
+        clock changes) by enough to move a ratio of medians by tenths; a
+        ratio taken within each round, between calls made one after the
+        other, leaves the drift out.  A reader timed only in its warm-up
+        call is compared with the base's median.
+        """
+        base = self.find(base_key)
+        if base is None or not item.samples:
+            return None
+        by_round = dict(zip(base.rounds, base.samples, strict=True))
+        paired = [
+            sample / by_round[round_number]
+            for sample, round_number in zip(item.samples, item.rounds, strict=True)
+            if round_number in by_round
+        ]
+        return statistics.median(paired) if paired else item.median / base.median
 
 
 def run_case(
@@ -383,7 +417,6 @@ def run_case(
 
 
 def format_case(case: Case) -> str:
-    raw = case.median_of("raw_read")
     subject = case.median_of("memmaps")
     lines = [
         (
@@ -400,10 +433,12 @@ def format_case(case: Case) -> str:
             lines.append(f"{item.label:<22}  failed: {item.error}")
             continue
         median = item.median
-        x_raw = f"{median / raw:.2f}" if raw else "-"
+        x_raw_ratio = case.ratio(item, "raw_read")
+        x_raw = f"{x_raw_ratio:.2f}" if x_raw_ratio is not None else "-"
+        faster_ratio = case.ratio(item, "memmaps")
         faster = (
-            f"{median / subject:.2f}x"
-            if subject and item.key not in ("memmaps", "raw_read")
+            f"{faster_ratio:.2f}x"
+            if faster_ratio is not None and item.key not in ("memmaps", "raw_read")
             else "-"
         )
         regions = f"{item.regions}"
@@ -417,8 +452,6 @@ def format_case(case: Case) -> str:
 
 
 def case_to_json(case: Case) -> dict[str, Any]:
-    raw = case.median_of("raw_read")
-    subject = case.median_of("memmaps")
     readers = []
     for item in case.measurements:
         entry: dict[str, Any] = {
@@ -428,14 +461,17 @@ def case_to_json(case: Case) -> dict[str, Any]:
             "error": item.error,
             "repeats": len(item.samples),
             "samples_ms": [s * 1e3 for s in item.samples],
+            "rounds": item.rounds,
         }
         if item.samples:
             median = item.median
             entry["median_ms"] = median * 1e3
             entry["min_ms"] = min(item.samples) * 1e3
-            entry["x_raw_read"] = median / raw if raw else None
+            entry["x_raw_read"] = case.ratio(item, "raw_read")
             entry["memmaps_faster"] = (
-                median / subject if subject and item.key not in ("memmaps", "raw_read") else None
+                case.ratio(item, "memmaps")
+                if item.key not in ("memmaps", "raw_read")
+                else None
             )
         readers.append(entry)
     return {
@@ -465,6 +501,15 @@ def machine_description() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
     }
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as uptime prints them: figures
+    from a machine that was busy are worth less, and say so."""
+    try:
+        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 # --------------------------------------------------------------------------
@@ -534,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=parse_modes,
         default=list(MODES),
         metavar="MODE,...",
-        help="anon and/or file (default: both)",
+        help=f"some of {', '.join(MODES)} (default: all)",
     )
     parser.add_argument(
         "--budget",
@@ -596,6 +641,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for name, version in available.versions.items():
             print(f"{name} {version}")
+        loads = {"start": load_average()}
+        print(f"load average at the start: {loads['start']}")
         print()
 
         cases = []
@@ -618,10 +665,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as exc:
         print(f"bench_regions: error: {exc}", file=sys.stderr)
         return 1
+    loads["end"] = load_average()
+    print(f"load average at the end: {loads['end']}")
 
     if options.json is not None:
         report = {
             "machine": machine,
+            "load_average": loads,
             "versions": available.versions,
             "notes": available.notes,
             "settings": {

@@ -2,13 +2,20 @@
  * Benchmark target: a process with N mappings the kernel cannot merge.
  *
  * Usage: target MODE N [FILE]
- *   MODE anon  N private anonymous read-write mappings of one page each
- *              (never written, so nothing is resident and they cost no RAM)
- *   MODE dirty the same, each page written once (resident and dirty), for
- *              usage figures that are not all zero
- *   MODE file  N private read-only mappings of one page each of FILE, page i
- *              of the file in mapping i (FILE is created, and grown to N
- *              pages if shorter; it stays sparse, nothing is written)
+ *   MODE anon    N private anonymous read-write mappings of one page each
+ *                (never written, so nothing is resident and they cost no RAM)
+ *   MODE dirty   the same, each page written once (resident and dirty), for
+ *                usage figures that are not all zero
+ *   MODE file    N private read-only mappings of one page each of FILE, page
+ *                i of the file in mapping i (FILE is created, and grown to N
+ *                pages if shorter; it stays sparse, nothing is written)
+ *   MODE deleted the same as file, then FILE is unlinked: every line names
+ *                "FILE (deleted)"
+ *   MODE shared  N shared anonymous read-write mappings, each its own object
+ *                of the kernel's internal shmem mount ("/dev/zero (deleted)",
+ *                one inode each)
+ *   MODE memfd   N shared read-only mappings of one memfd of N pages, page i
+ *                in mapping i ("/memfd:bench (deleted)", one inode)
  *
  * Every mapping is followed by an unmapped page, so no two of them are
  * adjacent and the kernel keeps one VMA (one line of /proc/PID/maps) each.
@@ -35,7 +42,8 @@
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: target anon|dirty|file N [FILE]\n");
+    fprintf(stderr,
+            "usage: target anon|dirty|file|deleted|shared|memfd N [FILE]\n");
     exit(2);
 }
 
@@ -105,6 +113,7 @@ main(int argc, char **argv)
     const char *mode;
     size_t count, page, i;
     int fd = -1;
+    int prot = PROT_READ, flags = MAP_PRIVATE;
     char *base;
     char sink;
 
@@ -119,14 +128,32 @@ main(int argc, char **argv)
         return 2;
     }
 
-    if (strcmp(mode, "file") == 0) {
+    if (strcmp(mode, "file") == 0 || strcmp(mode, "deleted") == 0) {
         if (argc != 4) {
             usage();
         }
         fd = open_backing_file(argv[3], count * page);
     }
-    else if ((strcmp(mode, "anon") != 0 && strcmp(mode, "dirty") != 0) ||
-             argc != 3) {
+    else if (strcmp(mode, "memfd") == 0 && argc == 3) {
+        fd = memfd_create("bench", MFD_CLOEXEC);
+        if (fd < 0) {
+            fail("memfd_create", -1);
+        }
+        if (ftruncate(fd, (off_t)(count * page)) != 0) {
+            fail("ftruncate of the memfd", -1);
+        }
+        flags = MAP_SHARED;
+    }
+    else if (strcmp(mode, "shared") == 0 && argc == 3) {
+        prot = PROT_READ | PROT_WRITE;
+        flags = MAP_SHARED | MAP_ANONYMOUS;
+    }
+    else if ((strcmp(mode, "anon") == 0 || strcmp(mode, "dirty") == 0) &&
+             argc == 3) {
+        prot = PROT_READ | PROT_WRITE;
+        flags = MAP_PRIVATE | MAP_ANONYMOUS;
+    }
+    else {
         usage();
     }
 
@@ -147,15 +174,9 @@ main(int argc, char **argv)
         char *slot = base + 2 * i * page;
         void *got;
 
-        if (fd < 0) {
-            got = mmap(slot, page, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-        }
-        else {
-            /* Page i of the file: every line differs, as with real files. */
-            got = mmap(slot, page, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd,
-                       (off_t)(i * page));
-        }
+        /* Page i of the file: every line differs, as with real files. */
+        got = mmap(slot, page, prot, flags | MAP_FIXED, fd,
+                   fd < 0 ? 0 : (off_t)(i * page));
         if (got == MAP_FAILED) {
             fail("mmap", (long)i);
         }
@@ -168,6 +189,10 @@ main(int argc, char **argv)
     }
     if (fd >= 0) {
         close(fd);      /* the mappings keep the file referenced */
+    }
+    if (strcmp(mode, "deleted") == 0 && unlink(argv[3]) != 0) {
+        fprintf(stderr, "target: unlink %s: %s\n", argv[3], strerror(errno));
+        return 1;
     }
 
     if (printf("ready\n") < 0 || fflush(stdout) != 0) {
