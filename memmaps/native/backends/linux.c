@@ -963,6 +963,159 @@ restore_suffix(mm_list *list, size_t index)
     return rc;
 }
 
+/* Whether a deleted region is one of the kernel's own unnamed objects:
+ * shared anonymous memory ("/dev/zero"), a memfd, a SysV segment, anonymous
+ * huge pages.  Their names are the kernel's (the classifier gave them their
+ * kind) and they live on the kernel's internal mounts, whose devices have
+ * major number 0 like every file system without a block device: a file of
+ * such a name on a disk is still looked up. */
+static int
+is_kernel_object(const mm_region *region)
+{
+    return region->dev_major == 0 &&
+           (region->kind == MM_KIND_SHMEM || region->kind == MM_KIND_MEMFD ||
+            region->kind == MM_KIND_SYSV || region->kind == MM_KIND_HUGETLB);
+}
+
+/* The deleted names of one listing already looked up, by (name, device,
+ * inode): a file mapped 60,000 times is one stat(), not 60,000.  An open
+ * addressing table; the names are kept as offsets into the list's bytes,
+ * which only grow, so they stay valid when a live name gets its suffix
+ * back in a new copy. */
+typedef struct deleted_seen {
+    size_t name_off;
+    uint32_t name_len;
+    uint32_t hash; /* 0: the slot is empty */
+    uint64_t inode;
+    uint32_t dev_major;
+    uint32_t dev_minor;
+    int live; /* the name with its suffix leads to the mapped inode */
+} deleted_seen;
+
+typedef struct deleted_names {
+    deleted_seen *slots;
+    size_t capacity; /* a power of two, or 0 */
+    size_t used;
+    deleted_seen *last; /* neighbours are usually one file's mappings */
+} deleted_names;
+
+static uint32_t
+deleted_hash(const mm_list *list, const mm_region *region)
+{
+    const unsigned char *name =
+        (const unsigned char *)list->bytes + region->name_off;
+    uint64_t hash = 1469598103934665603ull ^ region->inode;
+
+    hash = (hash ^ region->dev_major) * 1099511628211ull;
+    hash = (hash ^ region->dev_minor) * 1099511628211ull;
+    for (uint32_t i = 0; i < region->name_len; i++) {
+        hash = (hash ^ name[i]) * 1099511628211ull;
+    }
+    hash ^= hash >> 32;
+    return (uint32_t)hash != 0 ? (uint32_t)hash : 1;
+}
+
+static int
+deleted_matches(const mm_list *list, const deleted_seen *seen,
+                const mm_region *region)
+{
+    return seen->inode == region->inode &&
+           seen->dev_major == region->dev_major &&
+           seen->dev_minor == region->dev_minor &&
+           seen->name_len == region->name_len &&
+           memcmp(list->bytes + seen->name_off, list->bytes + region->name_off,
+                  region->name_len) == 0;
+}
+
+/* The slot for the region's key: its entry, or the empty slot it would go
+ * in.  The table always has an empty slot. */
+static deleted_seen *
+deleted_slot(deleted_seen *slots, size_t capacity, const mm_list *list,
+             const mm_region *region, uint32_t hash)
+{
+    size_t mask = capacity - 1;
+
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        deleted_seen *slot = &slots[i];
+        if (slot->hash == 0 ||
+            (slot->hash == hash && deleted_matches(list, slot, region))) {
+            return slot;
+        }
+    }
+}
+
+/* Room for one more entry, the load kept at most one half; 0 on success. */
+static int
+deleted_grow(deleted_names *seen)
+{
+    size_t capacity = seen->capacity ? seen->capacity * 2 : 64;
+    deleted_seen *slots;
+
+    if ((seen->used + 1) * 2 <= seen->capacity) {
+        return 0;
+    }
+    if (capacity > SIZE_MAX / sizeof(*slots)) {
+        return -1;
+    }
+    slots = calloc(capacity, sizeof(*slots));
+    if (slots == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < seen->capacity; i++) {
+        const deleted_seen *old = &seen->slots[i];
+        if (old->hash != 0) {
+            size_t mask = capacity - 1, j = old->hash & mask;
+            while (slots[j].hash != 0) {
+                j = (j + 1) & mask;
+            }
+            slots[j] = *old;
+        }
+    }
+    free(seen->slots);
+    seen->slots = slots;
+    seen->capacity = capacity;
+    seen->last = NULL;
+    return 0;
+}
+
+/* Whether the deleted region's name with its suffix is a live file's,
+ * looked up once per (name, device, inode) of the listing. */
+static int
+deleted_name_is_live(target_root *root, deleted_names *seen,
+                     const mm_list *list, const mm_region *region)
+{
+    uint32_t hash;
+    deleted_seen *slot;
+    int live;
+
+    if (seen->last != NULL && deleted_matches(list, seen->last, region)) {
+        return seen->last->live;
+    }
+    hash = deleted_hash(list, region);
+    if (seen->capacity != 0) {
+        slot = deleted_slot(seen->slots, seen->capacity, list, region, hash);
+        if (slot->hash != 0) {
+            seen->last = slot;
+            return slot->live;
+        }
+    }
+    live = name_with_suffix_exists(root, list, region);
+    if (deleted_grow(seen) != 0) {
+        return live; /* out of memory: the answer, just not remembered */
+    }
+    slot = deleted_slot(seen->slots, seen->capacity, list, region, hash);
+    slot->name_off = region->name_off;
+    slot->name_len = region->name_len;
+    slot->hash = hash;
+    slot->inode = region->inode;
+    slot->dev_major = region->dev_major;
+    slot->dev_minor = region->dev_minor;
+    slot->live = live;
+    seen->used++;
+    seen->last = slot;
+    return live;
+}
+
 /* Settles the two ambiguities of the text for the regions that have them.
  * PROCMAP_QUERY is asked through a maps file: *maps_fd, opened here when it
  * is -1 (after reading smaps, which has no ioctl) and then left open. */
@@ -970,6 +1123,7 @@ static void
 make_names_exact(long pid, int *maps_fd, unsigned flags, mm_list *list)
 {
     target_root root;
+    deleted_names seen = {0};
 
     target_root_init(&root, pid, flags);
     for (size_t i = 0; i < list->count; i++) {
@@ -987,12 +1141,13 @@ make_names_exact(long pid, int *maps_fd, unsigned flags, mm_list *list)
                 region->flags &= (uint8_t)~MM_REGION_UNESCAPED;
             }
         }
-        if (region->flags & MM_REGION_DELETED &&
-            name_with_suffix_exists(&root, list, region)) {
+        if (region->flags & MM_REGION_DELETED && !is_kernel_object(region) &&
+            deleted_name_is_live(&root, &seen, list, region)) {
             restore_suffix(list, i);
         }
     }
     target_root_close(&root);
+    free(seen.slots);
 }
 
 /* Whether the address space read through maps_fd still exists.  The text of
@@ -1305,7 +1460,7 @@ region_from_query(long pid, unsigned flags,
         region->kind = (uint8_t)mm_classify_linux(
             out->bytes + region->name_off, region->name_len, region->inode,
             region->prot, deleted);
-        if (deleted) {
+        if (deleted && !is_kernel_object(region)) {
             target_root root;
             int exists;
 
