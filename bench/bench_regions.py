@@ -417,7 +417,6 @@ def run_case(
 
 
 def format_case(case: Case) -> str:
-    subject = case.median_of("memmaps")
     lines = [
         (
             f"== {case.mode}, N={case.count}: /proc/PID/maps has "
@@ -469,9 +468,7 @@ def case_to_json(case: Case) -> dict[str, Any]:
             entry["min_ms"] = min(item.samples) * 1e3
             entry["x_raw_read"] = case.ratio(item, "raw_read")
             entry["memmaps_faster"] = (
-                case.ratio(item, "memmaps")
-                if item.key not in ("memmaps", "raw_read")
-                else None
+                case.ratio(item, "memmaps") if item.key not in ("memmaps", "raw_read") else None
             )
         readers.append(entry)
     return {

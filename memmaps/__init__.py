@@ -134,7 +134,8 @@ def region_at(pid: int | None, addr: int) -> Region | None:
     ``addr``, or None when nothing is mapped there.
 
     On Linux 6.11 and newer this is one PROCMAP_QUERY, a few microseconds
-    whatever the size of the map; older kernels search the listing.  The
+    whatever the size of the map, in a gap too; older kernels search the
+    listing, as does an address in the [vsyscall] page.  The
     answer is always what ``regions(pid).at(addr)`` gives.  Setting the
     environment variable MEMMAPS_REGION_AT=listing forces the listing.
     """

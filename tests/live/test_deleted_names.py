@@ -77,7 +77,7 @@ def test_each_name_says_what_the_kernel_means(target):
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace to count look-ups")
 @pytest.mark.skipif(procutil.SANITIZED, reason="strace and the ASan runtime's ptrace clash")
 def test_one_look_up_per_deleted_file_and_none_for_kernel_objects(target, tmp_path):
-    pid, folder = target
+    pid, _folder = target
     log = tmp_path / "trace"
     script = f"import memmaps; memmaps.regions({pid}); memmaps.region_at({pid}, 0)"
     subprocess.run(

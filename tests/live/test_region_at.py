@@ -8,9 +8,14 @@ random addresses.
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import itertools
 import json
 import os
 import random
+import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -25,6 +30,20 @@ from tests.helpers import procutil
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux backend")
 
 PATHS = ("query", "listing")
+
+# _IOWR('f', 17, struct procmap_query), which is 104 bytes.
+PROCMAP_QUERY = (3 << 30) | (104 << 16) | (ord("f") << 8) | 17
+
+
+def has_procmap_query() -> bool:
+    """Whether this kernel answers PROCMAP_QUERY (Linux 6.11 and newer)."""
+    query = bytearray(struct.pack("=QQQ", 104, 0x10, 0) + bytes(80))
+    with open("/proc/self/maps", "rb") as maps:
+        try:
+            fcntl.ioctl(maps.fileno(), PROCMAP_QUERY, query)
+        except OSError as error:
+            return error.errno not in (errno.ENOTTY, errno.EINVAL)
+    return True
 
 
 def lookup(pid, addr, path):
@@ -198,3 +217,64 @@ def test_another_users_process_is_denied(tmp_path):
     finally:
         target.kill()
         target.wait()
+
+
+def gap_addresses(maps):
+    """Addresses in no region: below the first, between two, above the last
+    (up to the top of the address space), around the gate area."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    ordinary = [region for region in maps if region.kind != "vsyscall"]
+    addrs = {0, ordinary[0].start - 1}
+    for before, after in itertools.pairwise(ordinary):
+        if before.end < after.start:
+            addrs.update((before.end, (before.end + after.start) // 2, after.start - 1))
+    top = ordinary[-1].end
+    addrs.update((top, top + page, 2**47 - 1, 2**47, 2**63, 0xFFFFFFFFFF5FFFFF))
+    addrs.update((0xFFFFFFFFFF601000, 2**64 - page, 2**64 - 1))
+    return sorted(addr for addr in addrs if maps.at(addr) is None)
+
+
+VSYSCALL_PAGE = (0xFFFFFFFFFF600000, 0xFFFFFFFFFF600800, 0xFFFFFFFFFF600FFF)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_gaps_below_between_above_and_the_gate_area(many, path):
+    maps = memmaps.regions(many)
+    addrs = gap_addresses(maps)
+    top = max(region.end for region in maps if region.kind != "vsyscall")
+    between = [addr for addr in addrs if maps[0].start < addr < top]
+    assert addrs[0] < maps[0].start and between and addrs[-1] >= top, addrs
+    for addr in [*addrs, *VSYSCALL_PAGE]:
+        assert lookup(many, addr, path) == maps.at(addr), hex(addr)
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace to see the reads")
+@pytest.mark.skipif(procutil.SANITIZED, reason="strace and the ASan runtime's ptrace clash")
+@pytest.mark.skipif(not has_procmap_query(), reason="PROCMAP_QUERY needs Linux 6.11 or newer")
+def test_gaps_are_answered_without_reading_the_listing(many, tmp_path):
+    """Only the gate area's own page needs the text; every other address
+    is one PROCMAP_QUERY, and the maps text is never read."""
+    maps = memmaps.regions(many)
+    addrs = gap_addresses(maps) + [region.start for region in maps[::50]]
+    script = f"import sys, memmaps\nfor addr in {addrs!r}:\n    memmaps.region_at({many}, addr)\n"
+    log = tmp_path / "trace"
+    strace = ["strace", "-f", "-qq", "-e", "trace=openat,read,ioctl,close", "-o", str(log)]
+    subprocess.run(
+        [*strace, sys.executable, "-c", script],
+        check=True,
+        env=procutil.python_env(),
+        timeout=120,
+    )
+    maps_fds, reads, queries = set(), 0, 0
+    for line in log.read_text().splitlines():
+        call = line.split(None, 1)[1] if " " in line else line
+        if call.startswith("openat(") and f'"/proc/{many}/maps"' in call:
+            maps_fds.add(call.rsplit("= ", 1)[1].split()[0])
+        elif call.startswith("close("):
+            maps_fds.discard(call[len("close(") :].split(")")[0])
+        elif call.startswith("read("):
+            reads += call[len("read(") :].split(",")[0] in maps_fds
+        elif call.startswith("ioctl("):
+            queries += call[len("ioctl(") :].split(",")[0] in maps_fds
+    assert reads == 0
+    assert queries >= len(addrs)

@@ -1428,6 +1428,30 @@ process_usage_in_procfs(const mm_target *target, unsigned flags, mm_list *out,
     return MM_OK;
 }
 
+/* The gate area: a page every maps text of a 64-bit x86 process shows as
+ * [vsyscall] (unless vsyscall=none), and of a 32-bit ARM one as [vectors].
+ * It is no VMA of the process, so PROCMAP_QUERY never returns it.  The
+ * kernel has one on these two alone (__HAVE_ARCH_GATE_AREA); a 32-bit x86
+ * reader may look at a 64-bit process, so it knows [vsyscall]'s page too. */
+#if defined(__x86_64__) || defined(__i386__)
+#define MM_GATE_START 0xffffffffff600000ull
+#define MM_GATE_END   0xffffffffff601000ull
+#elif defined(__arm__)
+#define MM_GATE_START 0xffff0000ull
+#define MM_GATE_END   0xffff1000ull
+#endif
+
+static int
+in_gate_area(uint64_t addr)
+{
+#ifdef MM_GATE_START
+    return addr >= MM_GATE_START && addr < MM_GATE_END;
+#else
+    (void)addr;
+    return 0;
+#endif
+}
+
 /* The region PROCMAP_QUERY described, as the listing would show it. */
 static mm_status
 region_from_query(long pid, unsigned flags,
@@ -1508,28 +1532,19 @@ region_at_in_procfs(const mm_target *target, uint64_t addr, unsigned flags,
         status = open_failed(pid, errno, err);
         goto done;
     }
-    if (procmap_query(fd, addr, 0, &query, &name, &name_len) == 0) {
-        status =
-            region_from_query(pid, flags, &query, name, name_len, out, err);
+    /* The VMA that holds addr or, when none does, the next one above it:
+     * one question answers both "which region" and "a gap". */
+    if (procmap_query(fd, addr, MM_PROCMAP_QUERY_COVERING_OR_NEXT_VMA, &query,
+                      &name, &name_len) == 0) {
+        if (query.vma_start <= addr) {
+            status = region_from_query(pid, flags, &query, name, name_len,
+                                       out, err);
+        }
     }
     else if (errno == ENOENT) {
-        /* A VMA above addr means addr is in a gap.  None above it, and addr
-         * may still be in the gate area ([vsyscall]), which is no VMA of
-         * the process and which only the text shows. */
-        if (procmap_query(fd, addr, MM_PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
-                          &query, &name, &name_len) == 0) {
-            free(name);
-            name = NULL;
-        }
-        else if (errno == ENOENT) {
-            use_listing = 1;
-        }
-        else {
-            status = errno == ESRCH ? process_gone(pid, err)
-                                    : mm_err_set(err, MM_ERR_OS, errno,
-                                                 "PROCMAP_QUERY failed: %s",
-                                                 strerror(errno));
-        }
+        /* Nothing at or above addr.  Only the gate area, which is no VMA of
+         * the process and which only the text shows, can still hold it. */
+        use_listing = in_gate_area(addr);
     }
     else if (errno == ENOTTY || errno == EINVAL) {
         use_listing = 1; /* before Linux 6.11 */
