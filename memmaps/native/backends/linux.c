@@ -29,6 +29,7 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -1206,6 +1207,71 @@ is_kernel_thread(long pid)
            (state.flags & MM_PF_KTHREAD) && state.state != 'Z';
 }
 
+/* How long a read waits, in all, for execve to finish loading a program:
+ * far longer than mapping a program and its interpreter takes, and short
+ * enough that a process which only looks like one being loaded (it set its
+ * code range to nothing with prctl(PR_SET_MM)) costs little. */
+#define LOADER_BUDGET_US 100000L
+
+/* The fourth figure of /proc/PID/statm: the pages between the start and the
+ * end of the program's code.  0 on success. */
+static int
+read_statm_text(long pid, unsigned long *text)
+{
+    char path[64];
+    char buf[256];
+    char *p = buf;
+
+    proc_path(path, sizeof(path), pid, "statm");
+    if (read_small_file(path, buf, sizeof(buf)) <= 0) {
+        return -1;
+    }
+    for (int field = 0; field < 3; field++) {
+        p = strchr(p, ' ');
+        if (p == NULL) {
+            return -1;
+        }
+        p++;
+    }
+    *text = strtoul(p, NULL, 10);
+    return 0;
+}
+
+/* Waits, within *budget_us, until the program the process runs is loaded
+ * whole.  execve puts the new address space in place, and lets readers in,
+ * before it maps the program, its interpreter and the vdso; only when all
+ * of them are there does it record where the code is (mm->start_code and
+ * end_code, 0 in a new address space), which statm shows as its text
+ * figure.  So 0 pages of text in a running process is an execve still
+ * loading; a process that does not run (asleep, stopped, a zombie) is in no
+ * execve, and neither is a kernel thread, whatever the figure. */
+static void
+wait_for_loader(long pid, long *budget_us)
+{
+    long delay_us = 50;
+
+    while (*budget_us > 0) {
+        unsigned long text;
+        proc_state state;
+        struct timespec pause;
+
+        if (read_statm_text(pid, &text) != 0 || text != 0 ||
+            read_proc_state(pid, &state) != 0 ||
+            (state.state != 'R' && state.state != 'D') ||
+            (state.flags & MM_PF_KTHREAD)) {
+            return;
+        }
+        if (delay_us > *budget_us) {
+            delay_us = *budget_us;
+        }
+        pause.tv_sec = 0;
+        pause.tv_nsec = delay_us * 1000;
+        nanosleep(&pause, NULL);
+        *budget_us -= delay_us;
+        delay_us = delay_us < 5000 ? delay_us * 2 : 5000;
+    }
+}
+
 /* One open and read of /proc/PID/<file> into out->bytes.  *fd is left open
  * for the name queries.  READ_AGAIN: the process is alive but the address
  * space read is gone: it called execve mid-read (read the new one), or it is
@@ -1213,8 +1279,8 @@ is_kernel_thread(long pid)
  * one_piece: the kernel writes the file whole in one go (smaps_rollup), so
  * it cannot be cut short. */
 static enum read_outcome
-read_proc_text(long pid, int pidfd, const char *file, int one_piece, int *fd,
-               mm_list *out, mm_err *err)
+read_proc_text(long pid, int pidfd, const char *file, int one_piece,
+               long *loader_budget_us, int *fd, mm_list *out, mm_err *err)
 {
     char path[PROC_PATH_MAX];
 
@@ -1232,6 +1298,13 @@ read_proc_text(long pid, int pidfd, const char *file, int one_piece, int *fd,
     if (*fd < 0) {
         open_failed(pid, errno, err);
         return READ_FAILED;
+    }
+    if (pid >= 0) {
+        /* The address space the descriptor holds is the one the process
+         * had at the open; if it is still loading, wait for the loader.  If
+         * another execve has replaced it since, the read below finds it
+         * gone and the caller reads again. */
+        wait_for_loader(pid, loader_budget_us);
     }
     if (read_all(*fd, out) != 0) {
         int error = errno;
@@ -1278,6 +1351,7 @@ read_and_parse(long pid, const char *file, int one_piece, int *fd,
                mm_list *out, mm_err *err)
 {
     int pidfd = -1;
+    long loader_budget_us = LOADER_BUDGET_US;
     mm_status status;
     enum read_outcome outcome = READ_AGAIN;
 
@@ -1297,7 +1371,8 @@ read_and_parse(long pid, const char *file, int one_piece, int *fd,
             close(*fd);
             *fd = -1;
         }
-        outcome = read_proc_text(pid, pidfd, file, one_piece, fd, out, err);
+        outcome = read_proc_text(pid, pidfd, file, one_piece,
+                                 &loader_budget_us, fd, out, err);
     }
     if (pidfd >= 0) {
         close(pidfd);
