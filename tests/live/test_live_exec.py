@@ -16,7 +16,7 @@ import shutil
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -26,13 +26,14 @@ from tests.helpers import procutil
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux backend")
 
 SLEEP = shutil.which("sleep")
+SLEEP_REAL = os.path.realpath(SLEEP) if SLEEP else None
 
 
 @dataclass
 class Outcome:
-    old: int = 0
-    new: int = 0
-    half: list | None = None
+    old: int = 0  # the old program's whole map
+    new: int = 0  # the new program's whole map
+    half: list = field(default_factory=list)  # anything else
 
 
 def programs(maps):
@@ -53,13 +54,10 @@ def judge(maps, server_exe, loader, n, outcome):
         outcome.half.append((len(maps), sorted(files), sorted(kinds)))
 
 
-SLEEP_REAL = os.path.realpath(SLEEP) if SLEEP else None
-
-
 def run_tries(build_target, n, tries, usage, seed):
     server_exe = str(build_target("exec_maps"))
     server = procutil.start([server_exe, str(n), SLEEP, "1000"])
-    outcome = Outcome(half=[])
+    outcome = Outcome()
     rng = random.Random(seed)
     try:
         assert procutil.read_line(server) == b"ready\n"
