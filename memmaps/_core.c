@@ -181,6 +181,82 @@ core_procfs(PyObject *module, PyObject *Py_UNUSED(ignored))
                                                               : "/proc");
 }
 
+/* The native core's interrupt check (binding.h): with the GIL taken back,
+ * the signal handlers run; one that raises stops the call.  Only the main
+ * thread of the main interpreter runs them, and PyErr_CheckSignals() says
+ * 0 at once elsewhere. */
+static int
+binding_interrupted(void *ctx)
+{
+    released_call *call = ctx;
+    int stop;
+
+    if (binding_now_ns() < call->next_check_ns) {
+        return 0;
+    }
+    PyEval_RestoreThread(call->thread);
+    stop = PyErr_CheckSignals() < 0;
+    call->thread = PyEval_SaveThread();
+    call->next_check_ns = binding_now_ns() + BINDING_SIGNAL_CHECK_NS;
+    return stop;
+}
+
+void
+binding_release(released_call *call, mm_target *target)
+{
+    target->cancelled = binding_interrupted;
+    target->cancel_ctx = call;
+    call->next_check_ns = binding_now_ns() + BINDING_SIGNAL_CHECK_NS;
+    call->thread = PyEval_SaveThread();
+}
+
+void
+binding_reacquire(released_call *call)
+{
+    PyEval_RestoreThread(call->thread);
+}
+
+/* Native buffers this big (a million regions' smaps text is most of a
+ * gigabyte) take tens of milliseconds to give back to the system. */
+#define BIG_LISTING_BYTES (16u << 20)
+
+static int
+free_listing_later(void *arg)
+{
+    mm_list *list = arg;
+
+    Py_BEGIN_ALLOW_THREADS
+        mm_list_free(list);
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(list);
+    return 0;
+}
+
+/* Frees a listing's native buffers: a big one without the GIL, and, when
+ * the call failed (a signal handler's KeyboardInterrupt above all), after
+ * the exception is on its way, as one of the interpreter's pending calls. */
+static void
+free_listing(mm_list *list, int failed)
+{
+    mm_list *later;
+
+    if (list->bytes_cap < BIG_LISTING_BYTES) {
+        mm_list_free(list);
+        return;
+    }
+    if (failed && (later = PyMem_RawMalloc(sizeof(*later))) != NULL) {
+        *later = *list;
+        if (Py_AddPendingCall(free_listing_later, later) == 0) {
+            mm_list_init(list);
+            return;
+        }
+        PyMem_RawFree(later);
+    }
+    Py_BEGIN_ALLOW_THREADS
+        mm_list_free(list);
+    Py_END_ALLOW_THREADS
+}
+
 /* The backend calls that answer with a region list. */
 typedef enum { CALL_REGIONS, CALL_PROCESS_USAGE, CALL_REGION_AT } listing_call;
 
@@ -194,6 +270,7 @@ run_listing(PyObject *module, listing_call call, long pid, uint64_t addr,
     mm_list list;
     mm_err err;
     mm_status status = MM_OK;
+    released_call released;
     PyObject *result;
 
     if (begin_call(state, pid, &target) < 0) {
@@ -201,19 +278,19 @@ run_listing(PyObject *module, listing_call call, long pid, uint64_t addr,
     }
     mm_list_init(&list);
     memset(&err, 0, sizeof(err));
-    Py_BEGIN_ALLOW_THREADS
-        switch (call) {
-        case CALL_REGIONS:
-            status = mm_regions(&target, flags, &list, &err);
-            break;
-        case CALL_PROCESS_USAGE:
-            status = mm_process_usage(&target, flags, &list, &err);
-            break;
-        case CALL_REGION_AT:
-            status = mm_region_at(&target, addr, flags, &list, &err);
-            break;
-        }
-    Py_END_ALLOW_THREADS
+    binding_release(&released, &target);
+    switch (call) {
+    case CALL_REGIONS:
+        status = mm_regions(&target, flags, &list, &err);
+        break;
+    case CALL_PROCESS_USAGE:
+        status = mm_process_usage(&target, flags, &list, &err);
+        break;
+    case CALL_REGION_AT:
+        status = mm_region_at(&target, addr, flags, &list, &err);
+        break;
+    }
+    binding_reacquire(&released);
     if (status != MM_OK) {
         result =
             raise_native_error(state, &err, pid, list.bytes, list.bytes_len);
@@ -221,7 +298,7 @@ run_listing(PyObject *module, listing_call call, long pid, uint64_t addr,
     else {
         result = build_listing(state, &list);
     }
-    mm_list_free(&list);
+    free_listing(&list, result == NULL);
     return result;
 }
 
@@ -395,6 +472,7 @@ core_images(PyObject *module, PyObject *args)
     mm_image_list list;
     mm_err err;
     mm_status status;
+    released_call released;
     PyObject *result;
 
     if (!PyArg_ParseTuple(args, "l|I:images", &pid, &flags) ||
@@ -403,9 +481,9 @@ core_images(PyObject *module, PyObject *args)
     }
     mm_image_list_init(&list);
     memset(&err, 0, sizeof(err));
-    Py_BEGIN_ALLOW_THREADS
-        status = mm_images(&target, flags, &list, &err);
-    Py_END_ALLOW_THREADS
+    binding_release(&released, &target);
+    status = mm_images(&target, flags, &list, &err);
+    binding_reacquire(&released);
     if (status != MM_OK) {
         result = raise_native_error(state, &err, pid, NULL, 0);
     }
@@ -603,8 +681,10 @@ static PyModuleDef_Slot core_slots[] = {
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
 #ifdef Py_mod_gil
-    /* Not yet without the GIL: setup() replaces state that calls read, and
-     * a listing turns the cyclic collector off and on around its build. */
+    /* Not yet without the GIL: setup() replaces state that calls read, a
+     * listing turns the cyclic collector off and on around its build (the
+     * collector's switch is the interpreter's, not the thread's), and the
+     * builder hands the GIL over to let other threads run. */
     {Py_mod_gil, Py_MOD_GIL_USED},
 #endif
     {0, NULL},

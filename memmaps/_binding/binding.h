@@ -16,6 +16,8 @@
 
 #include "core/mm.h"
 
+#include <time.h>
+
 /* The fields of Region, in order; setup() checks region.py has them. */
 enum {
     F_START,
@@ -72,6 +74,47 @@ binding_target_init(const module_state *state, mm_target *target, long pid)
     mm_target_init(target, pid);
     memcpy(target->procfs, state->procfs, sizeof(target->procfs));
 }
+
+/* ---- long calls: the interpreter's other threads, and Ctrl-C ----
+ *
+ * A listing of a million regions takes most of a second.  While the native
+ * core reads, the GIL is released and the core asks binding_interrupted()
+ * now and then, which takes the GIL back to run the signal handlers at most
+ * every BINDING_SIGNAL_CHECK_NS; while objects are built, with the GIL, the
+ * builder hands the GIL to the other threads and runs the signal handlers
+ * every two switch intervals (sys.getswitchinterval(), 5 ms unless set):
+ * a thread waiting for the GIL asks for it only after a whole interval in
+ * which it did not change hands, and only then does releasing it hand it
+ * over rather than take it straight back.  A signal handler that raises
+ * (KeyboardInterrupt) stops the call, which frees what it made and raises
+ * that exception. */
+#define BINDING_SIGNAL_CHECK_NS 20000000u /* 20 ms */
+
+/* A monotonic clock in nanoseconds, for spacing those looks. */
+static inline uint64_t
+binding_now_ns(void)
+{
+    struct timespec now;
+#if defined(CLOCK_MONOTONIC)
+    clock_gettime(CLOCK_MONOTONIC, &now);
+#else
+    timespec_get(&now, TIME_UTC);
+#endif
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/* A native call running without the GIL, as binding_interrupted() sees it:
+ * the thread state to take the GIL back with, and when to look next. */
+typedef struct {
+    PyThreadState *thread;
+    uint64_t next_check_ns;
+} released_call;
+
+/* _core.c: releases the GIL for a native call on target, with the interrupt
+ * check set; binding_reacquire() takes it back.  The pair brackets the
+ * call as Py_BEGIN/END_ALLOW_THREADS do. */
+void binding_release(released_call *call, mm_target *target);
+void binding_reacquire(released_call *call);
 
 /* objects.c: the interned strings every listing shares; 0 or -1. */
 int binding_init_objects(PyObject *module, module_state *state);

@@ -27,6 +27,9 @@ raise_native_error(module_state *state, const mm_err *err, long pid,
     PyObject *line, *pid_object, *exc;
     Py_ssize_t line_length = -1;
 
+    if (err->status == MM_ERR_CANCELLED && PyErr_Occurred()) {
+        return NULL; /* the signal handler's exception (KeyboardInterrupt) */
+    }
     if (err->status == MM_ERR_NOMEM) {
         return PyErr_NoMemory();
     }

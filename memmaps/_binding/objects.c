@@ -64,6 +64,10 @@ typedef struct {
 
 typedef struct {
     module_state *state;
+    /* The classes, held for the whole build: the build lets other threads
+     * run, and one of them could call setup() meanwhile. */
+    PyTypeObject *region_type;
+    PyTypeObject *usage_type;
     const mm_list *list;
     text_cache_entry paths[TEXT_CACHE_SIZE];
     text_cache_entry vmflags[TEXT_CACHE_SIZE];
@@ -234,7 +238,7 @@ extras_object(builder *b, const mm_usage *usage)
 static PyObject *
 new_usage(builder *b, const mm_usage *u)
 {
-    PyTypeObject *type = b->state->usage_type;
+    PyTypeObject *type = b->usage_type;
     PyObject *usage = type->tp_alloc(type, USAGE_FIELDS);
 
     if (usage == NULL) {
@@ -347,7 +351,7 @@ static PyObject *
 new_region(builder *b, const mm_region *r)
 {
     module_state *state = b->state;
-    PyTypeObject *type = state->region_type;
+    PyTypeObject *type = b->region_type;
     PyObject *region = type->tp_alloc(type, REGION_FIELDS);
 
     if (region == NULL) {
@@ -398,37 +402,155 @@ error:
     return NULL;
 }
 
+/* Regions built between two looks at the clock. */
+#define REGIONS_PER_CLOCK 1024
+
+/* How long the build keeps the GIL between two hand-overs: two of the
+ * interpreter's switch intervals (binding.h says why). */
+static uint64_t
+hold_ns(void)
+{
+    PyObject *get = PySys_GetObject("getswitchinterval"); /* borrowed */
+    PyObject *interval = get != NULL ? PyObject_CallNoArgs(get) : NULL;
+    double seconds = interval != NULL ? PyFloat_AsDouble(interval) : -1.0;
+
+    Py_XDECREF(interval);
+    if (seconds <= 0 || seconds > 1.0) {
+        PyErr_Clear();
+        seconds = 0.005;
+    }
+    return (uint64_t)(2 * seconds * 1e9);
+}
+
+/* Lets the other threads have the interpreter for a moment, and runs the
+ * signal handlers; -1 when one raised.  The collector, kept off for the
+ * build, is as the program has it while others run: *gc_off says whether
+ * the build turned it off, and is set again after. */
+static int
+let_others_run(int *gc_off)
+{
+    int raised;
+
+    if (*gc_off) {
+        PyGC_Enable();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    Py_END_ALLOW_THREADS
+    raised = PyErr_CheckSignals() < 0;
+    *gc_off = PyGC_Disable();
+    return raised ? -1 : 0;
+}
+
+/* A partly built listing that a signal handler's exception cut short, and
+ * how much of it is still to free. */
+typedef struct {
+    PyObject *tuple; /* the only reference, its items set up to count */
+    Py_ssize_t count;
+} partial_listing;
+
+/* Freeing a million Regions takes the better part of a tenth of a second:
+ * done at once, the exception (KeyboardInterrupt) would wait for it.  So a
+ * listing cut short is freed afterwards, a slice at a time, as one of the
+ * interpreter's pending calls, which run between two bytecodes of the main
+ * thread. */
+#define FREED_PER_CALL 32768
+
+static int
+free_some(void *arg)
+{
+    partial_listing *partial = arg;
+    Py_ssize_t stop =
+        partial->count > FREED_PER_CALL ? partial->count - FREED_PER_CALL : 0;
+
+    while (partial->count > stop) {
+        partial->count--;
+        Py_CLEAR(PyTuple_GET_ITEM(partial->tuple, partial->count));
+    }
+    if (partial->count > 0 && Py_AddPendingCall(free_some, partial) == 0) {
+        return 0;
+    }
+    Py_DECREF(partial->tuple); /* what is left, at once */
+    PyMem_Free(partial);
+    return 0;
+}
+
+/* Drops the only reference to a listing the builder had filled up to
+ * count, later where it is big and this is the main interpreter, whose main
+ * thread runs the pending calls (a subinterpreter's objects are its own). */
+static void
+drop_partial(PyObject *tuple, Py_ssize_t count)
+{
+    partial_listing *partial;
+
+    if (count > FREED_PER_CALL &&
+        PyThreadState_GetInterpreter(PyThreadState_Get()) ==
+            PyInterpreterState_Main() &&
+        (partial = PyMem_Malloc(sizeof(*partial))) != NULL) {
+        partial->tuple = tuple;
+        partial->count = count;
+        if (Py_AddPendingCall(free_some, partial) == 0) {
+            return;
+        }
+        PyMem_Free(partial);
+    }
+    Py_DECREF(tuple);
+}
+
 PyObject *
 build_regions(module_state *state, const mm_list *list)
 {
     PyObject *result = PyTuple_New((Py_ssize_t)list->count);
     builder *b;
-    int gc_was_enabled;
+    int gc_off;
+    uint64_t hold = 0, next_yield_ns = 0;
 
     if (result == NULL) {
         return NULL;
     }
+    /* Of Regions, which hold no cycle: a collection while other threads run
+     * has no reason to walk it. */
+    PyObject_GC_UnTrack(result);
     b = PyMem_Calloc(1, sizeof(builder));
     if (b == NULL) {
         Py_DECREF(result);
         return PyErr_NoMemory();
     }
     b->state = state;
+    b->region_type = (PyTypeObject *)Py_NewRef(state->region_type);
+    b->usage_type = (PyTypeObject *)Py_NewRef(state->usage_type);
     b->list = list;
+    if (list->count > REGIONS_PER_CLOCK) {
+        hold = hold_ns();
+        next_yield_ns = binding_now_ns() + hold;
+    }
     /* Nothing built here can form a cycle; a collection in the middle would
-     * only walk the young objects for nothing. */
-    gc_was_enabled = PyGC_Disable();
+     * only walk the young objects for nothing.  PyGC_Disable() says whether
+     * it was on. */
+    gc_off = PyGC_Disable();
     for (size_t i = 0; i < list->count; i++) {
-        PyObject *region = new_region(b, &list->regions[i]);
+        PyObject *region;
+
+        if (i % REGIONS_PER_CLOCK == REGIONS_PER_CLOCK - 1 &&
+            binding_now_ns() >= next_yield_ns) {
+            if (let_others_run(&gc_off) < 0) {
+                drop_partial(result, (Py_ssize_t)i);
+                result = NULL;
+                break;
+            }
+            next_yield_ns = binding_now_ns() + hold;
+        }
+        region = new_region(b, &list->regions[i]);
         if (region == NULL) {
             Py_CLEAR(result);
             break;
         }
         PyTuple_SET_ITEM(result, (Py_ssize_t)i, region);
     }
-    if (gc_was_enabled) {
+    if (gc_off) {
         PyGC_Enable();
     }
+    Py_DECREF(b->region_type);
+    Py_DECREF(b->usage_type);
     PyMem_Free(b);
     return result;
 }

@@ -781,13 +781,23 @@ open_failed(long pid, int error, mm_err *err)
     }
 }
 
-/* Reads an open /proc file to its end into list->bytes. */
+/* Reads between two looks at the caller's interrupt check: 64 KiB of text,
+ * a few hundred microseconds of the kernel's work. */
+#define READS_PER_CHECK 16
+
+/* Reads an open /proc file to its end into list->bytes; 0, or -1 with errno
+ * (EINTR: the caller's interrupt check said stop). */
 static int
-read_all(int fd, mm_list *list)
+read_all(int fd, mm_list *list, const mm_target *target)
 {
     list->bytes_len = 0;
-    for (;;) {
+    for (unsigned reads = 1;; reads++) {
         ssize_t n;
+
+        if (reads % READS_PER_CHECK == 0 && mm_target_cancelled(target)) {
+            errno = EINTR;
+            return -1;
+        }
 
         if (list->bytes_cap - list->bytes_len < READ_CHUNK &&
             mm_list_reserve_bytes(list, list->bytes_cap
@@ -1119,16 +1129,26 @@ deleted_name_is_live(target_root *root, deleted_names *seen,
 
 /* Settles the two ambiguities of the text for the regions that have them.
  * PROCMAP_QUERY is asked through a maps file: *maps_fd, opened here when it
- * is -1 (after reading smaps, which has no ioctl) and then left open. */
-static void
-make_names_exact(long pid, int *maps_fd, unsigned flags, mm_list *list)
+ * is -1 (after reading smaps, which has no ioctl) and then left open.
+ * MM_ERR_CANCELLED when the interrupt check said stop (a listing of many
+ * deleted files is a look-up each), else MM_OK. */
+static mm_status
+make_names_exact(const mm_target *target, int *maps_fd, unsigned flags,
+                 mm_list *list)
 {
+    long pid = target->pid;
     target_root root;
     deleted_names seen = {0};
+    mm_status status = MM_OK;
 
     target_root_init(&root, pid, flags);
     for (size_t i = 0; i < list->count; i++) {
         mm_region *region = &list->regions[i];
+
+        if (i % 4096 == 4095 && mm_target_cancelled(target)) {
+            status = MM_ERR_CANCELLED;
+            break;
+        }
 
         if (region->flags & MM_REGION_UNESCAPED &&
             !(flags & MM_SWITCH_TEXT_ONLY)) {
@@ -1149,6 +1169,7 @@ make_names_exact(long pid, int *maps_fd, unsigned flags, mm_list *list)
     }
     target_root_close(&root);
     free(seen.slots);
+    return status;
 }
 
 /* Whether the address space read through maps_fd still exists.  The text of
@@ -1279,9 +1300,11 @@ wait_for_loader(long pid, long *budget_us)
  * one_piece: the kernel writes the file whole in one go (smaps_rollup), so
  * it cannot be cut short. */
 static enum read_outcome
-read_proc_text(long pid, int pidfd, const char *file, int one_piece,
-               long *loader_budget_us, int *fd, mm_list *out, mm_err *err)
+read_proc_text(const mm_target *target, int pidfd, const char *file,
+               int one_piece, long *loader_budget_us, int *fd, mm_list *out,
+               mm_err *err)
 {
+    long pid = target->pid;
     char path[PROC_PATH_MAX];
 
     proc_path(path, sizeof(path), pid, file);
@@ -1306,9 +1329,12 @@ read_proc_text(long pid, int pidfd, const char *file, int one_piece,
          * gone and the caller reads again. */
         wait_for_loader(pid, loader_budget_us);
     }
-    if (read_all(*fd, out) != 0) {
+    if (read_all(*fd, out, target) != 0) {
         int error = errno;
-        if (error == ENOMEM) {
+        if (error == EINTR) {
+            mm_err_set(err, MM_ERR_CANCELLED, 0, "interrupted");
+        }
+        else if (error == ENOMEM) {
             mm_err_set(err, MM_ERR_NOMEM, error, "out of memory");
         }
         else if (error == ESRCH && pid >= 0 && is_kernel_thread(pid)) {
@@ -1344,12 +1370,111 @@ read_proc_text(long pid, int pidfd, const char *file, int one_piece,
     return READ_DONE;
 }
 
+/* How much text is parsed between two looks at the interrupt check: a few
+ * milliseconds of parsing. */
+#define PARSE_SLICE (2u << 20)
+
+/* Whether the line at p opens a region ("start-end perms ..."), as every
+ * line of maps does and the first line of each smaps block: a field line
+ * starts with its key's capital letter. */
+static int
+opens_region(const char *p, const char *end)
+{
+    const char *digits = p;
+
+    while (p < end && ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) {
+        p++;
+    }
+    return p > digits && p < end && *p == '-';
+}
+
+/* Where the slice of text that starts at from ends: at the start of the
+ * first line past from + PARSE_SLICE that opens a region, so that no
+ * region's lines are split between slices; or at len. */
+static size_t
+slice_end(const char *text, size_t from, size_t len)
+{
+    size_t at = len - from > PARSE_SLICE ? from + PARSE_SLICE : len;
+
+    while (at < len) {
+        const char *newline = memchr(text + at, '\n', len - at);
+        if (newline == NULL) {
+            return len;
+        }
+        at = (size_t)(newline + 1 - text);
+        if (opens_region(text + at, text + len)) {
+            return at;
+        }
+    }
+    return len;
+}
+
+/* Parses the text read into out->bytes, in slices, looking at the interrupt
+ * check between them: a million regions take a tenth of a second to parse.
+ * Each slice is parsed in place into the same list through a view of it
+ * whose bytes start at the slice (mm_parse_maps parses text that already is
+ * the list's bytes where it lies, and never grows them then); the offsets
+ * it records are then made the list's own. */
+static mm_status
+parse_in_slices(const mm_target *target, mm_list *out, mm_err *err)
+{
+    size_t from = 0, len = out->bytes_len;
+    mm_status status = MM_OK;
+
+    if (len == 0) {
+        return mm_parse_maps(out->bytes, 0, out, err);
+    }
+    /* Room for the whole text at once, as a single parse would take it
+     * (one region per 48 bytes of maps text at most): growing the arrays
+     * slice by slice would copy them again and again. */
+    if (mm_list_reserve(out, len / 48 + 1) != 0) {
+        return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+    while (from < len && status == MM_OK) {
+        size_t to = slice_end(out->bytes, from, len);
+        size_t first_region = out->count, first_usage = out->usage_count;
+        mm_list view = *out;
+
+        view.bytes = out->bytes + from;
+        view.bytes_len = view.bytes_cap = to - from;
+        view.partial = NULL;
+        status = mm_parse_maps(view.bytes, to - from, &view, err);
+        out->regions = view.regions;
+        out->count = view.count;
+        out->capacity = view.capacity;
+        out->usages = view.usages;
+        out->usage_count = view.usage_count;
+        out->usage_capacity = view.usage_capacity;
+        for (size_t i = first_region; i < out->count; i++) {
+            out->regions[i].name_off += from;
+        }
+        for (size_t i = first_usage; i < out->usage_count; i++) {
+            out->usages[i].vmflags_off += from;
+            out->usages[i].block_off += from;
+        }
+        if (status == MM_ERR_PARSE) {
+            /* The line as a slice of the whole text, counted from its
+             * start. */
+            for (size_t i = 0; i < from; i++) {
+                err->lineno += out->bytes[i] == '\n';
+            }
+            err->line_off += from;
+        }
+        from = to;
+        if (status == MM_OK && from < len && mm_target_cancelled(target)) {
+            status = mm_err_set(err, MM_ERR_CANCELLED, 0, "interrupted");
+        }
+    }
+    return status;
+}
+
 /* Reads and parses /proc/PID/<file>, with the checks that make the result
  * either whole or an error.  *fd is left open (or -1) for the caller. */
 static mm_status
-read_and_parse(long pid, const char *file, int one_piece, int *fd,
-               mm_list *out, mm_err *err)
+read_and_parse(const mm_target *target, const char *file, int one_piece,
+               int *fd, mm_list *out, mm_err *err)
 {
+    long pid = target->pid;
     int pidfd = -1;
     long loader_budget_us = LOADER_BUDGET_US;
     mm_status status;
@@ -1371,7 +1496,7 @@ read_and_parse(long pid, const char *file, int one_piece, int *fd,
             close(*fd);
             *fd = -1;
         }
-        outcome = read_proc_text(pid, pidfd, file, one_piece,
+        outcome = read_proc_text(target, pidfd, file, one_piece,
                                  &loader_budget_us, fd, out, err);
     }
     if (pidfd >= 0) {
@@ -1384,7 +1509,7 @@ read_and_parse(long pid, const char *file, int one_piece, int *fd,
         /* Still no address space to read: it is exiting. */
         return process_gone(pid, err);
     }
-    status = mm_parse_maps(out->bytes, out->bytes_len, out, err);
+    status = parse_in_slices(target, out, err);
     if (status == MM_OK) {
         mm_list_normalize(out);
     }
@@ -1400,16 +1525,19 @@ regions_in_procfs(const mm_target *target, unsigned flags, mm_list *out,
     mm_status status;
 
     /* smaps costs the target: it walks page tables under the mmap lock. */
-    status = read_and_parse(target->pid, usage ? "smaps" : "maps", 0, &fd, out,
-                            err);
+    status =
+        read_and_parse(target, usage ? "smaps" : "maps", 0, &fd, out, err);
     if (status == MM_OK) {
         if (usage && fd >= 0) {
             close(fd); /* smaps has no PROCMAP_QUERY */
             fd = -1;
         }
-        make_names_exact(target->pid, &fd, flags, out);
+        status = make_names_exact(target, &fd, flags, out);
+        if (status != MM_OK) {
+            mm_err_set(err, status, 0, "interrupted");
+        }
     }
-    else {
+    if (status != MM_OK) {
         out->count = 0;
     }
     if (fd >= 0) {
@@ -1438,7 +1566,7 @@ process_usage_in_procfs(const mm_target *target, unsigned flags, mm_list *out,
     if (!(flags & MM_SWITCH_NO_ROLLUP) && have_smaps_rollup()) {
         /* The kernel adds it up, holding the lock once: the cheapest way,
          * and the only one that has Pss_Anon, Pss_File and Pss_Shmem. */
-        status = read_and_parse(target->pid, "smaps_rollup", 1, &fd, out, err);
+        status = read_and_parse(target, "smaps_rollup", 1, &fd, out, err);
         if (fd >= 0) {
             close(fd);
         }
@@ -1449,7 +1577,7 @@ process_usage_in_procfs(const mm_target *target, unsigned flags, mm_list *out,
         }
         return status;
     }
-    status = read_and_parse(target->pid, "smaps", 0, &fd, out, err);
+    status = read_and_parse(target, "smaps", 0, &fd, out, err);
     if (fd >= 0) {
         close(fd);
     }
@@ -1612,8 +1740,8 @@ region_at_in_procfs(const mm_target *target, uint64_t addr, unsigned flags,
     if (procmap_query(fd, addr, MM_PROCMAP_QUERY_COVERING_OR_NEXT_VMA, &query,
                       &name, &name_len) == 0) {
         if (query.vma_start <= addr) {
-            status = region_from_query(pid, flags, &query, name, name_len,
-                                       out, err);
+            status = region_from_query(pid, flags, &query, name, name_len, out,
+                                       err);
         }
     }
     else if (errno == ENOENT) {

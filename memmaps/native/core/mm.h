@@ -178,6 +178,13 @@ typedef struct mm_err {
     char message[512];
 } mm_err;
 
+/* Asked now and then during a long call (between reads of a big file,
+ * between slices of its parse): nonzero stops the call, which then returns
+ * MM_ERR_CANCELLED with nothing in its result.  The Python binding runs the
+ * signal handlers here (Ctrl-C); it decides itself how often it really
+ * looks. */
+typedef int (*mm_cancel_check)(void *ctx);
+
 /* The process to read.  A negative pid (MM_PID_SELF) means the calling
  * process, which needs no permission and cannot vanish; it is read through
  * the reader's own /proc/self whatever procfs says, since a procfs of
@@ -192,9 +199,13 @@ typedef struct mm_err {
 typedef struct mm_target {
     long pid;
     char procfs[MM_PROCFS_MAX];
+    /* Asked now and then during a long call (mm_target_cancelled); NULL,
+     * as mm_target_init sets it: the call runs to its end. */
+    mm_cancel_check cancelled;
+    void *cancel_ctx;
 } mm_target;
 
-/* A target of pid reading "/proc". */
+/* A target of pid reading "/proc", never stopped. */
 void mm_target_init(mm_target *target, long pid);
 /* Sets the procfs root (len bytes, not NUL-terminated) after checking that
  * it is an absolute path, shorter than MM_PROCFS_MAX, with no NUL; trailing
@@ -202,6 +213,13 @@ void mm_target_init(mm_target *target, long pid);
  * 128 bytes) and the target unchanged. */
 int mm_target_set_procfs(mm_target *target, const char *path, size_t len,
                          char *why, size_t why_size);
+
+/* Whether the target's caller wants the call stopped. */
+static inline int
+mm_target_cancelled(const mm_target *target)
+{
+    return target->cancelled != NULL && target->cancelled(target->cancel_ctx);
+}
 
 /* ---- images: the executables and libraries a target has loaded ---- */
 

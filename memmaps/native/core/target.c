@@ -60,6 +60,8 @@ mm_target_init(mm_target *target, long pid)
 {
     target->pid = pid < 0 ? MM_PID_SELF : pid;
     target->procfs[0] = '\0';
+    target->cancelled = NULL;
+    target->cancel_ctx = NULL;
 }
 
 int
