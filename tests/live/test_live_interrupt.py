@@ -298,12 +298,17 @@ SUBINTERPRETER = textwrap.dedent(
     # 3.12 and later make an isolated interpreter with its own GIL by
     # default: the import fails there unless the module says it may.
     interp = interpreters.create()
-    code = '''
+    # (Maps.at() is left out: bisect with a key crashes CPython 3.12.1 when
+    # an isolated interpreter that used it is destroyed, memmaps or not.)
+    code = f'''
+    import sys
+    sys.path.insert(0, {sys.argv[1]!r})
     import os, memmaps
     maps = memmaps.regions()
-    assert maps.at(id(maps)) is not None
+    assert any(region.contains(id(maps)) for region in maps)
     assert memmaps.regions(usage=True)
-    assert memmaps.region_at(None, id(maps)) == memmaps.regions().at(id(maps))
+    found = memmaps.region_at(None, id(maps))
+    assert found is not None and found.contains(id(maps))
     assert memmaps.regions(os.getppid())
     assert memmaps.parse(maps.to_proc_maps()) == maps
     '''
@@ -316,13 +321,13 @@ SUBINTERPRETER = textwrap.dedent(
 
 @pytest.mark.skipif(sys.implementation.name != "cpython", reason="subinterpreters are CPython's")
 def test_imports_and_reads_in_a_subinterpreter():
+    repository = Path(__file__).resolve().parents[2]
     done = subprocess.run(
-        [sys.executable, "-c", SUBINTERPRETER],
+        [sys.executable, "-c", SUBINTERPRETER, str(repository)],
         capture_output=True,
         text=True,
         env=procutil.python_env(),
         timeout=60,
-        cwd=Path(__file__).resolve().parents[2],
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n"
