@@ -232,11 +232,13 @@ free_listing_later(void *arg)
     return 0;
 }
 
-/* Frees a listing's native buffers: a big one without the GIL, and, when
- * the call failed (a signal handler's KeyboardInterrupt above all), after
- * the exception is on its way, as one of the interpreter's pending calls. */
+/* Frees a listing's native buffers: a big one without the GIL, and, when a
+ * signal handler's exception (KeyboardInterrupt) stopped the call, after
+ * the exception is on its way, as one of the interpreter's pending calls.
+ * Those run in the main thread, which is the thread that runs the signal
+ * handlers: it is this one, and it goes on at once. */
 static void
-free_listing(mm_list *list, int failed)
+free_listing(mm_list *list, int interrupted)
 {
     mm_list *later;
 
@@ -244,7 +246,7 @@ free_listing(mm_list *list, int failed)
         mm_list_free(list);
         return;
     }
-    if (failed && (later = PyMem_RawMalloc(sizeof(*later))) != NULL) {
+    if (interrupted && (later = PyMem_RawMalloc(sizeof(*later))) != NULL) {
         *later = *list;
         if (Py_AddPendingCall(free_listing_later, later) == 0) {
             mm_list_init(list);
@@ -298,7 +300,11 @@ run_listing(PyObject *module, listing_call call, long pid, uint64_t addr,
     else {
         result = build_listing(state, &list);
     }
-    free_listing(&list, result == NULL);
+    /* Stopped in the native call, or while building (where only a signal
+     * handler's exception or a shortage of memory can stop it). */
+    free_listing(&list, status == MM_ERR_CANCELLED ||
+                            (status == MM_OK && result == NULL &&
+                             !PyErr_ExceptionMatches(PyExc_MemoryError)));
     return result;
 }
 
