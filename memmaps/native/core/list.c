@@ -149,24 +149,32 @@ mm_list_set_name(mm_list *list, size_t index, const char *name, size_t len)
 void
 mm_list_normalize(mm_list *list)
 {
-    size_t kept = 0;
+    mm_region *regions = list->regions;
+    size_t kept = 0, i = 0;
 
-    for (size_t i = 0; i < list->count; i++) {
-        mm_region current = list->regions[i];
+    /* The usual listing is in order already: walk it without moving any
+     * region, up to the first that is not. */
+    while (i < list->count && regions[i].start < regions[i].end &&
+           (i == 0 || regions[i - 1].end <= regions[i].start)) {
+        i++;
+    }
+    kept = i;
+    for (; i < list->count; i++) {
+        mm_region current = regions[i];
 
         if (current.end <= current.start) {
             continue;
         }
         /* Entries that start at or after the newer one begins are wholly
          * stale: the newer entry and what follows it describe that range. */
-        while (kept > 0 && list->regions[kept - 1].start >= current.start) {
+        while (kept > 0 && regions[kept - 1].start >= current.start) {
             kept--;
         }
-        if (kept > 0 && list->regions[kept - 1].end > current.start) {
+        if (kept > 0 && regions[kept - 1].end > current.start) {
             /* Cutting the end keeps the older entry's offset valid. */
-            list->regions[kept - 1].end = current.start;
+            regions[kept - 1].end = current.start;
         }
-        list->regions[kept++] = current;
+        regions[kept++] = current;
     }
     list->count = kept;
 }
