@@ -73,6 +73,11 @@ typedef struct {
     text_cache_entry vmflags[TEXT_CACHE_SIZE];
     int_cache_entry ints[INT_CACHE_SIZE];
     usage_cache_entry usages[TEXT_CACHE_SIZE];
+    /* The end of the region built last: where regions follow each other
+     * without a gap (a library's segments, a heap), a region starts where
+     * the one before it ends, and both share that int. */
+    uint64_t last_end;
+    PyObject *last_end_object; /* borrowed, as above; NULL at first */
     static_text_entry labels[TEXT_CACHE_SIZE]; /* tags and share modes */
 } builder;
 
@@ -362,8 +367,15 @@ new_region(builder *b, const mm_region *r)
      * the cyclic collector saves walking every region of every listing. */
     PyObject_GC_UnTrack(region);
 
-    SET(region, F_START, PyLong_FromUnsignedLongLong(r->start));
+    if (b->last_end_object != NULL && b->last_end == r->start) {
+        SET(region, F_START, Py_NewRef(b->last_end_object));
+    }
+    else {
+        SET(region, F_START, PyLong_FromUnsignedLongLong(r->start));
+    }
     SET(region, F_END, PyLong_FromUnsignedLongLong(r->end));
+    b->last_end = r->end;
+    b->last_end_object = PyTuple_GET_ITEM(region, F_END);
     SET(region, F_PERMS, Py_NewRef(state->perms[r->prot & 15]));
     SET(region, F_OFFSET, int_object(b, r->offset));
     SET(region, F_DEV_MAJOR, int_object(b, r->dev_major));
