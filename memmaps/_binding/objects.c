@@ -70,6 +70,7 @@ typedef struct {
     PyTypeObject *usage_type;
     const mm_list *list;
     text_cache_entry paths[TEXT_CACHE_SIZE];
+    text_cache_entry *last_path; /* the entry of the last name, or NULL */
     text_cache_entry vmflags[TEXT_CACHE_SIZE];
     int_cache_entry ints[INT_CACHE_SIZE];
     usage_cache_entry usages[TEXT_CACHE_SIZE];
@@ -110,9 +111,16 @@ text_hit(const text_cache_entry *entry, const char *bytes, uint32_t len)
 static PyObject *
 path_object(builder *b, const char *name, uint32_t len)
 {
-    text_cache_entry *entry = text_entry(b->paths, name, len);
+    text_cache_entry *entry;
     PyObject *path;
 
+    /* A file's mappings come one after another: the name of the region
+     * before is the first guess, and costs no hashing. */
+    if (b->last_path != NULL && text_hit(b->last_path, name, len)) {
+        return Py_NewRef(b->last_path->object);
+    }
+    entry = text_entry(b->paths, name, len);
+    b->last_path = entry;
     if (text_hit(entry, name, len)) {
         return Py_NewRef(entry->object);
     }
