@@ -81,16 +81,20 @@ def test_one_look_up_per_deleted_file_and_none_for_kernel_objects(target, tmp_pa
     log = tmp_path / "trace"
     script = f"import memmaps; memmaps.regions({pid}); memmaps.region_at({pid}, 0)"
     subprocess.run(
-        ["strace", "-f", "-qq", "-e", "trace=%%stat", "-o", str(log), sys.executable, "-c", script],
+        # Every call that names a file: a look-up opens the name (O_PATH,
+        # in the target's root) or stats it.
+        ["strace", "-f", "-qq", "-e", "trace=%file", "-o", str(log), sys.executable, "-c", script],
         check=True,
         env=procutil.python_env(),
         timeout=60,
     )
     looked_up = [line for line in log.read_text().splitlines() if "(deleted)" in line]
-    # gone-a, gone-b and "live (deleted)": three files, each once.
-    assert len(looked_up) == 3, looked_up
+    # gone-a, gone-b and "live (deleted)": three files, each looked up once
+    # (where the reader's root is not the target's, a missing name is also
+    # looked for in the reader's), whatever the number of their mappings.
     for name in ("/gone-a (deleted)", "/gone-b (deleted)", "/live (deleted)"):
-        assert sum(name in line for line in looked_up) == 1, (name, looked_up)
+        assert 1 <= sum(name in line for line in looked_up) <= 2, (name, looked_up)
+    assert len(looked_up) <= 6, looked_up
 
 
 def test_region_at_settles_each_kind_alike(target):
