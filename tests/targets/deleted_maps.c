@@ -76,8 +76,8 @@ main(int argc, char **argv)
     int fd, shmid;
 
     page = sysconf(_SC_PAGESIZE);
-    for (const char *const *name = (const char *const[]){"gone-a", "gone-b",
-                                                          NULL};
+    for (const char *const *name =
+             (const char *const[]){"gone-a", "gone-b", NULL};
          *name != NULL; name++) {
         fd = make_file(dir, *name);
         map_copies(fd, MAP_PRIVATE, copies);
