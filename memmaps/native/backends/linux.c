@@ -1239,14 +1239,27 @@ is_kernel_thread(long pid)
 static int
 read_statm_text(long pid, unsigned long *text)
 {
-    char path[64];
+    char path[PROC_PATH_MAX];
     char buf[256];
     char *p = buf;
+    ssize_t n;
+    int fd;
 
     proc_path(path, sizeof(path), pid, "statm");
-    if (read_small_file(path, buf, sizeof(buf)) <= 0) {
+    /* One read: the kernel writes the seven figures whole at once, and
+     * this runs before every listing of another process. */
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         return -1;
     }
+    do {
+        n = read(fd, buf, sizeof(buf) - 1);
+    } while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n <= 0) {
+        return -1;
+    }
+    buf[n] = '\0';
     for (int field = 0; field < 3; field++) {
         p = strchr(p, ' ');
         if (p == NULL) {
