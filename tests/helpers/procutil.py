@@ -8,6 +8,7 @@ processes and to compare memmaps results with the kernel's text.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import select
@@ -639,6 +640,53 @@ def build_image_main(folder: Path) -> tuple[Path, Path]:
         f"-Wl,-rpath,{folder}",
     )
     return exe, lib
+
+
+def run_as(uid: int, work, real_uid: int | None = None):
+    """Runs work() in a forked child switched to uid (gid the same, no other
+    groups; its real ids real_uid, when given) and returns what it returned
+    (JSON-able), or fails with the child's traceback."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            os.close(read_end)
+            real = uid if real_uid is None else real_uid
+            os.setgroups([])
+            os.setresgid(real, uid, uid)
+            os.setresuid(real, uid, uid)
+            try:
+                result = {"ok": work()}
+            except BaseException as error:  # reported to the parent
+                import traceback
+
+                result = {"error": f"{type(error).__name__}: {error}", "tb": traceback.format_exc()}
+            os.write(write_end, json.dumps(result).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    result = json.loads(data)
+    assert "error" not in result, result.get("tb")
+    return result["ok"]
+
+
+def wait_for_uid(pid: int, uid: int) -> None:
+    """Waits until every uid of process pid is uid (a target that drops
+    privileges before it is read)."""
+    deadline = time.monotonic() + 10
+    while True:
+        status = Path(f"/proc/{pid}/status").read_text()
+        uids = re.search(r"^Uid:\s+(.*)$", status, re.M)[1].split()
+        if all(int(u) == uid for u in uids):
+            return
+        assert time.monotonic() < deadline, f"pid {pid} never ran as uid {uid}: {uids}"
+        time.sleep(0.01)
 
 
 @dataclass

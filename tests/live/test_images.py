@@ -22,7 +22,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -787,52 +786,6 @@ def test_replaced_executable_is_read_from_the_mapped_file(replace_builds):
         procutil.stop(target.proc)
 
 
-def _as_user_in_child(uid: int, work, real_uid: int | None = None) -> dict:
-    """Runs work() in a forked child switched to uid (gid the same; its real
-    ids real_uid, when given) and returns what it returned (JSON-able), or
-    raises with its traceback."""
-    read_end, write_end = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        code = 1
-        try:
-            os.close(read_end)
-            real = uid if real_uid is None else real_uid
-            os.setgroups([])
-            os.setresgid(real, uid, uid)
-            os.setresuid(real, uid, uid)
-            try:
-                result = {"ok": work()}
-            except BaseException as error:  # reported to the parent
-                import traceback
-
-                result = {"error": f"{type(error).__name__}: {error}", "tb": traceback.format_exc()}
-            os.write(write_end, json.dumps(result).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    chunks = []
-    with os.fdopen(read_end, "rb") as pipe:
-        chunks.append(pipe.read())
-    _, status = os.waitpid(child, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    result = json.loads(b"".join(chunks))
-    assert "error" not in result, result.get("tb")
-    return result["ok"]
-
-
-def _wait_for_uid(pid: int, uid: int) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        status = Path(f"/proc/{pid}/status").read_text()
-        uids = re.search(r"^Uid:\s+(.*)$", status, re.M)[1].split()
-        if all(int(u) == uid for u in uids):
-            return
-        assert time.monotonic() < deadline, f"pid {pid} never ran as uid {uid}: {uids}"
-        time.sleep(0.01)
-
-
 def _launch_as_nobody(exe: Path) -> procutil.Ready:
     """exe run as NOBODY (no other groups), once it runs as that user."""
     setpriv = shutil.which("setpriv")
@@ -840,7 +793,7 @@ def _launch_as_nobody(exe: Path) -> procutil.Ready:
         pytest.skip("setpriv (util-linux) is not installed")
     target = procutil.launch_ready([setpriv, *procutil.AS_NOBODY[1:], exe])
     try:
-        _wait_for_uid(target.pid, NOBODY)
+        procutil.wait_for_uid(target.pid, NOBODY)
     except BaseException:
         procutil.stop(target.proc)
         raise
@@ -865,7 +818,7 @@ def _unprivileged_view(pid: int, exe: str, symbols: list[str]) -> dict:
             "symbols": found,
         }
 
-    return _as_user_in_child(NOBODY, work)
+    return procutil.run_as(NOBODY, work)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run target and reader as nobody")
@@ -889,7 +842,7 @@ def test_unprivileged_reader_of_its_own_process(main_bins):
                 "lib_value": memmaps.symbol_address(pid, "lib_value", "libmmimg.so"),
             }
 
-        view = _as_user_in_child(NOBODY, work)
+        view = procutil.run_as(NOBODY, work)
         as_root = [
             [i.path, i.base, i.end, i.bias, i.build_id, i.deleted] for i in memmaps.images(pid)
         ]
@@ -1082,7 +1035,7 @@ def test_a_refused_memory_read_is_an_error_not_a_missing_image(main_bins):
             except memmaps.AccessDenied as error:
                 return [found, "AccessDenied", str(error)]
 
-        found, outcome, *message = _as_user_in_child(NOBODY, work, real_uid=OTHER)
+        found, outcome, *message = procutil.run_as(NOBODY, work, real_uid=OTHER)
         assert found > 0, "the map should be readable with the target's effective ids"
         assert outcome == "AccessDenied", outcome
         assert str(target.pid) in message[0], message
@@ -1114,6 +1067,6 @@ def test_another_users_process_is_denied(main_bins):
                     outcomes.append(repr(error))
             return outcomes
 
-        assert _as_user_in_child(OTHER, work) == ["AccessDenied"] * 3
+        assert procutil.run_as(OTHER, work) == ["AccessDenied"] * 3
     finally:
         procutil.stop(target.proc)

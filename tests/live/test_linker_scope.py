@@ -18,7 +18,6 @@ ld.so is busy) and churns (dlopen/dlclose in a thread).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -26,7 +25,6 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -393,51 +391,6 @@ def test_a_chain_that_changes_while_it_is_read(bins: Bins) -> None:
 # --------------------------------------------------------------------------
 
 
-def as_user(uid: int, real_uid: int, work: Callable[[], object]) -> object:
-    """work() in a forked child whose effective and saved ids are uid and
-    whose real ids are real_uid (no groups); what it returned, as JSON."""
-    read_end, write_end = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        code = 1
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setresgid(real_uid, uid, uid)
-            os.setresuid(real_uid, uid, uid)
-            try:
-                result = {"ok": work()}
-            except BaseException as error:  # reported to the parent
-                import traceback
-
-                result = {"error": f"{type(error).__name__}: {error}", "tb": traceback.format_exc()}
-            os.write(write_end, json.dumps(result).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        data = pipe.read()
-    _, status = os.waitpid(child, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    result = json.loads(data)
-    assert "error" not in result, result.get("tb")
-    return result["ok"]
-
-
-def _wait_for_uid(pid: int, uid: int) -> None:
-    import time
-
-    deadline = time.monotonic() + 10
-    while True:
-        status = Path(f"/proc/{pid}/status").read_text()
-        uids = re.search(r"^Uid:\s+(.*)$", status, re.M)[1].split()
-        if all(int(u) == uid for u in uids):
-            return
-        assert time.monotonic() < deadline, f"pid {pid} never ran as uid {uid}: {uids}"
-        time.sleep(0.01)
-
-
 def summary(images: list[Image], found: linux_scope.Scope) -> dict:
     return {
         "how": found.how,
@@ -467,7 +420,7 @@ def test_rebuilt_where_the_memory_is_refused(bins: Bins) -> None:
     as_nobody = [setpriv, *procutil.AS_NOBODY[1:], "env", f"LD_PRELOAD={preload}"]
     target = launch([*as_nobody, bins.main, f"global:{bins.late_global}", "--unmap-vdso"])
     try:
-        _wait_for_uid(target.pid, NOBODY)
+        procutil.wait_for_uid(target.pid, NOBODY)
         pid = target.pid
 
         def work() -> dict:
@@ -483,7 +436,7 @@ def test_rebuilt_where_the_memory_is_refused(bins: Bins) -> None:
             found = linux_scope.scope(pid, images, records)
             return {"refused": refused, **summary(images, found)}
 
-        rebuilt = as_user(NOBODY, OTHER, work)
+        rebuilt = procutil.run_as(NOBODY, work, real_uid=OTHER)
         assert rebuilt["refused"] == "AccessDenied"
         assert rebuilt["how"] == "rebuilt", rebuilt["note"]
         assert rebuilt["note"].startswith("access denied to process"), rebuilt["note"]
@@ -593,7 +546,7 @@ def test_ld_so_preload_is_read_in_the_targets_root(chroot_tree: Root) -> None:
             found = linux_scope.scope(target.pid, images, records)
             return {"how": found.how, "order": found.order, "placed": found.placed}
 
-        refused = as_user(NOBODY, OTHER, work)
+        refused = procutil.run_as(NOBODY, work, real_uid=OTHER)
         assert refused["how"] == "rebuilt"
         assert refused["order"][: refused["placed"]] == chain.order[: chain.placed]
     finally:
