@@ -633,6 +633,7 @@ core_exec(PyObject *module)
 
     if (binding_init_objects(module, state) < 0 ||
         binding_add_image_file(module, state) < 0 ||
+        binding_add_region_list(module, state) < 0 ||
         PyModule_AddStringConstant(module, "BACKEND", mm_backend_name()) < 0 ||
         add_int_constants(module) < 0) {
         return -1;
@@ -648,6 +649,7 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(state->usage_type);
     Py_VISIT(state->make_error);
     Py_VISIT(state->image_file_type);
+    Py_VISIT(state->region_list_type);
     return 0;
 }
 
@@ -660,6 +662,7 @@ core_clear(PyObject *module)
     Py_CLEAR(state->make_error);
     Py_CLEAR(state->empty_tuple);
     Py_CLEAR(state->image_file_type);
+    Py_CLEAR(state->region_list_type);
     for (int i = 0; i < 16; i++) {
         Py_CLEAR(state->perms[i]);
     }
@@ -687,10 +690,9 @@ static PyModuleDef_Slot core_slots[] = {
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
 #ifdef Py_mod_gil
-    /* Not yet without the GIL: setup() replaces state that calls read, a
-     * listing turns the cyclic collector off and on around its build (the
-     * collector's switch is the interpreter's, not the thread's), and the
-     * builder hands the GIL over to let other threads run. */
+    /* Not yet without the GIL: setup() replaces state that calls read,
+     * and a RegionList makes its Regions and shares the builder's caches
+     * with nothing but the GIL to keep two threads apart. */
     {Py_mod_gil, Py_MOD_GIL_USED},
 #endif
     {0, NULL},

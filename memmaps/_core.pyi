@@ -1,8 +1,8 @@
 """The C core of memmaps (memmaps/_core.c and memmaps/_binding/)."""
 
 import sys
-from collections.abc import Callable, Iterable
-from typing import Any, final
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, SupportsIndex, final, overload
 
 from .region import Region
 from .usage import Usage
@@ -15,7 +15,7 @@ FROM_LISTING: int
 ROOT_WALK: int
 KINDS: tuple[str, ...]
 
-_Listing = tuple[tuple[Region, ...], str | None]
+_Listing = tuple[RegionList, str | None]
 _ImageRecord = tuple[
     str | None,
     int,
@@ -47,7 +47,7 @@ def link_map(
     pid: int, r_debug_address: int, pointer_size: int, /
 ) -> tuple[int, int, tuple[tuple[int, str | None, int, int], ...], str | None]: ...
 def find_r_debug(pid: int, dynamic_address: int, pointer_size: int, /) -> int | None: ...
-def parse_maps(text: Any, strict: bool = False, /) -> tuple[Region, ...]: ...
+def parse_maps(text: Any, strict: bool = False, /) -> RegionList: ...
 
 if sys.platform == "linux":
     OPEN_WALK: int
@@ -55,6 +55,20 @@ if sys.platform == "linux":
     OPEN_ANY_TYPE: int
 
     def open_in_root(root: int | None, path: str | bytes, flags: int = 0, /) -> int: ...
+
+@final
+class RegionList(Sequence[Region]):
+    def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, key: SupportsIndex, /) -> Region: ...
+    @overload
+    def __getitem__(self, key: slice, /) -> tuple[Region, ...]: ...
+    def __iter__(self) -> Iterator[Region]: ...
+    def __contains__(self, value: object, /) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[type[tuple[Region, ...]], tuple[tuple[Region, ...]]]: ...
 
 @final
 class ImageFile:

@@ -86,7 +86,7 @@ class Maps(Sequence[Region]):
     def __init__(
         self, regions: Iterable[Region] = (), pid: int | None = None, partial: str | None = None
     ) -> None:
-        self._regions: tuple[Region, ...] = tuple(regions)
+        self._regions: Sequence[Region] = tuple(regions)
         self._pid = pid
         self._partial = partial
         for before, after in zip(self._regions, self._regions[1:], strict=False):
@@ -98,9 +98,11 @@ class Maps(Sequence[Region]):
 
     @classmethod
     def _trusted(
-        cls, regions: tuple[Region, ...], pid: int | None, partial: str | None = None
+        cls, regions: Sequence[Region], pid: int | None, partial: str | None = None
     ) -> Maps:
-        """A Maps of regions already known to be in order (no check)."""
+        """A Maps of regions already known to be in order (no check): a
+        tuple, or the C core's RegionList, which makes each Region when it
+        is first asked for and otherwise behaves as the tuple of them."""
         maps = cls.__new__(cls)
         maps._regions = regions
         maps._pid = pid

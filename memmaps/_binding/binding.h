@@ -3,7 +3,8 @@
  *
  * memmaps/_core.c is the extension's entry point (module, state, method
  * table); the files here hold what grew too big to sit beside it:
- * objects.c builds Region, Usage and image tuples, errors.c raises the
+ * objects.c builds Region, Usage and image tuples, region_list.c is the
+ * lazy sequence of a listing's Regions, errors.c raises the
  * memmaps exceptions, image_file.c is the ImageFile type, link_map.c reads
  * the dynamic linker's chain of loaded objects.  Only the binding
  * includes Python.h; memmaps/native/ stays plain C.
@@ -55,7 +56,8 @@ typedef struct {
     PyObject *max_perms[8];    /* "---" ... "rwx": a ceiling has no sharing */
     PyObject *kinds[MM_KIND_COUNT];
     PyObject *empty_tuple;
-    PyTypeObject *image_file_type; /* ImageFile */
+    PyTypeObject *image_file_type;  /* ImageFile */
+    PyTypeObject *region_list_type; /* RegionList */
     /* The procfs root pids are looked up in (memmaps.PROCFS), as
      * mm_target.procfs holds it: "" for /proc. */
     char procfs[MM_PROCFS_MAX];
@@ -118,11 +120,26 @@ void binding_reacquire(released_call *call);
 
 /* objects.c: the interned strings every listing shares; 0 or -1. */
 int binding_init_objects(PyObject *module, module_state *state);
-/* objects.c: a tuple of Region for the list. */
-PyObject *build_regions(module_state *state, const mm_list *list);
-/* objects.c: (regions, partial) for a live listing: the tuple of Region,
- * and None or the sentence saying why the listing is incomplete. */
-PyObject *build_listing(module_state *state, const mm_list *list);
+/* objects.c: what makes the Regions of one listing, sharing what repeats
+ * between them (names, figures, Usages); it holds references of its own
+ * and reads the list, which must outlive it. */
+typedef struct binding_builder binding_builder;
+binding_builder *binding_builder_new(module_state *state, const mm_list *list);
+/* A new Region for list->regions[index]; before and after are the Regions
+ * made for index - 1 and index + 1 where they are made (they may share an
+ * int with it), else NULL. */
+PyObject *binding_builder_region(binding_builder *b, size_t index,
+                                 PyObject *before, PyObject *after);
+void binding_builder_free(binding_builder *b);
+
+/* region_list.c: the RegionList of the list's regions, which takes the
+ * list's contents over (list is left empty, to be freed as usual). */
+PyObject *build_regions(module_state *state, mm_list *list);
+/* objects.c: (regions, partial) for a live listing: the RegionList, and
+ * None or the sentence saying why the listing is incomplete. */
+PyObject *build_listing(module_state *state, mm_list *list);
+/* region_list.c: adds the RegionList type to the module; 0 or -1. */
+int binding_add_region_list(PyObject *module, module_state *state);
 /* objects.c: a tuple of image records for the list: (path, base, end,
  * bias, build_id, dev_major, dev_minor, inode, flags, format, source,
  * header, segments), segments being ((start, end, name, perms), ...). */

@@ -4,7 +4,8 @@
  * once by setup(); building them is the hot path of every listing, so what
  * repeats (the 16 permission strings, the kinds, the paths of one file's
  * mappings, page-sized figures, VmFlags sets) is made once per listing and
- * shared.
+ * shared.  A listing's Regions are made when first asked for
+ * (region_list.c), so a builder lives as long as the listing it serves.
  */
 #include "binding.h"
 
@@ -41,46 +42,60 @@ binding_usage_field(Py_ssize_t index)
 #define TEXT_CACHE_SIZE 256 /* powers of two */
 #define INT_CACHE_SIZE  256
 
+/* Each entry holds a reference of its own: Regions are made one at a time,
+ * in any order, and one made twice (by two threads at once) is dropped, so
+ * no object the caches give out may depend on another Region staying. */
 typedef struct {
     const char *bytes; /* into the mm_list being converted */
     uint32_t len;
-    PyObject *object; /* borrowed: an object built earlier holds it */
+    PyObject *object;
 } text_cache_entry;
 
 typedef struct {
     uint64_t value;
-    PyObject *object; /* borrowed, as above */
+    PyObject *object;
 } int_cache_entry;
 
 typedef struct {
     const mm_usage *usage;
-    PyObject *object; /* borrowed, as above */
+    PyObject *object;
 } usage_cache_entry;
 
 typedef struct {
     const char *text; /* a static string of the backend */
-    PyObject *object; /* borrowed, as above */
+    PyObject *object;
 } static_text_entry;
 
-typedef struct {
-    module_state *state;
-    /* The classes, held for the whole build: the build lets other threads
-     * run, and one of them could call setup() meanwhile. */
+struct binding_builder {
+    /* The classes and strings, held for the listing's life: setup() may
+     * hand over new classes meanwhile, and the module's state may be
+     * cleared before the last listing goes. */
     PyTypeObject *region_type;
     PyTypeObject *usage_type;
+    PyObject *perms[16];
+    PyObject *max_perms[8];
+    PyObject *kinds[MM_KIND_COUNT];
+    PyObject *empty_tuple;
     const mm_list *list;
     text_cache_entry paths[TEXT_CACHE_SIZE];
     text_cache_entry *last_path; /* the entry of the last name, or NULL */
     text_cache_entry vmflags[TEXT_CACHE_SIZE];
     int_cache_entry ints[INT_CACHE_SIZE];
     usage_cache_entry usages[TEXT_CACHE_SIZE];
-    /* The end of the region built last: where regions follow each other
-     * without a gap (a library's segments, a heap), a region starts where
-     * the one before it ends, and both share that int. */
-    uint64_t last_end;
-    PyObject *last_end_object; /* borrowed, as above; NULL at first */
     static_text_entry labels[TEXT_CACHE_SIZE]; /* tags and share modes */
-} builder;
+};
+typedef binding_builder builder;
+
+/* Puts object (a new reference, or NULL) in a cache slot, in place of what
+ * the slot held; returns object. */
+static PyObject *
+cache_put(PyObject **slot, PyObject *object)
+{
+    if (object != NULL) {
+        Py_XSETREF(*slot, Py_NewRef(object));
+    }
+    return object;
+}
 
 static uint32_t
 hash_bytes(const char *bytes, uint32_t len)
@@ -130,7 +145,7 @@ path_object(builder *b, const char *name, uint32_t len)
     if (path != NULL) {
         entry->bytes = name;
         entry->len = len;
-        entry->object = path;
+        cache_put(&entry->object, path);
     }
     return path;
 }
@@ -152,7 +167,7 @@ int_object(builder *b, uint64_t value)
     object = PyLong_FromUnsignedLongLong(value);
     if (object != NULL) {
         entry->value = value;
-        entry->object = object;
+        cache_put(&entry->object, object);
     }
     return object;
 }
@@ -199,7 +214,7 @@ vmflags_object(builder *b, const char *text, uint32_t len)
     if (tuple != NULL) {
         entry->bytes = text;
         entry->len = len;
-        entry->object = tuple;
+        cache_put(&entry->object, tuple);
     }
     return tuple;
 }
@@ -282,7 +297,7 @@ new_usage(builder *b, const mm_usage *u)
         SET(usage, U_EXTRA, extras_object(b, u));
     }
     else {
-        SET(usage, U_EXTRA, Py_NewRef(b->state->empty_tuple));
+        SET(usage, U_EXTRA, Py_NewRef(b->empty_tuple));
     }
     return usage;
 
@@ -331,7 +346,7 @@ usage_object(builder *b, const mm_usage *u)
     usage = new_usage(b, u);
     if (usage != NULL) {
         entry->usage = u;
-        entry->object = usage;
+        cache_put(&entry->object, usage);
     }
     return usage;
 }
@@ -355,15 +370,16 @@ label_object(builder *b, const char *text)
                                    "backslashreplace");
     if (object != NULL) {
         entry->text = text;
-        entry->object = object;
+        cache_put(&entry->object, object);
     }
     return object;
 }
 
-static PyObject *
-new_region(builder *b, const mm_region *r)
+PyObject *
+binding_builder_region(binding_builder *b, size_t index, PyObject *before,
+                       PyObject *after)
 {
-    module_state *state = b->state;
+    const mm_region *r = &b->list->regions[index];
     PyTypeObject *type = b->region_type;
     PyObject *region = type->tp_alloc(type, REGION_FIELDS);
 
@@ -375,16 +391,22 @@ new_region(builder *b, const mm_region *r)
      * the cyclic collector saves walking every region of every listing. */
     PyObject_GC_UnTrack(region);
 
-    if (b->last_end_object != NULL && b->last_end == r->start) {
-        SET(region, F_START, Py_NewRef(b->last_end_object));
+    /* Where regions follow each other without a gap (a library's segments,
+     * a heap), a region starts where the one before it ends, and both
+     * share that int, whichever of the two is made first. */
+    if (before != NULL && b->list->regions[index - 1].end == r->start) {
+        SET(region, F_START, Py_NewRef(PyTuple_GET_ITEM(before, F_END)));
     }
     else {
         SET(region, F_START, PyLong_FromUnsignedLongLong(r->start));
     }
-    SET(region, F_END, PyLong_FromUnsignedLongLong(r->end));
-    b->last_end = r->end;
-    b->last_end_object = PyTuple_GET_ITEM(region, F_END);
-    SET(region, F_PERMS, Py_NewRef(state->perms[r->prot & 15]));
+    if (after != NULL && b->list->regions[index + 1].start == r->end) {
+        SET(region, F_END, Py_NewRef(PyTuple_GET_ITEM(after, F_START)));
+    }
+    else {
+        SET(region, F_END, PyLong_FromUnsignedLongLong(r->end));
+    }
+    SET(region, F_PERMS, Py_NewRef(b->perms[r->prot & 15]));
     SET(region, F_OFFSET, int_object(b, r->offset));
     SET(region, F_DEV_MAJOR, int_object(b, r->dev_major));
     SET(region, F_DEV_MINOR, int_object(b, r->dev_minor));
@@ -398,8 +420,8 @@ new_region(builder *b, const mm_region *r)
     }
     SET(region, F_DELETED, PyBool_FromLong(r->flags & MM_REGION_DELETED));
     SET(region, F_KIND,
-        Py_NewRef(state->kinds[r->kind < MM_KIND_COUNT ? r->kind
-                                                       : MM_KIND_SPECIAL]));
+        Py_NewRef(
+            b->kinds[r->kind < MM_KIND_COUNT ? r->kind : MM_KIND_SPECIAL]));
     if (r->usage != 0 && r->usage <= b->list->usage_count) {
         SET(region, F_USAGE, usage_object(b, &b->list->usages[r->usage - 1]));
     }
@@ -410,7 +432,7 @@ new_region(builder *b, const mm_region *r)
         SET(region, F_MAX_PERMS, Py_NewRef(Py_None));
     }
     else {
-        SET(region, F_MAX_PERMS, Py_NewRef(state->max_perms[r->max_prot & 7]));
+        SET(region, F_MAX_PERMS, Py_NewRef(b->max_perms[r->max_prot & 7]));
     }
     SET(region, F_SHARE_MODE, label_object(b, r->share_mode));
     SET(region, F_TAG, label_object(b, r->tag));
@@ -422,175 +444,79 @@ error:
     return NULL;
 }
 
-/* Regions built between two looks at the clock. */
-#define REGIONS_PER_CLOCK 1024
-
-/* How long the build keeps the GIL between two hand-overs: two of the
- * interpreter's switch intervals (binding.h says why). */
-static uint64_t
-hold_ns(void)
+binding_builder *
+binding_builder_new(module_state *state, const mm_list *list)
 {
-    PyObject *get = PySys_GetObject("getswitchinterval"); /* borrowed */
-    PyObject *interval = get != NULL ? PyObject_CallNoArgs(get) : NULL;
-    double seconds = interval != NULL ? PyFloat_AsDouble(interval) : -1.0;
+    builder *b = PyMem_Calloc(1, sizeof(builder));
 
-    Py_XDECREF(interval);
-    if (seconds <= 0 || seconds > 1.0) {
-        PyErr_Clear();
-        seconds = 0.005;
-    }
-    return (uint64_t)(2 * seconds * 1e9);
-}
-
-/* Lets the other threads have the interpreter for a moment, and runs the
- * signal handlers; -1 when one raised.  The collector, kept off for the
- * build, is as the program has it while others run: *gc_off says whether
- * the build turned it off, and is set again after. */
-static int
-let_others_run(int *gc_off)
-{
-    int raised;
-
-    if (*gc_off) {
-        PyGC_Enable();
-    }
-    Py_BEGIN_ALLOW_THREADS
-    Py_END_ALLOW_THREADS
-    raised = PyErr_CheckSignals() < 0;
-    *gc_off = PyGC_Disable();
-    return raised ? -1 : 0;
-}
-
-/* A partly built listing that a signal handler's exception cut short, and
- * how much of it is still to free. */
-typedef struct {
-    PyObject *tuple; /* the only reference, its items set up to count */
-    Py_ssize_t count;
-} partial_listing;
-
-/* Freeing a million Regions takes the better part of a tenth of a second:
- * done at once, the exception (KeyboardInterrupt) would wait for it.  So a
- * listing cut short is freed afterwards, a slice at a time, as one of the
- * interpreter's pending calls, which run between two bytecodes of the main
- * thread. */
-#define FREED_PER_CALL 32768
-
-static int
-free_some(void *arg)
-{
-    partial_listing *partial = arg;
-    Py_ssize_t stop =
-        partial->count > FREED_PER_CALL ? partial->count - FREED_PER_CALL : 0;
-
-    while (partial->count > stop) {
-        partial->count--;
-        Py_CLEAR(PyTuple_GET_ITEM(partial->tuple, partial->count));
-    }
-    if (partial->count > 0 && Py_AddPendingCall(free_some, partial) == 0) {
-        return 0;
-    }
-    Py_DECREF(partial->tuple); /* what is left, at once */
-    PyMem_Free(partial);
-    return 0;
-}
-
-/* Drops the only reference to a listing the builder had filled up to
- * count, later where it is big and this is the main interpreter, whose main
- * thread runs the pending calls (a subinterpreter's objects are its own). */
-static void
-drop_partial(PyObject *tuple, Py_ssize_t count)
-{
-    partial_listing *partial;
-
-    if (count > FREED_PER_CALL &&
-        PyThreadState_GetInterpreter(PyThreadState_Get()) ==
-            PyInterpreterState_Main() &&
-        (partial = PyMem_Malloc(sizeof(*partial))) != NULL) {
-        partial->tuple = tuple;
-        partial->count = count;
-        if (Py_AddPendingCall(free_some, partial) == 0) {
-            return;
-        }
-        PyMem_Free(partial);
-    }
-    Py_DECREF(tuple);
-}
-
-PyObject *
-build_regions(module_state *state, const mm_list *list)
-{
-    PyObject *result = PyTuple_New((Py_ssize_t)list->count);
-    builder *b;
-    int gc_off;
-    uint64_t hold = 0, next_yield_ns = 0;
-
-    if (result == NULL) {
+    if (b == NULL) {
+        PyErr_NoMemory();
         return NULL;
     }
-    /* Of Regions, which hold no cycle: a collection while other threads run
-     * has no reason to walk it. */
-    PyObject_GC_UnTrack(result);
-    b = PyMem_Calloc(1, sizeof(builder));
-    if (b == NULL) {
-        Py_DECREF(result);
-        return PyErr_NoMemory();
-    }
-    b->state = state;
     b->region_type = (PyTypeObject *)Py_NewRef(state->region_type);
     b->usage_type = (PyTypeObject *)Py_NewRef(state->usage_type);
+    for (int i = 0; i < 16; i++) {
+        b->perms[i] = Py_NewRef(state->perms[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        b->max_perms[i] = Py_NewRef(state->max_perms[i]);
+    }
+    for (int i = 0; i < MM_KIND_COUNT; i++) {
+        b->kinds[i] = Py_NewRef(state->kinds[i]);
+    }
+    b->empty_tuple = Py_NewRef(state->empty_tuple);
     b->list = list;
-    if (list->count > REGIONS_PER_CLOCK) {
-        hold = hold_ns();
-        next_yield_ns = binding_now_ns() + hold;
-    }
-    /* Nothing built here can form a cycle; a collection in the middle would
-     * only walk the young objects for nothing.  PyGC_Disable() says whether
-     * it was on. */
-    gc_off = PyGC_Disable();
-    for (size_t i = 0; i < list->count; i++) {
-        PyObject *region;
+    return b;
+}
 
-        if (i % REGIONS_PER_CLOCK == REGIONS_PER_CLOCK - 1 &&
-            binding_now_ns() >= next_yield_ns) {
-            if (let_others_run(&gc_off) < 0) {
-                drop_partial(result, (Py_ssize_t)i);
-                result = NULL;
-                break;
-            }
-            next_yield_ns = binding_now_ns() + hold;
-        }
-        region = new_region(b, &list->regions[i]);
-        if (region == NULL) {
-            Py_CLEAR(result);
-            break;
-        }
-        PyTuple_SET_ITEM(result, (Py_ssize_t)i, region);
+void
+binding_builder_free(binding_builder *b)
+{
+    if (b == NULL) {
+        return;
     }
-    if (gc_off) {
-        PyGC_Enable();
+    for (int i = 0; i < TEXT_CACHE_SIZE; i++) {
+        Py_XDECREF(b->paths[i].object);
+        Py_XDECREF(b->vmflags[i].object);
+        Py_XDECREF(b->usages[i].object);
+        Py_XDECREF(b->labels[i].object);
+    }
+    for (int i = 0; i < INT_CACHE_SIZE; i++) {
+        Py_XDECREF(b->ints[i].object);
     }
     Py_DECREF(b->region_type);
     Py_DECREF(b->usage_type);
+    for (int i = 0; i < 16; i++) {
+        Py_DECREF(b->perms[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        Py_DECREF(b->max_perms[i]);
+    }
+    for (int i = 0; i < MM_KIND_COUNT; i++) {
+        Py_DECREF(b->kinds[i]);
+    }
+    Py_DECREF(b->empty_tuple);
     PyMem_Free(b);
-    return result;
 }
 
 PyObject *
-build_listing(module_state *state, const mm_list *list)
+build_listing(module_state *state, mm_list *list)
 {
-    PyObject *regions = build_regions(state, list);
-    PyObject *partial;
+    /* Read before the regions take the list over. */
+    PyObject *partial =
+        list->partial == NULL
+            ? Py_NewRef(Py_None)
+            : PyUnicode_DecodeUTF8(list->partial,
+                                   (Py_ssize_t)strlen(list->partial),
+                                   "backslashreplace");
+    PyObject *regions;
 
-    if (regions == NULL) {
+    if (partial == NULL) {
         return NULL;
     }
-    partial = list->partial == NULL
-                  ? Py_NewRef(Py_None)
-                  : PyUnicode_DecodeUTF8(list->partial,
-                                         (Py_ssize_t)strlen(list->partial),
-                                         "backslashreplace");
-    if (partial == NULL) {
-        Py_DECREF(regions);
+    regions = build_regions(state, list);
+    if (regions == NULL) {
+        Py_DECREF(partial);
         return NULL;
     }
     return Py_BuildValue("(NN)", regions, partial);

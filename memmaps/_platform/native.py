@@ -13,7 +13,7 @@ import gc
 import os
 import warnings
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import NamedTuple
 
@@ -30,7 +30,7 @@ def native_pid(pid: int | None) -> int:
     return -1 if pid is None else pid
 
 
-def _listing(found: tuple[tuple[Region, ...], str | None], pid: int | None) -> Maps:
+def _listing(found: tuple[Sequence[Region], str | None], pid: int | None) -> Maps:
     regions, partial = found
     if partial is not None:
         _warn_partial(partial)

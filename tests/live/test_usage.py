@@ -428,7 +428,7 @@ def test_no_rollup_sum(target):
     )
     refs = parse_smaps(smaps)
     (rref,) = parse_smaps(rollup)
-    assert isinstance(summed, tuple) and len(summed) == 1, summed
+    assert len(summed) == 1, summed
     (region,) = summed
     assert region.path == "[rollup]", region
     # Exactly the sum of the regions' figures; like the rollup it stands in
