@@ -335,6 +335,17 @@ build_regions(module_state *state, mm_list *list)
     /* Taken over: the caller frees an empty list. */
     self->list = *list;
     mm_list_init(list);
+    /* The listing may be kept long after the call with few of its Regions
+     * made: with usage figures it keeps what they need, not the smaps text
+     * (some 1.3 KB a region, a gigabyte at a million).  The maps text is
+     * kept as it is, about as big as the native regions: giving it back
+     * now would cost the call a tenth of its time.  Where memory is short
+     * the text stays, which costs room and nothing else. */
+    if (self->list.usage_count > 0) {
+        Py_BEGIN_ALLOW_THREADS(void)
+            mm_list_compact(&self->list);
+        Py_END_ALLOW_THREADS
+    }
     self->b = binding_builder_new(state, &self->list);
     if (self->b == NULL) {
         Py_DECREF(self);

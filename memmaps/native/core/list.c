@@ -22,6 +22,90 @@ mm_list_free(mm_list *list)
     mm_list_init(list);
 }
 
+/* A text of the old buffer, and where compacting put it. */
+typedef struct {
+    const char *text;
+    size_t len;
+    size_t moved_off;
+} moved_text;
+
+/* The offset of text in the new buffer: the one its neighbour got when both
+ * say the same, else a copy at *used. */
+static size_t
+move_text(char *into, size_t *used, moved_text *last, const char *text,
+          size_t len)
+{
+    if (last->text != NULL && last->len == len &&
+        (last->text == text || memcmp(last->text, text, len) == 0)) {
+        return last->moved_off;
+    }
+    memcpy(into + *used, text, len);
+    last->text = text;
+    last->len = len;
+    last->moved_off = *used;
+    *used += len;
+    return last->moved_off;
+}
+
+int
+mm_list_compact(mm_list *list)
+{
+    size_t needed = 0, used = 0;
+    char *into;
+    moved_text names = {0}, vmflags = {0}, blocks = {0};
+
+    for (size_t i = 0; i < list->count; i++) {
+        if (list->regions[i].flags & MM_REGION_NAMED) {
+            needed += list->regions[i].name_len;
+        }
+    }
+    for (size_t i = 0; i < list->usage_count; i++) {
+        const mm_usage *u = &list->usages[i];
+        needed += (u->flags & MM_USAGE_HAS_VMFLAGS ? u->vmflags_len : 0) +
+                  (u->flags & MM_USAGE_HAS_EXTRA ? u->block_len : 0);
+    }
+    if (list->capacity > list->count && list->count > 0) {
+        mm_region *fit =
+            realloc(list->regions, list->count * sizeof(*list->regions));
+        if (fit != NULL) {
+            list->regions = fit;
+            list->capacity = list->count;
+        }
+    }
+    /* An upper bound: neighbours that share a text need less. */
+    if (list->bytes == NULL || needed > list->bytes_cap / 2) {
+        return 0;
+    }
+    into = malloc(needed > 0 ? needed : 1);
+    if (into == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < list->count; i++) {
+        mm_region *r = &list->regions[i];
+        if (r->flags & MM_REGION_NAMED) {
+            r->name_off = move_text(into, &used, &names,
+                                    list->bytes + r->name_off, r->name_len);
+        }
+    }
+    for (size_t i = 0; i < list->usage_count; i++) {
+        mm_usage *u = &list->usages[i];
+        if (u->flags & MM_USAGE_HAS_VMFLAGS) {
+            u->vmflags_off =
+                move_text(into, &used, &vmflags, list->bytes + u->vmflags_off,
+                          u->vmflags_len);
+        }
+        if (u->flags & MM_USAGE_HAS_EXTRA) {
+            u->block_off = move_text(into, &used, &blocks,
+                                     list->bytes + u->block_off, u->block_len);
+        }
+    }
+    free(list->bytes);
+    list->bytes = into;
+    list->bytes_len = used;
+    list->bytes_cap = needed > 0 ? needed : 1;
+    return 0;
+}
+
 void
 mm_list_clear(mm_list *list)
 {

@@ -398,6 +398,14 @@ int mm_list_set_partial(mm_list *list, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* Moves the bytes the regions and usage records point at (names, VmFlags,
+ * the blocks with unknown keys) into a buffer just big enough for them,
+ * sharing one copy between neighbours with the same text, when that frees
+ * at least half of the buffer: a listing kept for later then holds its
+ * names, not the whole maps or smaps text it was parsed from.  Also gives
+ * back the unused room of the region array.  0, or -1 when out of memory
+ * (the list is as it was). */
+int mm_list_compact(mm_list *list);
 /* Makes the list sorted and free of overlaps, in place.  A listing read in
  * several pieces while the target changed its mappings can repeat a region
  * or show an older and a newer version of one; the later entry is the newer
