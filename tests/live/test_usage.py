@@ -7,8 +7,8 @@ what the target did."""
 
 from __future__ import annotations
 
-import json
 import gc
+import json
 import os
 import shutil
 import subprocess
