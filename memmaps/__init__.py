@@ -35,15 +35,18 @@ from .maps import Maps
 from .process import Process, read_exactly
 from .process import check_pid as _check_pid
 from .region import KINDS, Region
+from .summary import CATEGORIES, Gap, Summary, SummaryRow
 from .symbols import AddressIndex, Symbol, check_name, find
 from .usage import Usage
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CATEGORIES",
     "KINDS",
     "AccessDenied",
     "Error",
+    "Gap",
     "Image",
     "Maps",
     "MemoryReadError",
@@ -52,6 +55,8 @@ __all__ = [
     "PartialListingWarning",
     "Process",
     "Region",
+    "Summary",
+    "SummaryRow",
     "Symbol",
     "SymbolNotFound",
     "UnsupportedPlatform",

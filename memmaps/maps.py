@@ -8,10 +8,13 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from .region import KINDS, Region
 from .usage import Usage
+
+if TYPE_CHECKING:
+    from .summary import Gap, Summary
 
 _start_of = itemgetter(0)
 
@@ -245,6 +248,20 @@ class Maps(Sequence[Region]):
         for usage in usages[1:]:
             total = total + usage  # type: ignore[operator]
         return total
+
+    def gaps(self) -> list[Gap]:
+        """The unmapped ranges between consecutive regions."""
+        from .summary import gaps
+
+        return gaps(self)
+
+    def summary(self) -> Summary:
+        """The memory by category (image, mapped file, shared memory, heap,
+        stack, private, guard, kernel, reserved, unusable), as VMMap
+        sums it up."""
+        from .summary import summarize
+
+        return summarize(self)
 
     # ---- renderings ----
 
