@@ -35,6 +35,7 @@ from .maps import Maps
 from .process import Process, read_exactly
 from .process import check_pid as _check_pid
 from .region import KINDS, Region
+from .snapshot import LoadError, load
 from .summary import CATEGORIES, Gap, Summary, SummaryRow
 from .symbols import AddressIndex, Symbol, check_name, find
 from .usage import Usage
@@ -48,6 +49,7 @@ __all__ = [
     "Error",
     "Gap",
     "Image",
+    "LoadError",
     "Maps",
     "MemoryReadError",
     "NoSuchProcess",
@@ -63,6 +65,7 @@ __all__ = [
     "Usage",
     "ZombieProcess",
     "images",
+    "load",
     "parse",
     "read_memory",
     "region_at",

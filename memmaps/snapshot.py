@@ -1,0 +1,376 @@
+"""Snapshots: a Maps as flat dicts and as JSON, and the JSON read back.
+
+``to_json()`` writes a format that says its version (:data:`FORMAT`), and
+``load()`` gives back exactly the Maps that wrote it: every field, usage
+and its unknown figures, names that are not valid UTF-8, pid and partial.
+The format is documented in docs/api.md ("Snapshots, JSON and
+DataFrames").
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from .errors import Error
+from .region import KINDS, Region
+from .usage import Usage
+
+if TYPE_CHECKING:
+    from .maps import Maps
+
+#: The version of the JSON that ``Maps.to_json()`` writes and ``load()`` reads.
+FORMAT = "memmaps.maps/1"
+
+_FORMAT_NAME = re.compile(r"memmaps\.maps/[0-9]+")
+_PERMS = re.compile(r"[r-][w-][x-][ps]")
+
+#: The prefix of the usage keys of a region dict.
+USAGE_PREFIX = "usage_"
+
+# Region fields in dict order: size after end, usage flattened at the end.
+_REGION_KEYS = (
+    "start",
+    "end",
+    "size",
+    "perms",
+    "offset",
+    "dev_major",
+    "dev_minor",
+    "inode",
+    "path",
+    "deleted",
+    "kind",
+    "max_perms",
+    "share_mode",
+    "tag",
+    "detail",
+)
+_USAGE_KEYS = tuple(USAGE_PREFIX + name for name in Usage._fields)
+# The text fields an OS fills with bytes of its own (file names, labels):
+# the ones that may not be valid UTF-8.
+_BYTES_FIELDS = ("path", "tag", "detail")
+_BYTES_SUFFIX = "_bytes"
+_KNOWN_KEYS = frozenset(
+    (*_REGION_KEYS, *_USAGE_KEYS, *(name + _BYTES_SUFFIX for name in _BYTES_FIELDS))
+)
+_TOP_KEYS = ("format", "pid", "partial", "regions")
+_LIMIT = 2**64
+
+
+class LoadError(Error, ValueError):
+    """Text that is not a snapshot ``load()`` can read.  ``index`` is the
+    region the error is in (0-based, None when it is not in a region),
+    ``field`` the key that is missing or wrong (None when no key is)."""
+
+    def __init__(self, message: str, index: int | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+        self.field = field
+
+    def __reduce__(self) -> tuple[type[LoadError], tuple[str, int | None, str | None]]:
+        return type(self), (str(self.args[0]), self.index, self.field)
+
+
+# ---- writing ----------------------------------------------------------------
+
+
+def _usage_items(usage: Usage) -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for name, value in zip(Usage._fields, usage, strict=True):
+        if name == "vmflags":
+            flags = usage.vmflags
+            items.append((USAGE_PREFIX + name, None if flags is None else " ".join(flags)))
+        elif name == "extra":
+            items.append((USAGE_PREFIX + name, dict(usage.extra)))
+        else:
+            items.append((USAGE_PREFIX + name, value))
+    return items
+
+
+def region_dict(region: Region) -> dict[str, Any]:
+    """One region as a flat dict (see ``Maps.to_dicts()``)."""
+    entry: dict[str, Any] = {
+        "start": region.start,
+        "end": region.end,
+        "size": region.end - region.start,
+        "perms": region.perms,
+        "offset": region.offset,
+        "dev_major": region.dev_major,
+        "dev_minor": region.dev_minor,
+        "inode": region.inode,
+        "path": region.path,
+        "deleted": region.deleted,
+        "kind": region.kind,
+        "max_perms": region.max_perms,
+        "share_mode": region.share_mode,
+        "tag": region.tag,
+        "detail": region.detail,
+    }
+    if region.usage is not None:
+        entry.update(_usage_items(region.usage))
+    return entry
+
+
+def to_dicts(maps: Maps) -> list[dict[str, Any]]:
+    return [region_dict(region) for region in maps]
+
+
+def _json_region(region: Region) -> dict[str, Any]:
+    entry = region_dict(region)
+    for name in _BYTES_FIELDS:
+        text = entry[name]
+        if text is None:
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            try:
+                raw = text.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                # A lone surrogate that stands for no byte (a Windows name
+                # that is not valid UTF-16): JSON's \\u escape keeps it, for
+                # Python's reader.
+                continue
+            entry[name] = raw.decode("utf-8", "replace")
+            entry[name + _BYTES_SUFFIX] = base64.b64encode(raw).decode("ascii")
+    extra = entry.get(USAGE_PREFIX + "extra")
+    if extra is not None and region.usage is not None and len(extra) != len(region.usage.extra):
+        # A key twice: pairs keep both, a JSON object would keep one.
+        entry[USAGE_PREFIX + "extra"] = [list(pair) for pair in region.usage.extra]
+    return entry
+
+
+def to_json(maps: Maps, indent: int | None = None) -> str:
+    document = {
+        "format": FORMAT,
+        "pid": maps.pid,
+        "partial": maps.partial,
+        "regions": [_json_region(region) for region in maps],
+    }
+    return json.dumps(document, indent=indent)
+
+
+# ---- reading ----------------------------------------------------------------
+
+
+def _where(index: int | None, field: str | None) -> str:
+    if index is None:
+        return "the snapshot" if field is None else f"the snapshot's {field!r}"
+    return f"region {index}" if field is None else f"region {index}: {field!r}"
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _fail(index: int | None, field: str | None, problem: str) -> LoadError:
+    return LoadError(f"{_where(index, field)} {problem}", index, field)
+
+
+def _wrong_type(index: int | None, field: str, wanted: str, value: object) -> LoadError:
+    return _fail(index, field, f"must be {wanted}, not {_type_name(value)}")
+
+
+def _integer(index: int | None, field: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _wrong_type(index, field, "an integer", value)
+    if not 0 <= value < _LIMIT:
+        raise _fail(index, field, f"must be between 0 and 2**64 - 1, not {value}")
+    return value
+
+
+def _figure(index: int, field: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _wrong_type(index, field, "an integer or null", value)
+    if not 0 <= value < _LIMIT:
+        raise _fail(index, field, f"must be between 0 and 2**64 - 1, not {value}")
+    return value
+
+
+def _text(index: int | None, field: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _wrong_type(index, field, "a string or null", value)
+    return value
+
+
+def _boolean(index: int, field: str, value: object) -> bool | None:
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise _wrong_type(index, field, "true, false or null", value)
+    return value
+
+
+def _name(index: int, entry: dict[str, Any], field: str) -> str | None:
+    text = _text(index, field, entry[field])
+    encoded = entry.get(field + _BYTES_SUFFIX)
+    if encoded is None:
+        return text
+    key = field + _BYTES_SUFFIX
+    if not isinstance(encoded, str):
+        raise _wrong_type(index, key, "a base64 string", encoded)
+    if text is None:
+        raise _fail(index, key, f"is given without {field!r}")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise _fail(index, key, f"is not base64: {encoded[:40]!r}") from None
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _extra(index: int, value: object) -> tuple[tuple[str, Any], ...]:
+    field = USAGE_PREFIX + "extra"
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, list) and all(
+        isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) for pair in value
+    ):
+        pairs = [(pair[0], pair[1]) for pair in value]
+    else:
+        raise _wrong_type(index, field, "an object (or a list of [key, value] pairs)", value)
+    for key, figure in pairs:
+        if isinstance(figure, (bool, float, list, dict)) or figure is None:
+            raise _fail(index, field, f"{key!r} must be an integer or a string")
+    return tuple(pairs)
+
+
+def _usage(index: int, entry: dict[str, Any]) -> Usage | None:
+    present = [key for key in _USAGE_KEYS if key in entry]
+    if not present:
+        return None
+    missing = [key for key in _USAGE_KEYS if key not in entry]
+    if missing:
+        raise _fail(index, missing[0], "is missing (a region with usage has every usage key)")
+    values: dict[str, Any] = {}
+    for name in Usage._fields:
+        key = USAGE_PREFIX + name
+        value = entry[key]
+        if name == "thp_eligible":
+            values[name] = _boolean(index, key, value)
+        elif name == "vmflags":
+            flags = _text(index, key, value)
+            values[name] = None if flags is None else tuple(flags.split())
+        elif name == "extra":
+            values[name] = _extra(index, value)
+        else:
+            values[name] = _figure(index, key, value)
+    return Usage(**values)
+
+
+def _region(index: int, entry: object) -> Region:
+    if not isinstance(entry, dict):
+        raise _fail(index, None, f"must be an object, not {_type_name(entry)}")
+    for key in _REGION_KEYS:
+        if key not in entry:
+            raise _fail(index, key, "is missing")
+    unknown = [key for key in entry if key not in _KNOWN_KEYS]
+    if unknown:
+        raise _fail(index, unknown[0], f"is not a key of {FORMAT}")
+    start = _integer(index, "start", entry["start"])
+    end = _integer(index, "end", entry["end"])
+    if end <= start:
+        raise _fail(index, "end", f"must be above start ({start:#x}), not {end:#x}")
+    if _integer(index, "size", entry["size"]) != end - start:
+        raise _fail(index, "size", f"must be end - start ({end - start}), not {entry['size']}")
+    perms = entry["perms"]
+    if not isinstance(perms, str) or not _PERMS.fullmatch(perms):
+        raise _fail(index, "perms", f"must be 4 letters like 'r-xp', not {perms!r}")
+    kind = entry["kind"]
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise _fail(index, "kind", f"must be one of {', '.join(KINDS)}, not {kind!r}")
+    deleted = entry["deleted"]
+    if not isinstance(deleted, bool):
+        raise _wrong_type(index, "deleted", "true or false", deleted)
+    return Region(
+        start,
+        end,
+        perms,
+        _integer(index, "offset", entry["offset"]),
+        _integer(index, "dev_major", entry["dev_major"]),
+        _integer(index, "dev_minor", entry["dev_minor"]),
+        _integer(index, "inode", entry["inode"]),
+        _name(index, entry, "path"),
+        deleted,
+        kind,
+        _usage(index, entry),
+        _text(index, "max_perms", entry["max_perms"]),
+        _text(index, "share_mode", entry["share_mode"]),
+        _name(index, entry, "tag"),
+        _name(index, entry, "detail"),
+    )
+
+
+def load(text: str | bytes) -> Maps:
+    """The Maps that ``Maps.to_json()`` wrote, exactly (str or bytes).
+    Raises LoadError, naming the region and the key, for anything else."""
+    from .maps import Maps
+
+    if isinstance(text, (bytearray, memoryview)):
+        text = bytes(text)
+    if not isinstance(text, (str, bytes)):
+        raise TypeError(f"text must be str or bytes, not {type(text).__name__}")
+    try:
+        document = json.loads(text)
+    except UnicodeDecodeError as error:
+        raise LoadError(f"not a snapshot: the bytes are not UTF-8 text ({error})") from None
+    except json.JSONDecodeError as error:
+        raise LoadError(
+            f"not a snapshot: not JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    if not isinstance(document, dict):
+        raise LoadError(f"not a snapshot: a JSON {_type_name(document)[2:]} and not an object")
+    if "format" not in document:
+        raise LoadError(
+            f"not a snapshot: no 'format' key (Maps.to_json() writes {FORMAT!r})", None, "format"
+        )
+    written = document["format"]
+    if written != FORMAT:
+        if isinstance(written, str) and _FORMAT_NAME.fullmatch(written):
+            problem = f"is {written!r}, a version this memmaps does not read (it reads {FORMAT!r})"
+        else:
+            problem = f"is {written!r}, not {FORMAT!r}: not a snapshot of memmaps"
+        raise _fail(None, "format", problem)
+    for key in _TOP_KEYS:
+        if key not in document:
+            raise _fail(None, key, "is missing")
+    unknown = [key for key in document if key not in _TOP_KEYS]
+    if unknown:
+        raise _fail(None, unknown[0], f"is not a key of {FORMAT}")
+    pid = document["pid"]
+    if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int) or pid < 0):
+        raise _wrong_type(None, "pid", "a process id (an integer 0 or above) or null", pid)
+    partial = _text(None, "partial", document["partial"])
+    entries = document["regions"]
+    if not isinstance(entries, list):
+        raise _wrong_type(None, "regions", "a list", entries)
+    regions = [_region(index, entry) for index, entry in enumerate(entries)]
+    for index in range(1, len(regions)):
+        before, after = regions[index - 1], regions[index]
+        if after.start < before.end:
+            raise _fail(
+                index,
+                "start",
+                f"is {after.start:#x}, below the end of region {index - 1} ({before.end:#x}): "
+                "regions are in address order and do not overlap",
+            )
+    return Maps._trusted(tuple(regions), pid, partial)
