@@ -287,6 +287,13 @@ class Maps(Sequence[Region]):
 
         return to_json(self, indent)
 
+    def to_dataframe(self) -> Any:
+        """A pandas DataFrame, one row per region, typed columns (pandas is
+        optional: ``pip install 'memmaps[pandas]'``)."""
+        from .frame import to_dataframe
+
+        return to_dataframe(self)
+
     def to_table(self) -> str:
         """An aligned table for people, with human sizes.  When every region
         has usage, the columns are those of ``pmap -x`` (size, RSS, PSS,
