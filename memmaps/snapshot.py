@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 FORMAT = "memmaps.maps/1"
 
 _FORMAT_NAME = re.compile(r"memmaps\.maps/[0-9]+")
-_PERMS = re.compile(r"[r-][w-][x-][ps]")
 
 #: The prefix of the usage keys of a region dict.
 USAGE_PREFIX = "usage_"
@@ -58,6 +57,15 @@ _KNOWN_KEYS = frozenset(
     (*_REGION_KEYS, *_USAGE_KEYS, *(name + _BYTES_SUFFIX for name in _BYTES_FIELDS))
 )
 _TOP_KEYS = ("format", "pid", "partial", "regions")
+_REQUIRED = frozenset(_REGION_KEYS)
+_PLAIN_KEYS = _REQUIRED | {name + _BYTES_SUFFIX for name in _BYTES_FIELDS}
+_NUMBER_KEYS = ("start", "end", "size", "offset", "dev_major", "dev_minor", "inode")
+_KIND_SET = frozenset(KINDS)
+# The 16 permission strings, each mapped to itself: a region keeps the one
+# shared str, as the C core's regions do.
+_ALL_PERMS = {
+    f"{r}{w}{x}{s}": f"{r}{w}{x}{s}" for r in "r-" for w in "w-" for x in "x-" for s in "ps"
+}
 _LIMIT = 2**64
 
 
@@ -123,7 +131,7 @@ def _json_region(region: Region) -> dict[str, Any]:
     entry = region_dict(region)
     for name in _BYTES_FIELDS:
         text = entry[name]
-        if text is None:
+        if text is None or text.isascii():
             continue
         try:
             text.encode("utf-8")
@@ -222,11 +230,16 @@ def _boolean(index: int, field: str, value: object) -> bool | None:
 
 
 def _name(index: int, entry: dict[str, Any], field: str) -> str | None:
-    text = _text(index, field, entry[field])
-    encoded = entry.get(field + _BYTES_SUFFIX)
+    text = entry[field]
+    key = field + _BYTES_SUFFIX
+    if key not in entry:
+        if text is None or type(text) is str:
+            return text
+        raise _wrong_type(index, field, "a string or null", text)
+    text = _text(index, field, text)
+    encoded = entry[key]
     if encoded is None:
         return text
-    key = field + _BYTES_SUFFIX
     if not isinstance(encoded, str):
         raise _wrong_type(index, key, "a base64 string", encoded)
     if text is None:
@@ -280,23 +293,29 @@ def _usage(index: int, entry: dict[str, Any]) -> Usage | None:
 def _region(index: int, entry: object) -> Region:
     if not isinstance(entry, dict):
         raise _fail(index, None, f"must be an object, not {_type_name(entry)}")
-    for key in _REGION_KEYS:
-        if key not in entry:
-            raise _fail(index, key, "is missing")
-    unknown = [key for key in entry if key not in _KNOWN_KEYS]
-    if unknown:
-        raise _fail(index, unknown[0], f"is not a key of {FORMAT}")
-    start = _integer(index, "start", entry["start"])
-    end = _integer(index, "end", entry["end"])
+    keys = entry.keys()
+    if not keys >= _REQUIRED:
+        missing = next(key for key in _REGION_KEYS if key not in entry)
+        raise _fail(index, missing, "is missing")
+    if not keys <= _KNOWN_KEYS:
+        unknown = next(key for key in entry if key not in _KNOWN_KEYS)
+        raise _fail(index, unknown, f"is not a key of {FORMAT}")
+    # The usual case first, in one pass; the checks that name what is
+    # wrong only when something is.
+    numbers = [entry[key] for key in _NUMBER_KEYS]
+    if not all(type(value) is int and 0 <= value < _LIMIT for value in numbers):
+        for key, value in zip(_NUMBER_KEYS, numbers, strict=True):
+            _integer(index, key, value)
+    start, end, size, offset, dev_major, dev_minor, inode = numbers
     if end <= start:
         raise _fail(index, "end", f"must be above start ({start:#x}), not {end:#x}")
-    if _integer(index, "size", entry["size"]) != end - start:
-        raise _fail(index, "size", f"must be end - start ({end - start}), not {entry['size']}")
+    if size != end - start:
+        raise _fail(index, "size", f"must be end - start ({end - start}), not {size}")
     perms = entry["perms"]
-    if not isinstance(perms, str) or not _PERMS.fullmatch(perms):
+    if type(perms) is not str or perms not in _ALL_PERMS:
         raise _fail(index, "perms", f"must be 4 letters like 'r-xp', not {perms!r}")
     kind = entry["kind"]
-    if not isinstance(kind, str) or kind not in KINDS:
+    if type(kind) is not str or kind not in _KIND_SET:
         raise _fail(index, "kind", f"must be one of {', '.join(KINDS)}, not {kind!r}")
     deleted = entry["deleted"]
     if not isinstance(deleted, bool):
@@ -304,15 +323,15 @@ def _region(index: int, entry: object) -> Region:
     return Region(
         start,
         end,
-        perms,
-        _integer(index, "offset", entry["offset"]),
-        _integer(index, "dev_major", entry["dev_major"]),
-        _integer(index, "dev_minor", entry["dev_minor"]),
-        _integer(index, "inode", entry["inode"]),
+        _ALL_PERMS[perms],
+        offset,
+        dev_major,
+        dev_minor,
+        inode,
         _name(index, entry, "path"),
         deleted,
         kind,
-        _usage(index, entry),
+        _usage(index, entry) if USAGE_PREFIX + "rss" in keys or not keys <= _PLAIN_KEYS else None,
         _text(index, "max_perms", entry["max_perms"]),
         _text(index, "share_mode", entry["share_mode"]),
         _name(index, entry, "tag"),

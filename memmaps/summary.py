@@ -109,15 +109,6 @@ def _windows_words(region: Region) -> list[str] | None:
     return None
 
 
-def _identities(region: Region) -> Iterator[FileIdentity]:
-    """What says which file a region maps: its (device, inode), and its
-    path (macOS names some regions after dyld's images, with no inode)."""
-    if region.inode:
-        yield (region.dev_major, region.dev_minor, region.inode)
-    if region.path is not None:
-        yield region.path
-
-
 def image_files(regions: Iterable[Region]) -> frozenset[FileIdentity]:
     """The files that some region maps executable: code, so every region
     of such a file is part of an image (its data, its read-only parts, the
@@ -125,7 +116,12 @@ def image_files(regions: Iterable[Region]) -> frozenset[FileIdentity]:
     found: set[FileIdentity] = set()
     for region in regions:
         if region.kind == "file" and region.perms[2] == "x":
-            found.update(_identities(region))
+            # The device and inode say which file; so does the path, for
+            # the regions macOS names after dyld's images, with no inode.
+            if region.inode:
+                found.add((region.dev_major, region.dev_minor, region.inode))
+            if region.path is not None:
+                found.add(region.path)
     return frozenset(found)
 
 
@@ -192,9 +188,10 @@ def category(
     regions count as its image); ``above`` is the region after it in the
     map, which tells a guard page from reserved address space.
     ``categorize(maps)`` gives both."""
-    windows = _windows_words(region)
-    if windows is not None:
-        return _windows_category(region, windows)
+    if region.tag is not None:
+        windows = _windows_words(region)
+        if windows is not None:
+            return _windows_category(region, windows)
     kind = region.kind
     if kind in _KERNEL_KINDS:
         return "kernel"
@@ -207,14 +204,18 @@ def category(
         # anon_inode:[perf_event] and the like are mapped through a file
         # descriptor.
         return "kernel" if region.path.startswith("[") else "mapped file"
-    if region.share_mode is not None and region.start in _MACOS_COMM_PAGES:
+    if region.start in _MACOS_COMM_PAGES and region.share_mode is not None:
         return "kernel"
     if kind == "file":
-        if (region.detail or "").startswith("__") or (
-            region.perms[2] == "x" or any(key in image_files for key in _identities(region))
+        path = region.path
+        if (
+            region.perms[2] == "x"
+            or (region.inode and (region.dev_major, region.dev_minor, region.inode) in image_files)
+            or (path is not None and path in image_files)
+            or (region.detail is not None and region.detail.startswith("__"))
         ):
             return "image"
-        if region.path is not None and region.path.startswith("/dev/shm/"):
+        if path is not None and path.startswith("/dev/shm/"):
             # POSIX shared memory: shm_open() makes files in /dev/shm.
             return "shared memory"
         return "mapped file"
@@ -293,21 +294,6 @@ def _unusable(before: Region, after: Region) -> Gap | None:
     boundary = -(-before.end // step) * step
     end = min(boundary, after.start)
     return Gap(before.end, end) if end > before.end else None
-
-
-def _free(gap: Gap, unusable: Gap | None) -> Gap | None:
-    """The part of a gap a new mapping could go in: not the unusable
-    fragment at its start, and nothing from the upper half on (the
-    non-canonical hole and the kernel's half, which a gap up to
-    [vsyscall] crosses)."""
-    start, end = gap
-    if unusable is not None:
-        start = unusable.end
-    if start >= _UPPER_HALF:
-        return None
-    if end > _UPPER_HALF:
-        end = min(end, _user_space_end(start))
-    return Gap(start, end) if end > start else None
 
 
 class SummaryRow(NamedTuple):
@@ -484,32 +470,40 @@ def summarize(maps: Maps) -> Summary:
     measured = bool(regions) and all(region.usage is not None for region in regions)
     rows = [_row(name, members[name], measured) for name in CATEGORIES]
 
+    # The free part of each gap is what a new mapping could go in: not the
+    # unusable fragment at its start, and nothing from the upper half on
+    # (the non-canonical hole and the kernel's half, which a gap up to
+    # [vsyscall] crosses).
     unusable: list[Gap] = []
-    free: list[Gap] = []
+    free: list[tuple[int, int]] = []
     for before, after in pairwise(regions):
-        if after.start <= before.end:
+        start, end = before.end, after.start
+        if end <= start:
             continue
-        fragment = _unusable(before, after)
-        if fragment is not None:
-            unusable.append(fragment)
-        usable = _free(Gap(before.end, after.start), fragment)
-        if usable is not None:
-            free.append(usable)
+        if before.tag is not None:
+            fragment = _unusable(before, after)
+            if fragment is not None:
+                unusable.append(fragment)
+                start = fragment.end
+        if start >= _UPPER_HALF:
+            continue
+        if end > _UPPER_HALF:
+            end = min(end, _user_space_end(start))
+        if end > start:
+            free.append((start, end))
     if unusable:
         sizes = [fragment.size for fragment in unusable]
         zero = 0 if measured else None
         rows[CATEGORIES.index("unusable")] = SummaryRow(
             "unusable", len(sizes), sum(sizes), zero, zero, zero, max(sizes)
         )
-    largest = max(free, key=lambda gap: gap.size, default=None)
+    sizes = [end - start for start, end in free]
+    largest = None
+    if free:
+        widest = max(range(len(free)), key=sizes.__getitem__)
+        largest = Gap(*free[widest])
     free_row = SummaryRow(
-        "free",
-        len(free),
-        sum(gap.size for gap in free),
-        None,
-        None,
-        None,
-        0 if largest is None else largest.size,
+        "free", len(free), sum(sizes), None, None, None, 0 if largest is None else largest.size
     )
     return Summary(rows, pid=maps.pid, largest_gap=largest, free=free_row)
 
