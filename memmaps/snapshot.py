@@ -49,6 +49,19 @@ _REGION_KEYS = (
     "detail",
 )
 _USAGE_KEYS = tuple(USAGE_PREFIX + name for name in Usage._fields)
+_VMFLAGS_KEY = USAGE_PREFIX + "vmflags"
+_EXTRA_KEY = USAGE_PREFIX + "extra"
+# The figures: every usage field but these three, which are not counts.
+_FIGURE_KEYS = tuple(
+    key for key in _USAGE_KEYS if key not in (_VMFLAGS_KEY, _EXTRA_KEY, "usage_thp_eligible")
+)
+_FIGURE_POSITIONS = tuple(_USAGE_KEYS.index(key) for key in _FIGURE_KEYS)
+_THP_POSITION = Usage._fields.index("thp_eligible")
+_VMFLAGS_POSITION = Usage._fields.index("vmflags")
+_EXTRA_POSITION = Usage._fields.index("extra")
+_USAGE_KEY_SET = frozenset(_USAGE_KEYS)
+_INT_OR_NONE = frozenset({int, type(None)})
+_EXTRA_TYPES = frozenset({int, str})
 # The text fields an OS fills with bytes of its own (file names, labels):
 # the ones that may not be valid UTF-8.
 _BYTES_FIELDS = ("path", "tag", "detail")
@@ -86,40 +99,16 @@ class LoadError(Error, ValueError):
 # ---- writing ----------------------------------------------------------------
 
 
-def _usage_items(usage: Usage) -> list[tuple[str, Any]]:
-    items: list[tuple[str, Any]] = []
-    for name, value in zip(Usage._fields, usage, strict=True):
-        if name == "vmflags":
-            flags = usage.vmflags
-            items.append((USAGE_PREFIX + name, None if flags is None else " ".join(flags)))
-        elif name == "extra":
-            items.append((USAGE_PREFIX + name, dict(usage.extra)))
-        else:
-            items.append((USAGE_PREFIX + name, value))
-    return items
-
-
 def region_dict(region: Region) -> dict[str, Any]:
     """One region as a flat dict (see ``Maps.to_dicts()``)."""
-    entry: dict[str, Any] = {
-        "start": region.start,
-        "end": region.end,
-        "size": region.end - region.start,
-        "perms": region.perms,
-        "offset": region.offset,
-        "dev_major": region.dev_major,
-        "dev_minor": region.dev_minor,
-        "inode": region.inode,
-        "path": region.path,
-        "deleted": region.deleted,
-        "kind": region.kind,
-        "max_perms": region.max_perms,
-        "share_mode": region.share_mode,
-        "tag": region.tag,
-        "detail": region.detail,
-    }
-    if region.usage is not None:
-        entry.update(_usage_items(region.usage))
+    start, end, perms, offset, major, minor, inode, path, deleted, kind, usage, *rest = region
+    values = (start, end, end - start, perms, offset, major, minor, inode, path, deleted, kind)
+    entry: dict[str, Any] = dict(zip(_REGION_KEYS, (*values, *rest), strict=True))
+    if usage is not None:
+        entry.update(zip(_USAGE_KEYS, usage, strict=True))
+        flags = usage.vmflags
+        entry[_VMFLAGS_KEY] = None if flags is None else " ".join(flags)
+        entry[_EXTRA_KEY] = dict(usage.extra)
     return entry
 
 
@@ -145,10 +134,10 @@ def _json_region(region: Region) -> dict[str, Any]:
                 continue
             entry[name] = raw.decode("utf-8", "replace")
             entry[name + _BYTES_SUFFIX] = base64.b64encode(raw).decode("ascii")
-    extra = entry.get(USAGE_PREFIX + "extra")
+    extra = entry.get(_EXTRA_KEY)
     if extra is not None and region.usage is not None and len(extra) != len(region.usage.extra):
         # A key twice: pairs keep both, a JSON object would keep one.
-        entry[USAGE_PREFIX + "extra"] = [list(pair) for pair in region.usage.extra]
+        entry[_EXTRA_KEY] = [list(pair) for pair in region.usage.extra]
     return entry
 
 
@@ -252,42 +241,47 @@ def _name(index: int, entry: dict[str, Any], field: str) -> str | None:
 
 
 def _extra(index: int, value: object) -> tuple[tuple[str, Any], ...]:
-    field = USAGE_PREFIX + "extra"
-    if isinstance(value, dict):
-        pairs = list(value.items())
+    field = _EXTRA_KEY
+    if type(value) is dict:
+        pairs = tuple(value.items())
     elif isinstance(value, list) and all(
         isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) for pair in value
     ):
-        pairs = [(pair[0], pair[1]) for pair in value]
+        pairs = tuple((pair[0], pair[1]) for pair in value)
     else:
         raise _wrong_type(index, field, "an object (or a list of [key, value] pairs)", value)
-    for key, figure in pairs:
-        if isinstance(figure, (bool, float, list, dict)) or figure is None:
-            raise _fail(index, field, f"{key!r} must be an integer or a string")
-    return tuple(pairs)
+    if not {type(figure) for _, figure in pairs} <= _EXTRA_TYPES:
+        key = next(key for key, figure in pairs if type(figure) not in _EXTRA_TYPES)
+        raise _fail(index, field, f"{key!r} must be an integer or a string")
+    return pairs
+
+
+def _in_range(values: list[Any]) -> bool:
+    """Whether values are all ints (bools are not) or None, from 0 to
+    2**64 - 1: two passes in C rather than one in Python."""
+    if not set(map(type, values)) <= _INT_OR_NONE:
+        return False
+    present = [value for value in values if value is not None]
+    return not present or (min(present) >= 0 and max(present) < _LIMIT)
 
 
 def _usage(index: int, entry: dict[str, Any]) -> Usage | None:
-    present = [key for key in _USAGE_KEYS if key in entry]
-    if not present:
+    keys = entry.keys()
+    if keys.isdisjoint(_USAGE_KEY_SET):
         return None
-    missing = [key for key in _USAGE_KEYS if key not in entry]
-    if missing:
-        raise _fail(index, missing[0], "is missing (a region with usage has every usage key)")
-    values: dict[str, Any] = {}
-    for name in Usage._fields:
-        key = USAGE_PREFIX + name
-        value = entry[key]
-        if name == "thp_eligible":
-            values[name] = _boolean(index, key, value)
-        elif name == "vmflags":
-            flags = _text(index, key, value)
-            values[name] = None if flags is None else tuple(flags.split())
-        elif name == "extra":
-            values[name] = _extra(index, value)
-        else:
-            values[name] = _figure(index, key, value)
-    return Usage(**values)
+    if not keys >= _USAGE_KEY_SET:
+        missing = next(key for key in _USAGE_KEYS if key not in entry)
+        raise _fail(index, missing, "is missing (a region with usage has every usage key)")
+    values = [entry[key] for key in _USAGE_KEYS]
+    figures = [values[position] for position in _FIGURE_POSITIONS]
+    if not _in_range(figures):
+        for key, value in zip(_FIGURE_KEYS, figures, strict=True):
+            _figure(index, key, value)
+    values[_THP_POSITION] = _boolean(index, "usage_thp_eligible", values[_THP_POSITION])
+    flags = _text(index, _VMFLAGS_KEY, values[_VMFLAGS_POSITION])
+    values[_VMFLAGS_POSITION] = None if flags is None else tuple(flags.split())
+    values[_EXTRA_POSITION] = _extra(index, values[_EXTRA_POSITION])
+    return Usage._make(values)
 
 
 def _region(index: int, entry: object) -> Region:
@@ -303,7 +297,7 @@ def _region(index: int, entry: object) -> Region:
     # The usual case first, in one pass; the checks that name what is
     # wrong only when something is.
     numbers = [entry[key] for key in _NUMBER_KEYS]
-    if not all(type(value) is int and 0 <= value < _LIMIT for value in numbers):
+    if None in numbers or not _in_range(numbers):
         for key, value in zip(_NUMBER_KEYS, numbers, strict=True):
             _integer(index, key, value)
     start, end, size, offset, dev_major, dev_minor, inode = numbers
@@ -320,22 +314,24 @@ def _region(index: int, entry: object) -> Region:
     deleted = entry["deleted"]
     if not isinstance(deleted, bool):
         raise _wrong_type(index, "deleted", "true or false", deleted)
-    return Region(
-        start,
-        end,
-        _ALL_PERMS[perms],
-        offset,
-        dev_major,
-        dev_minor,
-        inode,
-        _name(index, entry, "path"),
-        deleted,
-        kind,
-        _usage(index, entry) if USAGE_PREFIX + "rss" in keys or not keys <= _PLAIN_KEYS else None,
-        _text(index, "max_perms", entry["max_perms"]),
-        _text(index, "share_mode", entry["share_mode"]),
-        _name(index, entry, "tag"),
-        _name(index, entry, "detail"),
+    return Region._make(
+        (
+            start,
+            end,
+            _ALL_PERMS[perms],
+            offset,
+            dev_major,
+            dev_minor,
+            inode,
+            _name(index, entry, "path"),
+            deleted,
+            kind,
+            None if keys <= _PLAIN_KEYS else _usage(index, entry),
+            _text(index, "max_perms", entry["max_perms"]),
+            _text(index, "share_mode", entry["share_mode"]),
+            _name(index, entry, "tag"),
+            _name(index, entry, "detail"),
+        )
     )
 
 
