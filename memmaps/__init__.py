@@ -35,16 +35,21 @@ from .maps import Maps
 from .process import Process, read_exactly
 from .process import check_pid as _check_pid
 from .region import KINDS, Region
+from .snapshot import LoadError, load
+from .summary import CATEGORIES, Gap, Summary, SummaryRow
 from .symbols import AddressIndex, Symbol, check_name, find
 from .usage import Usage
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CATEGORIES",
     "KINDS",
     "AccessDenied",
     "Error",
+    "Gap",
     "Image",
+    "LoadError",
     "Maps",
     "MemoryReadError",
     "NoSuchProcess",
@@ -52,12 +57,15 @@ __all__ = [
     "PartialListingWarning",
     "Process",
     "Region",
+    "Summary",
+    "SummaryRow",
     "Symbol",
     "SymbolNotFound",
     "UnsupportedPlatform",
     "Usage",
     "ZombieProcess",
     "images",
+    "load",
     "parse",
     "read_memory",
     "region_at",

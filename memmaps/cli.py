@@ -13,7 +13,9 @@ from typing import Any, NoReturn
 
 from . import Error, Image, Maps, Symbol, __version__, images, region_at, regions, symbol, symbolize
 from .maps import _count, _printable
+from .process_lookup import processes_named
 from .region import KINDS
+from .summary import Summary
 
 # ASCII only: int() and re's \d also take "+1", " 1", "1_0" and the digits of
 # every script ("\u0663" is 3), none of which is how anyone writes a pid.
@@ -55,17 +57,35 @@ class _VersionAction(_HelpAction):
         raise _Printed(f"memmaps {__version__}\n")
 
 
-def _pid_argument(text: str) -> int | None:
+def _looks_like_a_number(text: str) -> bool:
+    """Whether Python would read text as a number: what someone who wrote
+    it meant as a pid, never a process name."""
+    if not any(char.isdigit() for char in text):
+        return False
+    for read in (int, lambda text: int(text, 0), float):
+        try:
+            read(text)
+        except ValueError:
+            continue
+        return True
+    return False
+
+
+def _process_argument(text: str) -> int | str | None:
+    """A pid (ASCII decimal digits), None for self, or a process name."""
     if text == "self":
         return None
-    if not _DECIMAL.fullmatch(text):
+    if _DECIMAL.fullmatch(text):
+        pid = int(text)
+        if pid > _PID_MAX:
+            raise argparse.ArgumentTypeError(f"not a process id: {text!r} is above {_PID_MAX}")
+        return pid
+    if not text or _looks_like_a_number(text):
         raise argparse.ArgumentTypeError(
-            f"not a process id: {text!r} (write it in decimal digits, or self)"
+            f"not a process id: {text!r} (write it in decimal digits, or self; "
+            "a process name cannot look like a number)"
         )
-    pid = int(text)
-    if pid > _PID_MAX:
-        raise argparse.ArgumentTypeError(f"not a process id: {text!r} is above {_PID_MAX}")
-    return pid
+    return text
 
 
 def _address_argument(text: str) -> int:
@@ -100,10 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "pid",
         nargs="?",
-        type=_pid_argument,
+        type=_process_argument,
         default=None,
-        metavar="PID|self",
-        help="the process to read (default: self, the memmaps process itself)",
+        metavar="PID|NAME|self",
+        help="the process to read: its pid, (part of) its executable's name, or self "
+        "(the default: the memmaps process itself)",
     )
     parser.add_argument(
         "--format",
@@ -128,6 +149,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--coalesce", action="store_true", help="merge neighbours with identical attributes"
+    )
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="show the memory by category (image, mapped file, shared memory, heap, stack, "
+        "private, guard, kernel, reserved, unusable) and the free space, as VMMap does; "
+        "with --usage, resident, dirty and swapped memory too",
     )
     parser.add_argument(
         "--at", type=_address_argument, metavar="ADDR", help="show only the region holding ADDR"
@@ -233,6 +261,7 @@ def _main(argv: Sequence[str] | None) -> int:
                 ("--kind", bool(args.kind)),
                 ("--coalesce", args.coalesce),
                 ("--at", args.at is not None),
+                ("--summary", args.summary),
             )
             if given
         ]
@@ -240,12 +269,16 @@ def _main(argv: Sequence[str] | None) -> int:
             parser.error(f"{questions[0]} does not go with {', '.join(listing_options)}")
         if args.format == "proc":
             parser.error(f"{questions[0]} has no proc format: use table or json")
-        return _stdout_is_closed() or _images_main(args)
+        return _stdout_is_closed() or _find_by_name(args) or _images_main(args)
     if args.usage and args.format == "proc":
         parser.error(
             "--usage has no proc format (it is what /proc/PID/smaps shows): use table or json"
         )
-    if _stdout_is_closed():
+    if args.summary and args.at is not None:
+        parser.error("--summary does not go with --at: it sums up the whole map")
+    if args.summary and args.format not in ("table", "json"):
+        parser.error(f"--summary has no {args.format} format: use table or json")
+    if _stdout_is_closed() or _find_by_name(args):
         return 1
     filtering = args.perms is not None or args.path is not None or bool(args.kind)
     try:
@@ -267,11 +300,54 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.at is not None and not maps:
             _complain(f"no region holds {args.at:#x}")
             return 1
-        output = _render(maps, args.format)
+        output = (
+            _render_summary(maps.summary(), args.format)
+            if args.summary
+            else _render(maps, args.format)
+        )
     except (Error, OSError, ValueError, TypeError) as error:
         _complain(str(error))
         return 1
     return _write(output)
+
+
+def _find_by_name(args: argparse.Namespace) -> int:
+    """Turns a process name given for the pid into that process's pid: 0,
+    or 1 having said why not (no process has the name, or several do)."""
+    if not isinstance(args.pid, str):
+        return 0
+    name = args.pid
+    try:
+        found = processes_named(name)
+    except (Error, OSError) as error:
+        _complain(str(error))
+        return 1
+    if not found:
+        _complain(f"no process is named {_printable(name)!r}, nor has it in its name")
+        return 1
+    if len(found) > 1:
+        lines = [f"{len(found)} processes match {_printable(name)!r}; give one of their pids:"]
+        lines += [f"{candidate.pid} {_printable(candidate.name)}" for candidate in found]
+        _complain("\n".join(lines))
+        return 1
+    args.pid = found[0].pid
+    return 0
+
+
+def _render_summary(summary: Summary, fmt: str) -> bytes:
+    if fmt == "json":
+        gap = summary.largest_gap
+        document = {
+            "pid": summary.pid,
+            "categories": [row._asdict() for row in summary],
+            "total": summary.total._asdict(),
+            "free": summary.free._asdict(),
+            "largest_gap": None
+            if gap is None
+            else {"start": gap.start, "end": gap.end, "size": gap.size},
+        }
+        return (json.dumps(document, indent=2) + "\n").encode()
+    return summary.to_text().encode()
 
 
 def _symbol_line(found: Symbol) -> str:

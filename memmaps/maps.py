@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from .region import KINDS, Region
 from .usage import Usage
+
+if TYPE_CHECKING:
+    from .summary import Gap, Summary
 
 _start_of = itemgetter(0)
 
@@ -246,6 +248,20 @@ class Maps(Sequence[Region]):
             total = total + usage  # type: ignore[operator]
         return total
 
+    def gaps(self) -> list[Gap]:
+        """The unmapped ranges between consecutive regions."""
+        from .summary import gaps
+
+        return gaps(self)
+
+    def summary(self) -> Summary:
+        """The memory by category (image, mapped file, shared memory, heap,
+        stack, private, guard, kernel, reserved, unusable), as VMMap
+        sums it up."""
+        from .summary import summarize
+
+        return summarize(self)
+
     # ---- renderings ----
 
     def to_proc_maps(self) -> str:
@@ -254,20 +270,29 @@ class Maps(Sequence[Region]):
         return "".join(_proc_maps_line(region) for region in self._regions)
 
     def to_dicts(self) -> list[dict[str, Any]]:
-        """One dict per region with every field (usage as a dict or None)."""
-        dicts = []
-        for region in self._regions:
-            entry = region._asdict()
-            usage = entry["usage"]
-            if usage is not None:
-                entry["usage"] = usage.to_dict()
-            dicts.append(entry)
-        return dicts
+        """One flat dict per region: every field of Region, ``size`` after
+        ``end``, and for a region with usage one ``usage_<figure>`` key per
+        Usage figure (``usage_vmflags`` a space-separated string, as smaps
+        prints it; ``usage_extra`` a dict)."""
+        from .snapshot import to_dicts
+
+        return to_dicts(self)
 
     def to_json(self, indent: int | None = None) -> str:
-        """``{"pid": ..., "regions": [...]}``; addresses are JSON integers
-        (exact in Python; above 2**53 a JavaScript reader loses precision)."""
-        return json.dumps({"pid": self._pid, "regions": self.to_dicts()}, indent=indent)
+        """A snapshot ``memmaps.load()`` reads back exactly: ``{"format":
+        "memmaps.maps/1", "pid": ..., "partial": ..., "regions": [...]}``
+        with the dicts of ``to_dicts()``; a name that is not valid UTF-8
+        also has its bytes in base64 (docs/api.md)."""
+        from .snapshot import to_json
+
+        return to_json(self, indent)
+
+    def to_dataframe(self) -> Any:
+        """A pandas DataFrame, one row per region, typed columns (pandas is
+        optional: ``pip install 'memmaps[pandas]'``)."""
+        from .frame import to_dataframe
+
+        return to_dataframe(self)
 
     def to_table(self) -> str:
         """An aligned table for people, with human sizes.  When every region

@@ -3,6 +3,7 @@ the renderings, on hand-written kernel text and on this process's own map."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import os
@@ -815,16 +816,20 @@ def test_to_proc_maps_from_regions_built_by_hand():
 
 # ---- to_dicts() / to_json() ----
 
+DICT_KEYS = ["start", "end", "size", *(name for name in Region._fields[2:] if name != "usage")]
+
 
 def test_to_dicts(sample):
     dicts = sample.to_dicts()
     assert len(dicts) == len(SAMPLE_REGIONS)
     for entry, region in zip(dicts, SAMPLE_REGIONS, strict=True):
-        assert list(entry) == list(Region._fields)
-        assert entry == region._asdict()
+        assert list(entry) == DICT_KEYS
+        want = {key: value for key, value in region._asdict().items() if key != "usage"}
+        assert entry == {**want, "size": region.size}
     assert dicts[5] == {
         "start": 0x7F0000002000,
         "end": 0x7F0000003000,
+        "size": 0x1000,
         "perms": "rw-s",
         "offset": 0,
         "dev_major": 0,
@@ -833,7 +838,6 @@ def test_to_dicts(sample):
         "path": "/dev/zero",
         "deleted": True,
         "kind": "shmem",
-        "usage": None,
         "max_perms": None,
         "share_mode": None,
         "tag": None,
@@ -844,8 +848,14 @@ def test_to_dicts(sample):
 def test_to_json_round_trip(sample, live):
     for maps in (sample, live, Maps(SAMPLE_REGIONS, 999)):
         for indent in (None, 2):
-            loaded = json.loads(maps.to_json(indent=indent))
-            assert loaded == {"pid": maps.pid, "regions": maps.to_dicts()}
+            text = maps.to_json(indent=indent)
+            assert json.loads(text) == {
+                "format": "memmaps.maps/1",
+                "pid": maps.pid,
+                "partial": None,
+                "regions": maps.to_dicts(),
+            }
+            assert memmaps.load(text) == maps
     assert json.loads(sample.to_json())["pid"] is None
     assert json.loads(live.to_json())["pid"] == os.getpid()
     big = json.loads(sample.to_json())["regions"][-1]
@@ -861,13 +871,22 @@ def test_to_json_odd_names():
     )
     maps = memmaps.parse(text.encode().replace(b"NAME", b'/bad\xff \t"q"\\'))
     loaded = json.loads(maps.to_json())
-    assert loaded["regions"] == maps.to_dicts()
-    assert loaded["regions"][0]["path"] == '/bad\udcff \t"q"\\'
+    # A name that is not UTF-8: shown with U+FFFD, its bytes in base64.
+    assert loaded["regions"][0]["path"] == '/bad\ufffd \t"q"\\'
+    assert base64.b64decode(loaded["regions"][0]["path_bytes"]) == b'/bad\xff \t"q"\\'
     assert loaded["regions"][1]["path"] == "/a\nb"
+    assert "path_bytes" not in loaded["regions"][1]
+    assert memmaps.load(maps.to_json()) == maps
+    assert memmaps.load(maps.to_json())[0].path == '/bad\udcff \t"q"\\'
 
 
 def test_to_json_empty():
-    assert json.loads(Maps((), 3).to_json()) == {"pid": 3, "regions": []}
+    assert json.loads(Maps((), 3).to_json()) == {
+        "format": "memmaps.maps/1",
+        "pid": 3,
+        "partial": None,
+        "regions": [],
+    }
 
 
 # ---- to_table() (what `memmaps --format table` prints) ----
