@@ -24,40 +24,6 @@ pytestmark = [
 PAGE = mmap.PAGESIZE
 
 
-class Target:
-    """A running diff_target and the commands it takes."""
-
-    def __init__(self, exe: Path) -> None:
-        ready = procutil.launch_ready([exe])
-        self.proc = ready.proc
-        self.pid = ready.pid
-        self.arena = ready.addrs[0]
-        # The first commands make stdio and malloc set themselves up, so
-        # that nothing else changes later.
-        self.do("map 4000 1 r-- p")
-        self.do("unmap 4000 1")
-
-    def do(self, command: str) -> list[str]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command.encode() + b"\n")
-        words = procutil.read_line(self.proc).decode().split()
-        assert words and words[0] == "ok", (command, words)
-        return words[1:]
-
-    def at(self, page: int) -> int:
-        return self.arena + page * PAGE
-
-    def snapshot(self, usage: bool = False) -> memmaps.Maps:
-        maps = memmaps.regions(self.pid, usage=usage)
-        if not usage:
-            # The listing is what the kernel says, region for region.
-            text = procutil.read_maps(self.pid)
-            assert [r.header() for r in procutil.parse_maps(text)] == [
-                (r.start, r.end, r.perms, r.offset, r.dev_major, r.dev_minor, r.inode) for r in maps
-            ]
-        return maps
-
-
 @pytest.fixture(scope="module")
 def bins(live_bindir):
     folder = procutil.world_dir(live_bindir)
@@ -68,7 +34,7 @@ def bins(live_bindir):
 
 @pytest.fixture
 def target(bins):
-    process = Target(bins[0])
+    process = procutil.DiffTarget(bins[0])
     try:
         yield process
     finally:
@@ -102,7 +68,7 @@ def check_accounting(diff: memmaps.MapsDiff) -> None:
         assert placed == sum(r.size for r in maps)
 
 
-def snap_diff(target: Target, *commands: str, usage: bool = False):
+def snap_diff(target: procutil.DiffTarget, *commands: str, usage: bool = False):
     before = target.snapshot(usage)
     answers = [target.do(command) for command in commands]
     after = target.snapshot(usage)
@@ -253,7 +219,7 @@ def test_a_deleted_file_changes_the_backing(target, data_files):
     assert f"r--s  4.0K file {path} (deleted): file deleted\n" in result.to_text()
 
 
-def library_span(target: Target, lib: Path) -> tuple[int, int, int]:
+def library_span(target: procutil.DiffTarget, lib: Path) -> tuple[int, int, int]:
     """Opens lib and closes it again: (base, end of its file regions, end
     of its .bss), the .bss told from anonymous memory the kernel merged with
     it by what was there before."""
@@ -346,7 +312,7 @@ def test_two_runs_of_one_program_match_their_images(bins):
     elsewhere, and each one is "moved", not removed and added."""
     runs = []
     for _ in range(2):
-        target = Target(bins[0])
+        target = procutil.DiffTarget(bins[0])
         try:
             runs.append(target.snapshot())
         finally:
