@@ -181,7 +181,11 @@ def test_diff_in_process_with_filters_and_usage(capsysbinary, monkeypatch, targe
 
 
 def test_diff_of_a_process_that_exits_between_the_reads(monkeypatch, capsysbinary, target):
-    monkeypatch.setattr(memmaps.cli, "_sleep", lambda seconds: target.proc.kill())
+    def sleep(seconds: float) -> None:
+        target.proc.kill()
+        procutil.wait_state(target.pid, "Z")  # exited, not yet reaped
+
+    monkeypatch.setattr(memmaps.cli, "_sleep", sleep)
     status = memmaps.cli.main([str(target.pid), "--diff", "1"])
     target.proc.wait()
     out, err = capsysbinary.readouterr()
