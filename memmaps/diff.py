@@ -17,11 +17,12 @@ applied in this order to the regions not matched yet, are in docs/api.md
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Sequence
 from heapq import merge
 from itertools import compress
 from operator import eq, itemgetter, not_
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from .maps import Maps, _count, _human_size, _name
 from .region import Region
@@ -35,6 +36,27 @@ Pair = tuple[Region, Region]
 
 _start_of = itemgetter(0)
 
+# Region's fields by position, for the loops that see every region (the
+# asserts keep them Region's).
+_START: Final = 0
+_END: Final = 1
+_PERMS: Final = 2
+_OFFSET: Final = 3
+_DEV_MAJOR: Final = 4
+_INODE: Final = 6
+_PATH: Final = 7
+_DELETED: Final = 8
+_KIND: Final = 9
+_MAX_PERMS: Final = 11
+_SHARE_MODE: Final = 12
+_TAG: Final = 13
+assert [Region._fields.index(name) for name in ("start", "end", "perms", "offset")] == [0, 1, 2, 3]
+assert Region._fields[_DEV_MAJOR : _DELETED + 1] == (
+    "dev_major", "dev_minor", "inode", "path", "deleted"
+)  # fmt: skip
+assert Region._fields[_KIND] == "kind" and Region._fields[_TAG:] == ("tag", "detail")
+assert Region._fields[_MAX_PERMS : _SHARE_MODE + 1] == ("max_perms", "share_mode")
+
 
 class _Frame(NamedTuple):
     """How a change lines its two sides up: the before side is compared at
@@ -47,6 +69,9 @@ class _Frame(NamedTuple):
 
 
 _IN_PLACE = _Frame(False, False, 0)
+# File memory that moved is compared in file offsets (a region named after
+# an image without an inode has offset 0: its size is compared).
+_MOVED_FILE = _Frame(True, True, 0)
 
 
 class _Change:
@@ -94,6 +119,7 @@ class MapsDiff:
     """
 
     __slots__ = (
+        "_changed",
         "_changes",
         "_equal",
         "_quiet",
@@ -102,7 +128,6 @@ class MapsDiff:
         "added",
         "after",
         "before",
-        "changed",
         "removed",
     )
 
@@ -124,13 +149,21 @@ class MapsDiff:
         self._words: dict[Pair, tuple[str, ...]] = {}
         for item in changes:
             self._words.update(item.words)
-        self.changed: list[Pair] = sorted(self._words, key=_pair_order)
+        self._changed: list[Pair] | None = None
         self._equal = equal
         self._quiet = quiet
         self._unchanged: list[Pair] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.changed)
+        return bool(self.added or self.removed or self._changes)
+
+    @property
+    def changed(self) -> list[Pair]:
+        """The ``(before, after)`` pairs that changed, in address order of
+        the after side (then of the before side)."""
+        if self._changed is None:
+            self._changed = sorted(self._words, key=_pair_order)
+        return self._changed
 
     @property
     def unchanged(self) -> list[Pair]:
@@ -163,7 +196,7 @@ class MapsDiff:
         frame = _IN_PLACE
         key = _identity(before)
         if key is not None and key == _identity(after) and _bias(before) != _bias(after):
-            frame = _Frame(True, _has_offsets(before), 0)
+            frame = _MOVED_FILE
         return _pair_words(before, after, frame, split=False, merged=False, usage=None)
 
     @property
@@ -208,7 +241,17 @@ def diff(before: Maps, after: Maps) -> MapsDiff:
     for maps, name in ((before, "before"), (after, "after")):
         if not isinstance(maps, Maps):
             raise TypeError(f"{name} must be a Maps, not {type(maps).__name__}")
-    return _Matcher(before, after).run()
+    # Matching makes a few objects per region that changed and frees none
+    # until it returns: the cyclic collector, which would walk every live
+    # object again and again meanwhile (more than half of the time of a
+    # 60 000-region diff), has nothing to find.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _Matcher(before, after).run()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 # --------------------------------------------------------------------------
@@ -222,12 +265,6 @@ def _identity(region: Region) -> tuple[int, int, int, str | None] | None:
     return None
 
 
-def _has_offsets(region: Region) -> bool:
-    # A region named after an image without a file of its own (macOS: the
-    # libraries of the dyld shared cache) has no inode and no offset.
-    return region.inode != 0
-
-
 def _bias(region: Region) -> int:
     """Address minus file offset: equal for every piece of one mapping of a
     file, however it was split, merged or grown in place."""
@@ -235,7 +272,11 @@ def _bias(region: Region) -> int:
 
 
 def _pair_order(pair: Pair) -> tuple[int, int]:
-    return (pair[1].start, pair[0].start)
+    return (pair[1][_START], pair[0][_START])
+
+
+def _offset_order(region: Region) -> tuple[int, int]:
+    return (region[_OFFSET], region[_START])
 
 
 # --------------------------------------------------------------------------
@@ -296,7 +337,7 @@ class _Matcher:
         for old in rest_left:
             new = rest_right.get((old.start, old.end))
             if new is not None:
-                self._add([old], [new], [(old, new)], _IN_PLACE)
+                self._add_pair(old, new, _IN_PLACE)
         return self._result(self._unmatched(left), self._unmatched(right))
 
     def _result(self, removed: list[Region], added: list[Region]) -> MapsDiff:
@@ -316,12 +357,12 @@ class _Matcher:
         anonymous: list[Region] = []
         key_of = self.key_of
         for region in regions:
-            key = _identity(region)
-            if key is None:
-                anonymous.append(region)
-            else:
-                key_of[id(region)] = key
+            # _identity(), inline: this loop sees every region that changed.
+            if region[_INODE] or (region[_PATH] is not None and region[_KIND] == "file"):
+                key_of[id(region)] = region[_DEV_MAJOR:_DELETED]
                 files.append(region)
+            else:
+                anonymous.append(region)
         return files, anonymous
 
     def _by_mapping(self, regions: list[Region]) -> dict[Any, list[Region]]:
@@ -356,6 +397,19 @@ class _Matcher:
             if pair not in item.words:
                 self.quiet.append(pair)
 
+    def _add_pair(self, old: Region, new: Region, frame: _Frame) -> None:
+        """_add() of a change of one region into one."""
+        self.matched.add(id(old))
+        self.matched.add(id(new))
+        pair = (old, new)
+        words = _pair_words(old, new, frame, split=False, merged=False, usage=None)
+        if words:
+            item = _Change([old], [new], [pair], frame)
+            item.words[pair] = words
+            self.changes.append(item)
+        else:
+            self.quiet.append(pair)
+
     def _in_place(self, lefts: dict[Any, list[Region]], rights: dict[Any, list[Region]]) -> None:
         """Joins overlapping regions of each group, in address order: each
         run of regions linked by overlaps is one change."""
@@ -368,34 +422,40 @@ class _Matcher:
 
     def _moved(self, left: list[Region], right: list[Region]) -> list[Pair]:
         """Pairs the file regions still unmatched by file and offset: first
-        those of the same offset and size (the i-th before with the i-th
-        after, in address order), then those whose file ranges overlap."""
-        by_file: dict[Any, tuple[list[Region], list[Region]]] = {}
+        those of the same file, offset and size (the i-th before with the
+        i-th after, in address order), then those of the same file whose
+        file ranges overlap."""
         key_of = self.key_of
-        for region in self._unmatched(left):
-            by_file.setdefault(key_of[id(region)], ([], []))[0].append(region)
-        for region in self._unmatched(right):
-            by_file.setdefault(key_of[id(region)], ([], []))[1].append(region)
+        olds_by: dict[Any, list[Region]] = {}
+        news_by: dict[Any, list[Region]] = {}
+        for regions, by in ((left, olds_by), (right, news_by)):
+            for region in self._unmatched(regions):
+                key = (key_of[id(region)], region[_OFFSET], region[_END] - region[_START])
+                by.setdefault(key, []).append(region)
         found: list[Pair] = []
-        for olds, news in by_file.values():
+        rest: dict[Any, tuple[list[Region], list[Region]]] = {}
+        for exact, news in news_by.items():
+            if exact not in olds_by:
+                rest.setdefault(exact[0], ([], []))[1].extend(news)
+        for exact, olds in olds_by.items():
+            key = exact[0]
+            news = news_by.get(exact, [])
+            if len(olds) == len(news):
+                found.extend(zip(olds, news, strict=True))
+                continue
+            found.extend(zip(olds, news, strict=False))
+            if len(olds) > len(news):
+                rest.setdefault(key, ([], []))[0].extend(olds[len(news) :])
+            else:
+                rest.setdefault(key, ([], []))[1].extend(news[len(olds) :])
+        for olds, news in rest.values():
             if not olds or not news:
                 continue
-            exact: dict[tuple[int, int], tuple[list[Region], list[Region]]] = {}
-            for region in olds:
-                exact.setdefault((region.offset, region.size), ([], []))[0].append(region)
-            for region in news:
-                exact.setdefault((region.offset, region.size), ([], []))[1].append(region)
-            rest_old: list[Region] = []
-            rest_new: list[Region] = []
-            for same_olds, same_news in exact.values():
-                found.extend(zip(same_olds, same_news, strict=False))
-                rest_old.extend(same_olds[len(same_news) :])
-                rest_new.extend(same_news[len(same_olds) :])
-            rest_old.sort(key=lambda region: (region.offset, region.start))
-            rest_new.sort(key=lambda region: (region.offset, region.start))
+            olds.sort(key=_offset_order)
+            news.sort(key=_offset_order)
             i = j = 0
-            while i < len(rest_old) and j < len(rest_new):
-                old, new = rest_old[i], rest_new[j]
+            while i < len(olds) and j < len(news):
+                old, new = olds[i], news[j]
                 if old.offset + old.size <= new.offset:
                     i += 1
                 elif new.offset + new.size <= old.offset:
@@ -405,7 +465,7 @@ class _Matcher:
                     i += 1
                     j += 1
         for old, new in found:
-            self._add([old], [new], [(old, new)], _Frame(True, _has_offsets(old), 0))
+            self._add_pair(old, new, _MOVED_FILE)
         return found
 
     def _moved_with_image(self, moved: list[Pair], left: list[Region], right: list[Region]) -> None:
@@ -428,9 +488,7 @@ class _Matcher:
             # is memory the kernel merged with it, or something else.
             shift = new.start - old.start
             if successor.start - follower.start == shift and successor.size == follower.size:
-                self._add(
-                    [follower], [successor], [(follower, successor)], _Frame(True, False, shift)
-                )
+                self._add_pair(follower, successor, _Frame(True, False, shift))
 
 
 def _overlap_runs(
@@ -548,8 +606,14 @@ def _pair_words(
     shrunk: bool | None = None,
 ) -> tuple[str, ...]:
     if grown is None or shrunk is None:
-        old_lo, old_hi = _span(old, frame, False)
-        new_lo, new_hi = _span(new, frame, True)
+        if frame.by_offset:
+            old_lo, new_lo = old[_OFFSET], new[_OFFSET]
+            old_hi = old_lo + old[_END] - old[_START]
+            new_hi = new_lo + new[_END] - new[_START]
+        else:
+            shift = frame.after_shift
+            old_lo, old_hi = old[_START], old[_END]
+            new_lo, new_hi = new[_START] - shift, new[_END] - shift
         grown = new_lo < old_lo or new_hi > old_hi
         shrunk = old_lo < new_lo or old_hi > new_hi
     if usage is None:
@@ -569,27 +633,16 @@ def _pair_words(
         words.append("grown")
     if shrunk:
         words.append("shrunk")
-    if old.perms != new.perms or old.max_perms != new.max_perms:
+    # By position: this runs for every pair.
+    if old[_PERMS] != new[_PERMS] or old[_MAX_PERMS] != new[_MAX_PERMS]:
         words.append("perms")
-    if old.share_mode != new.share_mode:
+    if old[_SHARE_MODE] != new[_SHARE_MODE]:
         words.append("sharing")
-    if _backing(old) != _backing(new):
+    if old[_DEV_MAJOR : _DELETED + 1] != new[_DEV_MAJOR : _DELETED + 1] or old[_TAG:] != new[_TAG:]:
         words.append("backing")
     if usage:
         words.append("usage")
     return tuple(words)
-
-
-def _backing(region: Region) -> tuple[Any, ...]:
-    return (
-        region.dev_major,
-        region.dev_minor,
-        region.inode,
-        region.path,
-        region.deleted,
-        region.tag,
-        region.detail,
-    )
 
 
 class _Figures(NamedTuple):
