@@ -412,9 +412,12 @@ def check_properties(before, after):
     assert sorted((new, old) for old, new in result.changed) == sorted(back.changed)
     for old, new in result.changed:
         assert back.change(new, old) == mirrored(result.change(old, new))
-    assert bool(result) == (
-        before != after and bool(result.changed or result.added or result.removed)
-    )
+    assert bool(result) == bool(result.changed or result.added or result.removed)
+    assert not result or before != after
+    for old, new in result.changed:
+        # A pair not moved is of regions at the same place.
+        if "moved" not in result.change(old, new):
+            assert old.start < new.end and new.start < old.end, (old, new)
     result.to_text()
 
 
