@@ -59,9 +59,9 @@ assert Region._fields[_MAX_PERMS : _SHARE_MODE + 1] == ("max_perms", "share_mode
 
 
 class _Frame(NamedTuple):
-    """How a change lines its two sides up: the before side is compared at
-    its addresses minus ``before_shift``, the after side at its addresses
-    minus ``after_shift`` (both 0 for a change in place)."""
+    """How a change lines its two sides up: both in file offsets, or the
+    before side at its addresses and the after side at its addresses minus
+    ``after_shift`` (0 for a change in place)."""
 
     moved: bool
     by_offset: bool  # compare file offsets instead of addresses
@@ -112,8 +112,9 @@ class MapsDiff:
     ``(before, after)`` Region pairs in address order (of the after side),
     and ``change(before, after)`` gives the words that say how each pair
     differs.  A region split in several (an ``mprotect()`` of its middle)
-    is on the left of one pair per piece; regions merged into one are on
-    the right of one pair each.  ``unchanged`` holds the pairs that did not
+    is on the left of one pair per piece; regions merged into one are each
+    on the left of a pair with the merged region.  ``unchanged`` holds the
+    pairs that did not
     change (in every field, or only in figures no word covers, such as
     ``referenced`` or ``pss``).  ``bool()`` is False when nothing changed.
     """
@@ -193,10 +194,13 @@ class MapsDiff:
         words = self._words.get((before, after))
         if words is not None:
             return words
+        # As diff() would see the two alone: the same file elsewhere moved.
         frame = _IN_PLACE
         key = _identity(before)
-        if key is not None and key == _identity(after) and _bias(before) != _bias(after):
-            frame = _MOVED_FILE
+        if key is not None and key == _identity(after):
+            overlap = before.start < after.end and after.start < before.end
+            if not overlap or (before.inode and _bias(before) != _bias(after)):
+                frame = _MOVED_FILE
         return _pair_words(before, after, frame, split=False, merged=False, usage=None)
 
     @property
