@@ -430,34 +430,39 @@ def _snapshot(args: argparse.Namespace) -> Maps:
 
 def _changes_main(args: argparse.Namespace) -> int:
     """--diff and --watch."""
+    if args.watch is not None:
+        return _watch(args)
     try:
         before = _snapshot(args)
     except (Error, OSError, ValueError, TypeError) as error:
         _complain(str(error))
         return 1
-    if args.diff is not None:
+    try:
+        _sleep(args.diff)
+        after = _snapshot(args)
+    except (Error, OSError, ValueError, TypeError) as error:
+        _complain(str(error))
+        return 1
+    # Changes or none, the answer is the report: status 0, as vmmap -d.
+    return _write(diff(before, after).to_text().encode("utf-8", "backslashreplace"))
+
+
+def _watch(args: argparse.Namespace) -> int:
+    """Prints what changed every args.watch seconds.  Ctrl-C is how a watch
+    ends, whenever it comes: status 0, quietly, as watch(1) ends.  A process
+    that exits ends it with one line and status 1."""
+    try:
         try:
-            _sleep(args.diff)
-            after = _snapshot(args)
+            before = _snapshot(args)
         except (Error, OSError, ValueError, TypeError) as error:
             _complain(str(error))
             return 1
-        # Changes or none, the answer is the report: status 0, as vmmap -d.
-        return _write(diff(before, after).to_text().encode("utf-8", "backslashreplace"))
-    return _watch(args, before)
-
-
-def _watch(args: argparse.Namespace, before: Maps) -> int:
-    """Prints what changed every args.watch seconds.  Ctrl-C is how a watch
-    ends: status 0, quietly, as watch(1) ends.  A process that exits ends it
-    with one line and status 1."""
-    pid = before.pid
-    header = (
-        f"watching process {pid} every {args.watch:g}s, until Ctrl-C: "
-        f"{_count(len(before), 'region')}, "
-        f"{_human_size(sum(region.size for region in before))} mapped\n"
-    )
-    try:
+        pid = before.pid
+        header = (
+            f"watching process {pid} every {args.watch:g}s, until Ctrl-C: "
+            f"{_count(len(before), 'region')}, "
+            f"{_human_size(sum(region.size for region in before))} mapped\n"
+        )
         status = _send(header.encode())
         while status is None:
             _sleep(args.watch)

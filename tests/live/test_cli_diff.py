@@ -237,6 +237,27 @@ def test_watch_ends_quietly_on_ctrl_c_at_once(target):
             cli.communicate()
 
 
+def test_watch_ends_quietly_on_ctrl_c_in_the_middle_of_a_read(live_bindir):
+    """A map of 60 000 regions read with usage takes a good part of a
+    second and the watch waits a millisecond: Ctrl-C comes while it reads,
+    and still ends it quietly with 0."""
+    exe = procutil.compile_target("many_maps", live_bindir / "many_maps_watch")
+    big = procutil.start([exe, "60000"])
+    try:
+        assert procutil.read_line(big).startswith(b"ready ")
+        cli = start_cli(str(big.pid), "--watch", "0.001", "--usage")
+        try:
+            assert read_line(cli).startswith(b"watching process ")
+            cli.send_signal(signal.SIGINT)
+            assert finish(cli) == (0, b"", b"")
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+                cli.communicate()
+    finally:
+        procutil.stop(big)
+
+
 def test_watch_prints_nothing_while_nothing_changes(target):
     cli = start_cli(str(target.pid), "--watch", "0.01")
     try:
