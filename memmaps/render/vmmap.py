@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ..maps import _printable
 from ..region import Region
+from ..summary import categorize
 from ..usage import Usage
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ _MACOS_UNTAGGED = {"file": "mapped file", "shmem": "shared memory", "special": "
 
 # The kinds of Linux memory the kernel maps for itself.
 _KERNEL_KINDS = ("vdso", "vvar", "vsyscall")
-_SHARED_KINDS = ("shmem", "memfd", "sysv")
 
 # VmFlags of smaps that say what mprotect() may still allow: VM_MAYREAD,
 # VM_MAYWRITE and VM_MAYEXEC, Linux's maximum protection.
@@ -69,7 +69,8 @@ def to_vmmap(maps: Maps, interleaved: bool = False) -> str:
     region has usage (read with ``usage=True``)."""
     regions = tuple(maps)
     with_usage = bool(regions) and all(region.usage is not None for region in regions)
-    types = _region_types(regions)
+    categories = categorize(regions)
+    types = _region_types(regions, categories)
     pid = maps.pid
     lines = [
         "Virtual Memory Map of " + ("parsed text" if pid is None else f"process {pid}"),
@@ -109,7 +110,7 @@ def to_vmmap(maps: Maps, interleaved: bool = False) -> str:
         lines.append("")
     lines.append(_LEGEND)
     lines.append(f"==== Summary{of}")
-    lines.extend(_portions(regions, with_usage))
+    lines.extend(_portions(regions, categories, with_usage))
     lines.append("")
     lines.extend(_summary_table(regions, types, with_usage))
     return "\n".join(lines) + "\n"
@@ -117,32 +118,6 @@ def to_vmmap(maps: Maps, interleaved: bool = False) -> str:
 
 # --------------------------------------------------------------------------
 # Region types
-
-
-def _image_files(regions: Iterable[Region]) -> frozenset[object]:
-    """The files some region maps executable: every region of such a file
-    is part of an image (its code, data, read-only parts and the gaps
-    between its segments)."""
-    found: set[object] = set()
-    for region in regions:
-        if region.kind == "file" and region.perms[2] == "x":
-            found.update(_file_keys(region))
-    return frozenset(found)
-
-
-def _file_keys(region: Region) -> list[object]:
-    keys: list[object] = []
-    if region.inode:
-        keys.append((region.dev_major, region.dev_minor, region.inode))
-    if region.path is not None:
-        keys.append(region.path)
-    return keys
-
-
-def _is_image(region: Region, images: frozenset[object]) -> bool:
-    return region.kind == "file" and (
-        region.perms[2] == "x" or any(key in images for key in _file_keys(region))
-    )
 
 
 def _image_part(region: Region) -> str:
@@ -170,37 +145,21 @@ def _macos_type(region: Region) -> str:
     return _MACOS_UNTAGGED.get(region.kind, "VM_ALLOCATE")
 
 
-def _other_type(region: Region, images: frozenset[object]) -> str:
-    """Linux (and any system without macOS's share modes)."""
-    kind = region.kind
-    if kind in _KERNEL_KINDS:
-        return kind
-    if kind == "file":
-        if _is_image(region, images):
-            return _image_part(region)
-        if region.path is not None and region.path.startswith("/dev/shm/"):
-            return "shared memory"
-        return "mapped file"
-    if kind in _SHARED_KINDS:
-        return "shared memory"
-    if kind == "hugetlb":
-        return "shared memory" if region.perms[3] == "s" else "private"
-    if kind == "special":
-        return "kernel" if (region.path or "").startswith("[") else "mapped file"
-    if kind == "heap":
-        return "heap"
-    if kind == "stack":
-        return "stack"
-    if kind == "guard" or region.perms[:3] == "---":
-        return "guard"
-    return "private"
+def _other_type(region: Region, category: str) -> str:
+    """Linux, and any system without macOS's share modes: the category of
+    Maps.summary(), with an image's part by what it may do, and the
+    kernel's pages by their own names."""
+    if category == "image":
+        return _image_part(region)
+    if category == "kernel" and region.kind in _KERNEL_KINDS:
+        return region.kind
+    return category
 
 
-def _region_types(regions: Sequence[Region]) -> list[str]:
-    images = _image_files(regions)
+def _region_types(regions: Sequence[Region], categories: Sequence[str]) -> list[str]:
     return [
-        _macos_type(region) if region.share_mode is not None else _other_type(region, images)
-        for region in regions
+        _macos_type(region) if region.share_mode is not None else _other_type(region, category)
+        for region, category in zip(regions, categories, strict=True)
     ]
 
 
@@ -315,14 +274,13 @@ def _percent(part: int, whole: int) -> str:
     return f"{round(100 * part / whole) if whole else 0}%"
 
 
-def _portions(regions: Sequence[Region], with_usage: bool) -> list[str]:
+def _portions(regions: Sequence[Region], categories: Sequence[str], with_usage: bool) -> list[str]:
     """vmmap's two lines on the libraries' read-only memory and on the
     writable memory."""
-    images = _image_files(regions)
     libraries = [
         _figures(region)
-        for region in regions
-        if region.perms[1] != "w" and _is_image(region, images)
+        for region, category in zip(regions, categories, strict=True)
+        if region.perms[1] != "w" and category == "image"
     ]
     writable = [_figures(region) for region in regions if region.perms[1] == "w"]
     library_total = sum(item.size for item in libraries)

@@ -38,7 +38,9 @@ def target(live_bindir, tmp_path):
         process.do("map 30 3 rw- s")
         process.do("map 40 4 rw- p")
         process.do("touch 40 3")
-        process.do("map 50 1 --- p")
+        process.do("map 50 1 --- p")  # alone: reserved
+        process.do("map 60 1 --- p")  # right below private writable memory: its guard
+        process.do("map 61 2 rw- p")
         yield process, data
     finally:
         procutil.stop(process.proc)
@@ -85,7 +87,15 @@ def test_every_line_is_the_kernels_region(target):
     assert by_start[process.at(30)]["type"] == "shared memory"
     touched = by_start[process.at(40)]
     assert (touched["type"], touched["sizes"].split()) == ("private", ["16K", "12K", "12K", "0K"])
-    assert by_start[process.at(50)]["type"] == "guard"
+    assert by_start[process.at(50)]["type"] == "reserved"
+    assert by_start[process.at(60)]["type"] == "guard"
+    # The types are the categories of Maps.summary(), an image's by part.
+    categories = dict(zip((r.start for r in maps), memmaps.summary.categorize(maps), strict=True))
+    for start, m in by_start.items():
+        if categories[start] == "image":
+            assert m["type"].startswith("image "), m["type"]
+        elif categories[start] != "kernel":
+            assert m["type"] == categories[start]
     exe = [m for m in found if m["detail"] == str(process.proc.args[0])]
     assert {m["type"] for m in exe} >= {"image code", "image read-only", "image data"}
 

@@ -102,7 +102,8 @@ def test_columns_of_linux_regions():
             "image code", "[ 1620K]", "r-x/???", "COW", "/usr/lib/x86_64-linux-gnu/libc.so.6"
         ),
         0x7FFFF7F9B000: ("private", "[   20K]", "rw-/???", "PRV", None),
-        0x7FFFF7FA8000: ("guard", "[    4K]", "---/???", "PRV", None),
+        # No access and not below private writable memory: reserved.
+        0x7FFFF7FA8000: ("reserved", "[    4K]", "---/???", "PRV", None),
         0x7FFFF7FA9000: ("shared memory", "[    8K]", "rw-/???", "SHM", "/dev/zero (deleted)"),
         0x7FFFF7FAB000: ("shared memory", "[    4K]", "rw-/???", "SHM", "/memfd:ring (deleted)"),
         0x7FFFF7FC1000: ("vvar", "[   16K]", "r--/???", "PRV", "[vvar]"),
