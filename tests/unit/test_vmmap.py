@@ -273,3 +273,20 @@ def test_odd_names_cannot_break_a_line():
 def test_sizes_as_vmmap_prints_them(size, text):
     # The figures are from vmmap's own output (see docs/api.md).
     assert _size(size) == text
+
+
+@pytest.mark.parametrize("maps", [EXAMPLE, SMAPS], ids=["example", "smaps"])
+def test_footer_rows_add_up_to_the_summary(maps):
+    _, rows, _ = summary_rows(sections(maps.to_vmmap())["==== Summary"])
+    counts: dict[str, int] = {}
+    for name, figures in rows.items():
+        category = (
+            "image"
+            if name.startswith("image ")
+            else "kernel"
+            if name in ("vdso", "vvar", "vsyscall")
+            else name
+        )
+        counts[category] = counts.get(category, 0) + int(figures[-1])
+    summary = maps.summary()
+    assert counts == {row.category: row.regions for row in summary if row.regions}
