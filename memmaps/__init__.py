@@ -18,6 +18,7 @@ from typing import overload
 
 from . import _core
 from ._platform import current as _system
+from .diff import MapsDiff, diff
 from .errors import (
     AccessDenied,
     Error,
@@ -51,6 +52,7 @@ __all__ = [
     "Image",
     "LoadError",
     "Maps",
+    "MapsDiff",
     "MemoryReadError",
     "NoSuchProcess",
     "ParseError",
@@ -64,6 +66,7 @@ __all__ = [
     "UnsupportedPlatform",
     "Usage",
     "ZombieProcess",
+    "diff",
     "images",
     "load",
     "parse",

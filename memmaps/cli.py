@@ -5,14 +5,29 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import math
 import os
 import re
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from . import Error, Image, Maps, Symbol, __version__, images, region_at, regions, symbol, symbolize
-from .maps import _count, _printable
+from . import (
+    Error,
+    Image,
+    Maps,
+    NoSuchProcess,
+    Symbol,
+    __version__,
+    diff,
+    images,
+    region_at,
+    regions,
+    symbol,
+    symbolize,
+)
+from .maps import _count, _human_size, _printable
 from .process_lookup import processes_named
 from .region import KINDS
 from .summary import Summary
@@ -22,6 +37,8 @@ from .summary import Summary
 _DECIMAL = re.compile(r"[0-9]+")
 _ADDRESS = re.compile(r"0[xX][0-9a-fA-F]+|[0-9]+")
 _PID_MAX = 2**31 - 1
+# The wait between two reads of --diff and --watch.
+_sleep = time.sleep
 _ADDRESS_MAX = 2**64 - 1
 
 
@@ -99,6 +116,18 @@ def _address_argument(text: str) -> int:
     return address
 
 
+def _seconds_argument(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise argparse.ArgumentTypeError(
+            f"not a number of seconds: {text!r} (write it as 2, or 0.5)"
+        )
+    return seconds
+
+
 def _perms_argument(text: str) -> str:
     try:
         Maps().filter(text)
@@ -128,9 +157,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--format",
-        choices=("table", "proc", "json"),
+        choices=("table", "proc", "json", "vmmap"),
         default="table",
-        help="table: for people (default); proc: exactly /proc/PID/maps; json",
+        help="table: for people (default); proc: exactly /proc/PID/maps; json; "
+        "vmmap: laid out as macOS vmmap prints it, with its summary",
+    )
+    parser.add_argument(
+        "--interleaved",
+        action="store_true",
+        help="with --format vmmap: all regions in address order, not the non-writable ones first",
     )
     parser.add_argument(
         "--usage",
@@ -159,6 +194,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--at", type=_address_argument, metavar="ADDR", help="show only the region holding ADDR"
+    )
+    parser.add_argument(
+        "--diff",
+        type=_seconds_argument,
+        metavar="SECONDS",
+        help="read the map, wait SECONDS, read it again and print what changed "
+        "(as vmmap -d); the filters, --coalesce and --usage apply to both reads",
+    )
+    parser.add_argument(
+        "--watch",
+        type=_seconds_argument,
+        metavar="SECONDS",
+        help="print what changed every SECONDS until Ctrl-C (or until the process exits)",
     )
     parser.add_argument(
         "--images",
@@ -213,13 +261,14 @@ def _images_json(found: list[Image], pid: int) -> str:
     return json.dumps({"pid": pid, "images": entries}, indent=2) + "\n"
 
 
-def _render(maps: Maps, fmt: str) -> bytes:
+def _render(maps: Maps, fmt: str, interleaved: bool = False) -> bytes:
     if fmt == "proc":
         # The kernel's bytes: names that are not valid UTF-8 stay as they are.
         return os.fsencode(maps.to_proc_maps())
     if fmt == "json":
         return (maps.to_json(indent=2) + "\n").encode()
-    return maps.to_table().encode("utf-8", "backslashreplace")
+    text = maps.to_vmmap(interleaved=interleaved) if fmt == "vmmap" else maps.to_table()
+    return text.encode("utf-8", "backslashreplace")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -240,6 +289,13 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     if args.image is not None and args.symbol is None:
         parser.error("--image goes with --symbol")
+    if args.interleaved and args.format != "vmmap":
+        parser.error("--interleaved goes with --format vmmap")
+    changes = [
+        name
+        for name, given in (("--diff", args.diff is not None), ("--watch", args.watch is not None))
+        if given
+    ]
     questions = [
         name
         for name, given in (
@@ -262,14 +318,26 @@ def _main(argv: Sequence[str] | None) -> int:
                 ("--coalesce", args.coalesce),
                 ("--at", args.at is not None),
                 ("--summary", args.summary),
+                *((name, True) for name in changes),
             )
             if given
         ]
         if listing_options:
             parser.error(f"{questions[0]} does not go with {', '.join(listing_options)}")
-        if args.format == "proc":
-            parser.error(f"{questions[0]} has no proc format: use table or json")
+        if args.format in ("proc", "vmmap"):
+            parser.error(f"{questions[0]} has no {args.format} format: use table or json")
         return _stdout_is_closed() or _find_by_name(args) or _images_main(args)
+    if changes:
+        if len(changes) > 1:
+            parser.error("--diff and --watch do not go together: pick one")
+        for name, given in (("--at", args.at is not None), ("--summary", args.summary)):
+            if given:
+                parser.error(f"{changes[0]} does not go with {name}")
+        if args.format != "table":
+            parser.error(f"{changes[0]} has no {args.format} format: its report is text")
+        if args.watch is not None and args.watch <= 0:
+            parser.error("--watch needs a number of seconds above 0")
+        return _stdout_is_closed() or _find_by_name(args) or _changes_main(args)
     if args.usage and args.format == "proc":
         parser.error(
             "--usage has no proc format (it is what /proc/PID/smaps shows): use table or json"
@@ -303,7 +371,7 @@ def _main(argv: Sequence[str] | None) -> int:
         output = (
             _render_summary(maps.summary(), args.format)
             if args.summary
-            else _render(maps, args.format)
+            else _render(maps, args.format, args.interleaved)
         )
     except (Error, OSError, ValueError, TypeError) as error:
         _complain(str(error))
@@ -348,6 +416,73 @@ def _render_summary(summary: Summary, fmt: str) -> bytes:
         }
         return (json.dumps(document, indent=2) + "\n").encode()
     return summary.to_text().encode()
+
+
+def _snapshot(args: argparse.Namespace) -> Maps:
+    """One reading of the map, through the filters and --coalesce."""
+    maps = regions(args.pid, usage=args.usage)
+    if args.perms is not None or args.path is not None or args.kind:
+        maps = maps.filter(args.perms, path=args.path, kind=args.kind)
+    if args.coalesce:
+        maps = maps.coalesce()
+    return maps
+
+
+def _changes_main(args: argparse.Namespace) -> int:
+    """--diff and --watch."""
+    if args.watch is not None:
+        return _watch(args)
+    try:
+        before = _snapshot(args)
+    except (Error, OSError, ValueError, TypeError) as error:
+        _complain(str(error))
+        return 1
+    try:
+        _sleep(args.diff)
+        after = _snapshot(args)
+    except (Error, OSError, ValueError, TypeError) as error:
+        _complain(str(error))
+        return 1
+    # Changes or none, the answer is the report: status 0, as vmmap -d.
+    return _write(diff(before, after).to_text().encode("utf-8", "backslashreplace"))
+
+
+def _watch(args: argparse.Namespace) -> int:
+    """Prints what changed every args.watch seconds.  Ctrl-C is how a watch
+    ends, whenever it comes: status 0, quietly, as watch(1) ends.  A process
+    that exits ends it with one line and status 1."""
+    try:
+        try:
+            before = _snapshot(args)
+        except (Error, OSError, ValueError, TypeError) as error:
+            _complain(str(error))
+            return 1
+        pid = before.pid
+        header = (
+            f"watching process {pid} every {args.watch:g}s, until Ctrl-C: "
+            f"{_count(len(before), 'region')}, "
+            f"{_human_size(sum(region.size for region in before))} mapped\n"
+        )
+        status = _send(header.encode())
+        while status is None:
+            _sleep(args.watch)
+            try:
+                after = _snapshot(args)
+            except NoSuchProcess:
+                _complain(f"process {pid} exited while watched")
+                return 1
+            except (Error, OSError, ValueError, TypeError) as error:
+                _complain(str(error))
+                return 1
+            changes = diff(before, after)
+            before = after
+            if changes:
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+                report = f"---- {stamp}\n{changes.to_text()}"
+                status = _send(report.encode("utf-8", "backslashreplace"))
+    except KeyboardInterrupt:
+        return 0
+    return status
 
 
 def _symbol_line(found: Symbol) -> str:
@@ -432,6 +567,13 @@ def _write(output: bytes) -> int:
     cannot be written (a full disk, a descriptor not open for writing).  A
     reader that went away (memmaps | head) is no error of memmaps: 0, and
     quiet, as GNU cat is when SIGPIPE ends it."""
+    status = _send(output)
+    return 0 if status is None else status
+
+
+def _send(output: bytes) -> int | None:
+    """_write() for a command that goes on writing: None when the output
+    was written, else the exit status to stop with."""
     stream = sys.stdout
     if stream is None:
         return _stdout_is_closed()
@@ -445,7 +587,7 @@ def _write(output: bytes) -> int:
         _complain(f"write error: {error.strerror or error}")
         _discard(stream)
         return 1
-    return 0
+    return None
 
 
 def _discard(stream: Any) -> None:

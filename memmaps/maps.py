@@ -294,6 +294,15 @@ class Maps(Sequence[Region]):
 
         return to_dataframe(self)
 
+    def to_vmmap(self, *, interleaved: bool = False) -> str:
+        """The report macOS vmmap prints: the non-writable regions, then
+        the writable ones (all in address order when ``interleaved``), a
+        legend and the summary by region type, with the resident, dirty
+        and swapped columns when every region has usage."""
+        from .render.vmmap import to_vmmap
+
+        return to_vmmap(self, interleaved=interleaved)
+
     def to_table(self) -> str:
         """An aligned table for people, with human sizes.  When every region
         has usage, the columns are those of ``pmap -x`` (size, RSS, PSS,

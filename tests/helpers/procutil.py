@@ -711,3 +711,42 @@ def launch_ready(args: Sequence[object], **kw) -> Ready:
     except BaseException:
         stop(proc)
         raise
+
+
+class DiffTarget:
+    """A running tests/targets/diff_target.c and the commands it takes: it
+    changes its map when told and holds still in between."""
+
+    def __init__(self, exe: Path) -> None:
+        ready = launch_ready([exe])
+        self.proc = ready.proc
+        self.pid = ready.pid
+        self.arena = ready.addrs[0]
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        # The first commands make stdio and malloc set themselves up, so
+        # that nothing else changes later.
+        self.do("map 4000 1 r-- p")
+        self.do("unmap 4000 1")
+
+    def do(self, command: str) -> list[str]:
+        """Runs a command; the words of its "ok" answer after "ok"."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command.encode() + b"\n")
+        words = read_line(self.proc).decode().split()
+        assert words and words[0] == "ok", (command, words)
+        return words[1:]
+
+    def at(self, page: int) -> int:
+        """The address of a page of the arena."""
+        return self.arena + page * self.page
+
+    def snapshot(self, usage: bool = False) -> memmaps.Maps:
+        """memmaps' listing, checked against the kernel's text (without
+        usage: the smaps text is checked by the usage tests)."""
+        maps = memmaps.regions(self.pid, usage=usage)
+        if not usage:
+            text = read_maps(self.pid)
+            assert [r.header() for r in parse_maps(text)] == [
+                (r.start, r.end, r.perms, r.offset, r.dev_major, r.dev_minor, r.inode) for r in maps
+            ]
+        return maps

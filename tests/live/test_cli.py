@@ -696,7 +696,8 @@ def test_the_largest_address_and_the_plain_forms_are_addresses():
         ["--image", "libc"],
         ["--perms", "rwz"],
         ["2147483648"],
-        ["--diff", "1"],
+        ["--diff", "soon"],
+        ["--watch", "1", "--at", "0x1000"],
     ],
 )
 def test_options_that_do_not_go_together_are_usage_errors(args):
