@@ -34,6 +34,7 @@ from ._common import (
     percent,
     shorten,
     shown,
+    totals,
 )
 
 if TYPE_CHECKING:
@@ -154,12 +155,10 @@ _USAGE_COLUMNS: tuple[tuple[str, str, Any], ...] = (
 )
 
 
-def _column_totals(usages: Sequence[Usage]) -> list[int | None]:
-    totals: list[int | None] = []
-    for _header, _hint, figure in _USAGE_COLUMNS:
-        values = [figure(usage) for usage in usages]
-        totals.append(None if None in values else sum(values))
-    return totals
+def _column_totals(usages: Sequence[Usage | None]) -> list[int | None]:
+    """The totals of the usage columns, in their order."""
+    sums = totals(usages)
+    return [sums.resident, sums.pss, sums.uss, sums.dirty, sums.swap]
 
 
 def _resident_cell(value: int | None, size: int) -> str:
@@ -297,11 +296,11 @@ def maps_table(maps: Maps, max_rows: int | None = MAX_ROWS, *, legend: bool = Tr
     mapped, kinds = _stats(regions)
     usages = [region.usage for region in regions]
     with_usage = count > 0 and None not in usages
-    totals = _column_totals(usages) if with_usage else []  # type: ignore[arg-type]
+    column_totals = _column_totals(usages) if with_usage else []
 
     heading = [f"<b>Maps</b> {_who(maps.pid)}", _count(count, "region"), f"{human(mapped)} mapped"]
-    if with_usage and totals[0] is not None:
-        heading.append(f"{human(totals[0])} resident")
+    if with_usage and column_totals[0] is not None:
+        heading.append(f"{human(column_totals[0])} resident")
     parts = [f'<div class="mm-head">{_DOT.join(heading)}</div>']
     if maps.partial is not None:
         parts.append(f'<div class="mm-warn">partial: {_e(maps.partial)}</div>')
@@ -331,7 +330,7 @@ def maps_table(maps: Maps, max_rows: int | None = MAX_ROWS, *, legend: bool = Tr
         f'<td colspan="{2 + len(optional)}" class="mm-muted">{_count(count, "region")}</td>',
     ]
     if with_usage:
-        foot.extend(_size_cell(value) for value in totals)
+        foot.extend(_size_cell(value) for value in column_totals)
     foot.append("<td></td>")
     parts.append(
         f'<table class="mm-t">{_header_cells(with_usage, optional)}'

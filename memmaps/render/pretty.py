@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..maps import _dirty, _figure, _layout
 from ..region import Region
 from ..usage import Usage
-from ._common import display_name, human
+from ._common import display_name, human, totals
 
 if TYPE_CHECKING:
     from ..images import Image
@@ -84,11 +84,10 @@ def maps_lines(
         table.insert(1 + cut, f"\u2026 {left_out:,} more {noun} \u2026")
     lines += table
     if with_usage:
-        total = maps.total()
-        assert total is not None
+        total = totals([region.usage for region in regions])
         lines.append(
             f"total: RSS {_figure(total.rss)}, PSS {_figure(total.pss)}, "
-            f"dirty {_figure(_dirty(total))}, swap {_figure(total.swap)}"
+            f"dirty {_figure(total.dirty)}, swap {_figure(total.swap)}"
         )
     return lines
 

@@ -30,10 +30,14 @@ Maps always gives the same bytes.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from html import escape
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,6 +55,7 @@ from ._common import (
     perms_color,
     shorten,
     shown,
+    totals,
 )
 
 if TYPE_CHECKING:
@@ -74,6 +79,7 @@ _GAP_W = 40
 _HOLE_W = 92
 _KERNEL_W = 64
 _RUN_MIN_W = 96
+_MIN_RUN = 4  # fewer units than this are drawn one by one, not merged
 _RUN_MAX_W = 220
 _MONO_EM = 0.61  # advance of a monospaced glyph, in em
 _SANS_EM = 0.6
@@ -92,6 +98,12 @@ _THEMES = {
 # (x86-64 with 5-level paging), and the kernel's half starts as far below
 # 2**64.  Addresses in between are not addresses at all.
 _TOP = 1 << 64
+
+_get_start = attrgetter("start")
+_get_end = attrgetter("end")
+_get_path = attrgetter("path")
+_get_kind = attrgetter("kind")
+_get_perms = attrgetter("perms")
 
 
 def _hole_bits(regions: Sequence[Region]) -> int:
@@ -136,20 +148,26 @@ def _atoms(regions: Sequence[Region]) -> list[_Atom]:
     hole_start, hole_end = 1 << bits, _TOP - (1 << bits)
     if hole_start >= hole_end:  # no hole: nothing above user space is kernel
         hole_start = hole_end = _TOP
+    # The fields as lists first (C speed); the loop then touches ints only.
+    starts = list(map(_get_start, regions))
+    ends = list(map(_get_end, regions))
+    paths = list(map(_get_path, regions))
     last: _Atom | None = None
-    for region in regions:
+    last_end = -1
+    for region, start, end, path in zip(regions, starts, ends, paths, strict=True):
         if last is not None:
-            if region.start > last.end:
-                if last.end < hole_end and region.start > hole_start:
-                    atoms.extend(_gap_atoms(last.end, region.start, hole_start, hole_end))
+            if start > last_end:
+                if last_end < hole_end and start > hole_start:
+                    atoms.extend(_gap_atoms(last_end, start, hole_start, hole_end))
                 else:
-                    atoms.append(_Atom("gap", last.end, region.start, [], None))
+                    atoms.append(_Atom("gap", last_end, start, [], None))
                 last = None
-            elif region.path is not None and region.path == last.name:
+            elif path is not None and path == last.name:
                 last.regions.append(region)
-                last.end = region.end
+                last.end = last_end = end
                 continue
-        last = _Atom("unit", region.start, region.end, [region], region.path)
+        last = _Atom("unit", start, end, [region], path)
+        last_end = end
         atoms.append(last)
     return atoms
 
@@ -168,34 +186,34 @@ def _gap_atoms(start: int, end: int, hole_start: int, hole_end: int) -> list[_At
     return pieces
 
 
-def _count_items(atoms: Sequence[_Atom], sizes: list[int], threshold: int) -> int:
-    """How many items _merge() gives for this threshold (without building
-    them): each maximal run of small atoms that holds two units or more is
-    one item, its leading and trailing gaps apart."""
+_UNIT, _GAP, _FIXED = 0, 1, 2  # what an atom is, for the counting loop
+
+
+def _count_items(codes: Sequence[int], sizes: Sequence[int], threshold: int) -> int:
+    """How many items _merge() gives for this threshold, without building
+    them: each maximal run of small atoms that holds _MIN_RUN units or more
+    is one item, its leading and trailing gaps apart."""
     count = 0
+    run_atoms = 0  # from the run's first unit to its last
     run_units = 0
-    run_gaps_pending = 0  # small gaps after the run's last unit
-    in_run = False
-    for atom, size in zip(atoms, sizes, strict=True):
-        small = size < threshold and atom.what in ("unit", "gap")
-        if small:
-            if atom.what == "unit":
-                if not in_run:
-                    in_run = True
-                    run_units = 0
+    trailing = 0  # small gaps after the run's last unit
+    for code, size in zip(codes, sizes, strict=True):
+        if size < threshold and code != _FIXED:
+            if code == _UNIT:
+                run_atoms += trailing + 1
                 run_units += 1
-                run_gaps_pending = 0
-            elif in_run:
-                run_gaps_pending += 1
+                trailing = 0
+            elif run_units:
+                trailing += 1
             else:
                 count += 1
             continue
-        if in_run:
-            count += (1 if run_units >= 2 else run_units) + run_gaps_pending
-            in_run = False
+        if run_units:
+            count += (1 if run_units >= _MIN_RUN else run_atoms) + trailing
+            run_atoms = run_units = trailing = 0
         count += 1
-    if in_run:
-        count += (1 if run_units >= 2 else run_units) + run_gaps_pending
+    if run_units:
+        count += (1 if run_units >= _MIN_RUN else run_atoms) + trailing
     return count
 
 
@@ -205,18 +223,21 @@ def _merge(atoms: list[_Atom], max_items: int) -> list[_Atom]:
     if len(atoms) <= max_items:
         return atoms
     sizes = [atom.end - atom.start for atom in atoms]
-    # The smallest power of two that brings the count down: the count only
-    # falls as the threshold grows, so a bisection over the exponent.
-    low, high = 12, 65
-    if _count_items(atoms, sizes, 1 << high) > max_items:
-        low = high
+    codes = [
+        _UNIT if atom.what == "unit" else _GAP if atom.what == "gap" else _FIXED for atom in atoms
+    ]
+    # The smallest power of two that brings the count down.  The count only
+    # changes where the threshold passes an atom's size, and only falls as
+    # the threshold grows: a bisection over the sizes' bit lengths.
+    exponents = sorted({size.bit_length() for size in sizes} | {65})
+    low, high = 0, len(exponents) - 1
     while low < high:
         middle = (low + high) // 2
-        if _count_items(atoms, sizes, 1 << middle) <= max_items:
+        if _count_items(codes, sizes, 1 << exponents[middle]) <= max_items:
             high = middle
         else:
             low = middle + 1
-    threshold = 1 << low
+    threshold = 1 << exponents[low]
     merged: list[_Atom] = []
     run: list[_Atom] = []
 
@@ -225,7 +246,7 @@ def _merge(atoms: list[_Atom], max_items: int) -> list[_Atom]:
         while run and run[-1].what == "gap":
             trailing.insert(0, run.pop())
         units = [atom for atom in run if atom.what == "unit"]
-        if len(units) >= 2:
+        if len(units) >= _MIN_RUN:
             regions = [region for atom in units for region in atom.regions]
             merged.append(_Atom("run", run[0].start, run[-1].end, regions, None))
         else:
@@ -233,9 +254,9 @@ def _merge(atoms: list[_Atom], max_items: int) -> list[_Atom]:
         merged.extend(trailing)
         run.clear()
 
-    for atom, size in zip(atoms, sizes, strict=True):
-        if size < threshold and atom.what in ("unit", "gap"):
-            if atom.what == "gap" and not run:
+    for atom, size, code in zip(atoms, sizes, codes, strict=True):
+        if size < threshold and code != _FIXED:
+            if code == _GAP and not run:
                 merged.append(atom)
             else:
                 run.append(atom)
@@ -382,6 +403,19 @@ def _gap_title(atom: _Atom) -> str:
     return f"{span}  {human(size)}\nunmapped"
 
 
+def _tally(keys: Iterable[str], sizes: Sequence[int]) -> dict[str, list[int]]:
+    """[count, bytes] for each key."""
+    table: dict[str, list[int]] = {}
+    for key, size in zip(keys, sizes, strict=False):
+        entry = table.get(key)
+        if entry is None:
+            table[key] = [1, size]
+        else:
+            entry[0] += 1
+            entry[1] += size
+    return table
+
+
 class _RunStats:
     """What a merged box says about its regions, from one pass over them."""
 
@@ -389,33 +423,16 @@ class _RunStats:
 
     def __init__(self, regions: Sequence[Region]) -> None:
         self.count = len(regions)
-        self.mapped = 0
-        self.by_kind: dict[str, list[int]] = {}
-        self.by_perms: dict[str, list[int]] = {}
-        self.names: dict[str, int] = {}
-        self.wx = 0
-        resident: int | None = 0
-        for region in regions:
-            size = region.end - region.start
-            self.mapped += size
-            for table, key in ((self.by_kind, region.kind), (self.by_perms, region.perms)):
-                entry = table.get(key)
-                if entry is None:
-                    table[key] = [1, size]
-                else:
-                    entry[0] += 1
-                    entry[1] += size
-            if region.path is not None:
-                self.names[region.path] = self.names.get(region.path, 0) + 1
-            if region.perms[1:3] == "wx":
-                self.wx += 1
-            if resident is not None:
-                usage = region.usage
-                if usage is None or usage.rss is None:
-                    resident = None
-                else:
-                    resident += usage.resident or 0
-        self.resident = resident
+        starts, ends = map(_get_start, regions), map(_get_end, regions)
+        sizes = [end - start for start, end in zip(starts, ends, strict=False)]
+        self.mapped = sum(sizes)
+        self.by_kind = _tally(map(_get_kind, regions), sizes)
+        self.by_perms = _tally(map(_get_perms, regions), sizes)
+        self.names = dict(Counter(filter(None, map(_get_path, regions))))
+        self.wx = sum(
+            count for perms, (count, _size) in self.by_perms.items() if perms[1:3] == "wx"
+        )
+        self.resident = _resident(regions)
 
     def colors(self, color: str) -> list[tuple[str, int]]:
         """(fill, bytes) of the stripes, in the legend's order."""
@@ -457,13 +474,7 @@ def _run_title(atom: _Atom, stats: _RunStats, color: str) -> str:
 
 
 def _resident(regions: Sequence[Region]) -> int | None:
-    total = 0
-    for region in regions:
-        usage = region.usage
-        if usage is None or usage.rss is None:
-            return None
-        total += usage.resident or 0
-    return total
+    return totals([region.usage for region in regions]).resident
 
 
 # --------------------------------------------------------------------------
@@ -597,15 +608,29 @@ def _legend(
 ) -> float:
     """The legend, wrapped over as many lines as it needs; returns the y
     below it."""
-    x, y = float(_MARGIN), top
+    x, y = _MARGIN, top
     for entry in entries:
-        room = 12 + 5 + _text_width(entry[2], 11, _SANS_EM) + 18
+        room = round(12 + 5 + _text_width(entry[2], 11, _SANS_EM) + 18)
         if x > _MARGIN and x + room > width - _MARGIN:
-            x, y = float(_MARGIN), y + 18
+            x, y = _MARGIN, y + 18
         _swatch_shape(canvas, entry, x, y)
         canvas.add(f'<text class="lg" x="{x + 17:g}" y="{y + 10:g}">{_x(entry[2])}</text>')
         x += room
     return y + 18 if entries else top
+
+
+def _label_text(atom: _Atom) -> str:
+    """A file's name without its directory; the kernel's objects (shared
+    memory, memfd, SysV, huge pages: always "deleted") and bracketed names
+    as they are."""
+    assert atom.name is not None
+    first = atom.regions[0]
+    if first.kind != "file":
+        return shown(atom.name)
+    text = basename(shown(atom.name))
+    if any(region.deleted for region in atom.regions):
+        text += " (deleted)"
+    return text
 
 
 class _Label:
@@ -644,9 +669,7 @@ def _labels(placed: Sequence[_Placed]) -> dict[int, list[_Label]]:
         for position, (key, (left, right)) in enumerate(items):
             atom = atoms[key]
             assert atom.name is not None
-            text = basename(shown(atom.name))
-            if any(region.deleted for region in atom.regions):
-                text += " (deleted)"
+            text = _label_text(atom)
             if ends[0] + 6 <= left:
                 row, start = 0, left
             elif ends[1] + 6 <= left:
@@ -691,6 +714,33 @@ def to_svg(
         raise TypeError(f"title must be a str or None, not {type(title).__name__}")
 
     regions: Sequence[Region] = maps._regions
+    with _collector_paused():
+        return _draw(maps, regions, color, width, theme, title, max_items)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The garbage collector off while the picture is built: the atoms of
+    a big map are many small objects, and each collection would walk every
+    Region of the map again (as the C core does while it builds them)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _draw(
+    maps: Maps,
+    regions: Sequence[Region],
+    color: str,
+    width: int,
+    theme: str,
+    title: str | None,
+    max_items: int,
+) -> str:
     atoms = _merge(_atoms(regions), max_items)
     lane_width = width - 2 * _MARGIN - _GUTTER
     placed, lanes = _place(atoms, lane_width)
