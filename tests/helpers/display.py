@@ -1,0 +1,385 @@
+"""Helpers for the tests of the displays (memmaps/render/): maps to show,
+and readers of what was shown that do not use memmaps' own code.
+
+* ``many_regions(n)``: a parsed map of n regions (files, anonymous memory,
+  guard pages, gaps), as big as a real process can get;
+* ``hostile_maps()``: a map whose names hold markup, quotes, newlines and
+  undecodable bytes;
+* ``HtmlDocument``: the elements and text of an HTML string, built with the
+  standard library's parser, with a check that every tag is closed;
+* ``svg_tree(svg)``: the SVG parsed as XML, and ``shapes(tree)``, every
+  ``<g>`` with a ``<title>`` and that title's text;
+* ``Summary`` and ``MapsDiff`` stand-ins that carry the names and fields
+  EXPLORE's contract gives the real ones, computed from real Maps by the
+  simplest code, for the renderers' tests.
+"""
+
+from __future__ import annotations
+
+import html.parser
+import itertools
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import memmaps
+from memmaps import Maps, Region
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+REPO = Path(__file__).resolve().parents[2]
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+#: Names a process may give its regions; each must show as text.
+HOSTILE_NAMES = (
+    "/tmp/<script>alert(1)</script>.so",
+    "/tmp/quote\"and'apostrophe&amp;.so",
+    "/tmp/new\nline.so",
+    os.fsdecode(b"/tmp/bad\xff\xfebytes.so"),
+    "[anon:<img src=x onerror=alert(1)>]",
+)
+
+
+def maps_line(start, end, perms, offset=0, major=0, minor=0, inode=0, name=None) -> str:
+    """One /proc/PID/maps line as the kernel prints it (name at column 73)."""
+    prefix = f"{start:08x}-{end:08x} {perms} {offset:08x} {major:02x}:{minor:02x} {inode} "
+    if name is None:
+        return prefix + "\n"
+    return prefix + " " * max(0, 72 - len(prefix)) + " " + name.replace("\n", "\\012") + "\n"
+
+
+def many_regions(count: int) -> Maps:
+    """count regions as a process with many mappings has them: most one page
+    with a free page after it, some files, guard pages and a few big
+    regions, then the stack and [vsyscall]."""
+    lines = []
+    base = 0x7F0000000000
+    address = base
+    for index in range(count - 2):
+        pick = index % 10
+        if pick == 0:
+            size = 0x100000 if index % 1000 == 0 else 0x1000
+            lines.append(maps_line(address, address + size, "rw-p"))
+        elif pick < 4:
+            size = 0x1000
+            lines.append(
+                maps_line(
+                    address,
+                    address + size,
+                    "r--p",
+                    index * 0x1000,
+                    8,
+                    1,
+                    1000 + index % 7,
+                    f"/usr/lib/data/file{index % 7}.bin",
+                )
+            )
+        elif pick == 4:
+            size = 0x1000
+            lines.append(maps_line(address, address + size, "---p"))
+        else:
+            size = 0x1000
+            perms = "r--p" if index % 2 else "rw-p"
+            lines.append(maps_line(address, address + size, perms))
+        address += size + 0x1000
+    lines.append(maps_line(0x7FFFFFFDE000, 0x7FFFFFFFF000, "rw-p", name="[stack]"))
+    lines.append(maps_line(0xFFFFFFFFFF600000, 0xFFFFFFFFFF601000, "--xp", name="[vsyscall]"))
+    maps = memmaps.parse("".join(lines))
+    assert len(maps) == count
+    return maps
+
+
+def hostile_maps() -> Maps:
+    regions = []
+    address = 0x7F0000000000
+    for index, name in enumerate(HOSTILE_NAMES):
+        regions.append(
+            Region(
+                address,
+                address + 0x2000,
+                "r--p",
+                0,
+                8,
+                1,
+                100 + index,
+                name,
+                False,
+                "anon" if name.startswith("[") else "file",
+            )
+        )
+        address += 0x3000
+    regions.append(Region(address, address + 0x1000, "rwxp", kind="anon"))
+    return Maps(regions, pid=4242)
+
+
+def fixture(name: str) -> Maps:
+    return memmaps.parse((FIXTURES / name).read_bytes())
+
+
+def example_maps() -> Maps:
+    return memmaps.parse((REPO / "docs" / "example.maps").read_text())
+
+
+# --------------------------------------------------------------------------
+# HTML, read back
+
+
+_VOID = {"br", "hr", "img", "meta", "input", "link", "col", "wbr"}
+
+
+@dataclass
+class Element:
+    tag: str
+    attrs: dict[str, str | None]
+    children: list[Element | str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return "".join(child if isinstance(child, str) else child.text() for child in self.children)
+
+    def iter(self, tag: str | None = None) -> Iterator[Element]:
+        if tag is None or self.tag == tag:
+            yield self
+        for child in self.children:
+            if isinstance(child, Element):
+                yield from child.iter(tag)
+
+    def has_class(self, name: str) -> bool:
+        return name in (self.attrs.get("class") or "").split()
+
+
+class HtmlDocument(html.parser.HTMLParser):
+    """The element tree of an HTML fragment; raises on an unclosed or
+    mismatched tag, so a name that breaks the markup fails the test."""
+
+    def __init__(self, markup: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Element("#root", {})
+        self.stack = [self.root]
+        self.feed(markup)
+        self.close()
+        if len(self.stack) != 1:
+            raise AssertionError(f"unclosed tags: {[e.tag for e in self.stack[1:]]}")
+
+    def handle_starttag(self, tag, attrs):
+        element = Element(tag, dict(attrs))
+        self.stack[-1].children.append(element)
+        if tag not in _VOID:
+            self.stack.append(element)
+
+    def handle_startendtag(self, tag, attrs):
+        self.stack[-1].children.append(Element(tag, dict(attrs)))
+
+    def handle_endtag(self, tag):
+        if tag in _VOID:
+            return
+        if self.stack[-1].tag != tag:
+            raise AssertionError(f"</{tag}> closes <{self.stack[-1].tag}>")
+        self.stack.pop()
+
+    def handle_data(self, data):
+        self.stack[-1].children.append(data)
+
+    def iter(self, tag: str | None = None) -> Iterator[Element]:
+        return self.root.iter(tag)
+
+    def rows(self) -> list[Element]:
+        """The body rows of the (first) table."""
+        table = next(self.iter("table"))
+        body = next(table.iter("tbody"))
+        return [child for child in body.children if isinstance(child, Element)]
+
+
+# --------------------------------------------------------------------------
+# SVG, read back
+
+
+def svg_tree(svg: str) -> ET.Element:
+    return ET.fromstring(svg)
+
+
+def shapes(tree: ET.Element) -> list[tuple[ET.Element, str]]:
+    """Every group with a title, and the title's text, in document order."""
+    found = []
+    for group in tree.iter(f"{SVG_NS}g"):
+        title = group.find(f"{SVG_NS}title")
+        if title is not None:
+            found.append((group, title.text or ""))
+    return found
+
+
+_REGION_TITLE = re.compile(r"0x[0-9a-f]+\u20130x[0-9a-f]+  \S+  [r-][w-][x-][ps-]")
+
+
+def region_shapes(tree: ET.Element) -> list[tuple[ET.Element, str]]:
+    """The shapes that stand for one region each: their title starts with
+    the range, the size and the permissions."""
+    return [(group, title) for group, title in shapes(tree) if _REGION_TITLE.match(title)]
+
+
+def run_shapes(tree: ET.Element) -> list[tuple[ET.Element, str]]:
+    """The shapes that stand for many regions merged."""
+    return [(g, t) for g, t in shapes(tree) if "regions merged" in t.split("\n")[0]]
+
+
+def merged_count(title: str) -> int:
+    """How many regions a merged shape says it holds."""
+    return int(title.split(" ")[0].replace(",", ""))
+
+
+def all_text(tree: ET.Element) -> list[str]:
+    return [element.text or "" for element in tree.iter(f"{SVG_NS}text")]
+
+
+# --------------------------------------------------------------------------
+# Stand-ins for the Summary (memmaps/summary.py) and MapsDiff
+# (memmaps/diff.py) of the contract
+
+
+class Gap(NamedTuple):
+    start: int
+    end: int
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+
+class SummaryRow(NamedTuple):
+    category: str
+    regions: int
+    size: int
+    resident: int | None
+    dirty: int | None
+    swapped: int | None
+    largest: int
+
+
+CATEGORIES = (
+    "image",
+    "mapped file",
+    "shared memory",
+    "heap",
+    "stack",
+    "private",
+    "guard",
+    "kernel",
+    "reserved",
+    "unusable",
+)
+
+
+def _category(region: Region) -> str:
+    # The simplest reading of the taxonomy, enough to fill every row kind.
+    if region.kind == "file":
+        return "image" if region.path and ".so" in region.path else "mapped file"
+    return {
+        "heap": "heap",
+        "stack": "stack",
+        "guard": "guard",
+        "shmem": "shared memory",
+        "memfd": "shared memory",
+        "sysv": "shared memory",
+        "vdso": "kernel",
+        "vvar": "kernel",
+        "vsyscall": "kernel",
+    }.get(region.kind, "private")
+
+
+class Summary(Sequence[SummaryRow]):
+    def __init__(self, maps: Maps) -> None:
+        self.pid = maps.pid
+        with_usage = len(maps) > 0 and all(r.usage is not None for r in maps)
+        rows = []
+        for category in CATEGORIES:
+            members = [r for r in maps if _category(r) == category]
+            rows.append(_row(category, members, with_usage))
+        self._rows = rows
+        self.total = _row("total", list(maps), with_usage)
+        gaps = [
+            Gap(a.end, b.start)
+            for a, b in itertools.pairwise(maps)
+            if b.start > a.end and not (a.end < 1 << 47 < b.start)
+        ]
+        self.largest_gap = max(gaps, key=lambda gap: gap.size, default=None)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index):
+        if isinstance(index, str):
+            return next(row for row in self._rows if row.category == index)
+        return self._rows[index]
+
+    def to_text(self) -> str:
+        lines = [f"{'CATEGORY':<14} {'REGIONS':>7} {'SIZE':>12}"]
+        for row in [*self._rows, self.total]:
+            lines.append(f"{row.category:<14} {row.regions:>7} {row.size:>12}")
+        return "\n".join(lines) + "\n"
+
+
+def _row(category: str, members: list[Region], with_usage: bool) -> SummaryRow:
+    def figure(name: str) -> int | None:
+        if not with_usage:
+            return None
+        return sum(getattr(r.usage, name) or 0 for r in members)
+
+    dirty = None
+    if with_usage:
+        dirty = sum((r.usage.shared_dirty or 0) + (r.usage.private_dirty or 0) for r in members)
+    return SummaryRow(
+        category,
+        len(members),
+        sum(r.size for r in members),
+        figure("rss"),
+        dirty,
+        figure("swap"),
+        max((r.size for r in members), default=0),
+    )
+
+
+class MapsDiff:
+    """Regions matched by (path, offset, inode) for files and by start for
+    anonymous memory, as the contract says."""
+
+    def __init__(self, before: Maps, after: Maps) -> None:
+        self.before, self.after = before, after
+
+        def key(region: Region):
+            if region.inode:
+                return ("file", region.path, region.offset, region.inode)
+            return ("anon", region.start)
+
+        old = {key(r): r for r in before}
+        new = {key(r): r for r in after}
+        self.added = Maps([r for k, r in new.items() if k not in old], after.pid)
+        self.removed = Maps([r for k, r in old.items() if k not in new], before.pid)
+        self.changed = [(old[k], new[k]) for k in new if k in old and old[k] != new[k]]
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+    @staticmethod
+    def change(before: Region, after: Region) -> tuple[str, ...]:
+        words = []
+        if after.start != before.start:
+            words.append("moved")
+        elif after.size > before.size:
+            words.append("grown")
+        elif after.size < before.size:
+            words.append("shrunk")
+        if after.perms != before.perms:
+            words.append("perms")
+        if after.usage != before.usage:
+            words.append("usage")
+        return tuple(words)
+
+    def to_text(self) -> str:
+        lines = [
+            f"{len(self.added)} added, {len(self.removed)} removed, {len(self.changed)} changed"
+        ]
+        lines += [f"+ {r.start:x}-{r.end:x} {r.perms} {r.path or ''}" for r in self.added]
+        lines += [f"- {r.start:x}-{r.end:x} {r.perms} {r.path or ''}" for r in self.removed]
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,220 @@
+"""The displays of live maps, checked in the markup and as a person sees
+them: headless Chromium renders the HTML and the SVG to PNG, and the
+pictures are checked for their size, for content, for the legend's colours
+and for the names as text in the page.
+
+The target (tests/targets/display_target.c) maps memory both writable and
+executable, shared anonymous memory half written, a deleted file, a file
+whose name holds markup, quotes, a newline and a byte that is not UTF-8,
+and 300 one-page regions.  Set MEMMAPS_SCREENSHOTS to a directory to keep
+the PNGs the tests make.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+import memmaps
+from memmaps.render._common import KIND_COLORS, PERMS_COLORS, WX_COLOR, shown
+from tests.helpers import browser, display, procutil
+from tests.helpers.display import (
+    SVG_NS,
+    HtmlDocument,
+    all_text,
+    merged_count,
+    region_shapes,
+    run_shapes,
+    shapes,
+    svg_tree,
+)
+
+SMALL = 300
+
+
+@pytest.fixture(scope="module")
+def target(build_target):
+    folder = procutil.world_dir()
+    ready = procutil.launch_ready([build_target("display_target"), folder, SMALL])
+    try:
+        maps = memmaps.regions(ready.pid, usage=True)
+        wx, shared, deleted, hostile, first_small = ready.addrs
+        yield {
+            "pid": ready.pid,
+            "maps": maps,
+            "wx": maps.at(wx),
+            "shared": maps.at(shared),
+            "deleted": maps.at(deleted),
+            "hostile": maps.at(hostile),
+            "small": [
+                r for r in maps if r.start >= first_small and r.size == 4096 and r.path is None
+            ],
+        }
+    finally:
+        procutil.stop(ready.proc)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def keep(path: Path) -> None:
+    """Copies a screenshot to $MEMMAPS_SCREENSHOTS, to look at."""
+    where = os.environ.get("MEMMAPS_SCREENSHOTS")
+    if where:
+        Path(where).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(where) / path.name)
+
+
+def test_the_target_is_what_the_tests_expect(target):
+    assert target["wx"].perms == "rwxp"
+    assert target["shared"].kind == "shmem" and target["shared"].deleted
+    assert target["deleted"].kind == "file" and target["deleted"].deleted
+    assert target["deleted"].path.endswith("/gone.bin")
+    assert target["hostile"].path.endswith(os.fsdecode(b"&amp;\nname\xff.bin"))
+    assert len(target["small"]) >= SMALL
+
+
+def test_the_table_marks_and_escapes(target):
+    maps = target["maps"]
+    document = HtmlDocument(maps.to_html(max_rows=None))
+    rows = document.rows()
+    assert len(rows) == len(maps)
+    by_start = {int(row.children[0].text(), 16): row for row in rows}
+    wx = by_start[target["wx"].start]
+    assert wx.children[3].has_class("mm-wx") and wx.children[3].text() == "rwxp"
+    assert sum(1 for row in rows if row.children[3].has_class("mm-wx")) == 1
+    shared = by_start[target["shared"].start]
+    assert shared.children[4].text() == "shmem"
+    assert shared.children[5].attrs["title"] == "524,288 bytes, 50% of the region"
+    assert shared.children[-1].text() == "/dev/zero deleted"
+    gone = by_start[target["deleted"].start].children[-1]
+    assert gone.text().endswith("/gone.bin deleted")
+    hostile = by_start[target["hostile"].start].children[-1]
+    assert hostile.attrs["title"] == shown(target["hostile"].path)
+    assert "&amp;\\nname\\xff.bin" in hostile.attrs["title"]
+    # What Jupyter shows: the ends of the map and a count.
+    cut = HtmlDocument(maps._repr_html_()).rows()
+    assert len(cut) == 61 and cut[30].text() == f"\u2026 {len(maps) - 60:,} more regions \u2026"
+
+
+def test_the_picture_marks_merges_and_escapes(target):
+    maps = target["maps"]
+    tree = svg_tree(maps.to_svg())
+    titles = {title.split("  ")[0]: (group, title) for group, title in shapes(tree)}
+
+    def shape_of(region):
+        return titles[f"{region.start:#x}\u2013{region.end:#x}"]
+
+    group, title = shape_of(target["wx"])
+    assert any(rect.get("stroke") == WX_COLOR for rect in group.iter(f"{SVG_NS}rect"))
+    assert "writable and executable" in title
+    group, title = shape_of(target["shared"])
+    rects = group.findall(f"{SVG_NS}rect")
+    assert rects[0].get("fill") == KIND_COLORS["shmem"]
+    assert "resident 512K (50%)" in title
+    assert float(rects[1].get("height")) == pytest.approx(15, abs=0.1)  # half the box is pale
+    texts = all_text(tree)
+    assert "gone.bin (deleted)" in texts
+    assert "/dev/zero" in texts
+    _group, title = shape_of(target["hostile"])
+    assert shown(target["hostile"].path) in title
+    assert any(text.startswith("<script>alert(") for text in texts)
+    # The 300 pages are too small to draw one by one: one merged box.
+    runs = [title for _g, title in run_shapes(tree)]
+    assert max(merged_count(title) for title in runs) >= SMALL - 2
+    merged = sum(merged_count(title) for title in runs)
+    assert len(region_shapes(tree)) + merged == len(maps)
+
+
+def test_this_process():
+    maps = memmaps.regions(usage=True)
+    document = HtmlDocument(maps._repr_html_())
+    assert f"pid {os.getpid()}" in next(document.iter("div")).text()
+    tree = svg_tree(maps.to_svg())
+    assert f"pid {os.getpid()}" in all_text(tree)
+    merged = sum(merged_count(title) for _g, title in run_shapes(tree))
+    assert len(region_shapes(tree)) + merged == len(maps)
+    libpython_or_python = [t for t in all_text(tree) if t.startswith(("python", "libpython"))]
+    assert libpython_or_python
+    assert "[stack]" in all_text(tree)
+
+
+# --------------------------------------------------------------------------
+# In the browser
+
+
+def test_the_picture_as_a_person_sees_it(target, tmp_path):
+    browser.require_chromium()
+    browser.require_pillow()
+    maps = target["maps"]
+    for color, theme in (("kind", "light"), ("perms", "dark")):
+        picture = maps.plot(color=color, theme=theme)
+        shot = browser.screenshot(
+            picture.svg,
+            tmp_path / f"display-target-{color}-{theme}.png",
+            width=picture.width,
+            height=picture.height,
+        )
+        keep(shot)
+        image = browser.load(shot)
+        assert image.size == (picture.width, picture.height)
+        background = "#ffffff" if theme == "light" else "#0d1117"
+        box = browser.content_box(image, background)
+        assert box is not None
+        assert box[2] - box[0] > picture.width * 0.8
+        assert browser.distinct_colors(image) >= 8
+        if color == "kind":
+            wanted = [KIND_COLORS[k] for k in ("file", "anon", "shmem", "heap", "stack")]
+        else:
+            wanted = [PERMS_COLORS[p] for p in ("r-x", "r--", "rw-")]
+        assert browser.missing_colors(image, [*wanted, WX_COLOR]) == []
+    dom = browser.dump_dom(maps.to_svg())
+    assert "&lt;script&gt;alert(" in dom and "<script" not in dom
+
+
+def test_the_table_as_a_person_sees_it(target, tmp_path):
+    browser.require_chromium()
+    browser.require_pillow()
+    maps = target["maps"]
+    for theme in ("light", "dark"):
+        shot = browser.screenshot(
+            maps._repr_html_(),
+            tmp_path / f"display-table-{theme}.png",
+            width=1400,
+            height=1700,
+            theme=theme,
+        )
+        keep(shot)
+        image = browser.load(shot)
+        background = browser.THEMES[theme]["background"]
+        box = browser.content_box(image, background)
+        assert box is not None and box[3] > 1000  # sixty rows and more
+        # The swatches of the legend and of the rows.
+        wanted = [KIND_COLORS[k] for k in ("file", "anon", "shmem", "heap", "stack", "vdso")]
+        assert browser.missing_colors(image, wanted, min_pixels=60) == []
+        # Text in the theme's colour: dark on light, light on dark.
+        text = "#000000" if theme == "light" else "#ffffff"
+        assert browser.has_color(image, text, min_pixels=2000, tolerance=40)
+    dom = browser.dump_dom(maps.to_html(max_rows=None))
+    assert "&lt;script&gt;alert(" in dom and "<script" not in dom
+
+
+def test_a_saved_map_as_a_person_sees_it(tmp_path):
+    browser.require_chromium()
+    browser.require_pillow()
+    maps = display.example_maps()
+    picture = maps.plot()
+    page = picture.save(tmp_path / "example.html")
+    shot = browser.screenshot(
+        page.read_text(),
+        tmp_path / "example.png",
+        width=picture.width + 16,
+        height=picture.height + 16,
+        whole=True,
+    )
+    keep(shot)
+    image = browser.load(shot)
+    assert browser.missing_colors(image, [KIND_COLORS[r.kind] for r in maps]) == []
+    for name in ("libc.so.6", "[heap]", "non-canonical", "16E"):
+        assert name in all_text(svg_tree(picture.svg))
