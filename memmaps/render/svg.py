@@ -75,6 +75,7 @@ _MIN_W = 6  # a page
 _SCALE = 5.0  # pixels per doubling of the size
 _MAX_W = 150
 _SEGMENT_W = 24  # an image's segment holds its permissions
+_NAMED_W = 64  # at most this much wider for a name
 _GAP_W = 40
 _HOLE_W = 92
 _KERNEL_W = 64
@@ -279,7 +280,14 @@ def _log_width(size: int, minimum: int = _MIN_W, maximum: int = _MAX_W) -> int:
 def _atom_widths(atom: _Atom) -> list[int]:
     """The width of each box of an atom (one per region of a unit)."""
     if atom.what == "unit":
-        minimum = _SEGMENT_W if atom.name is not None else _MIN_W
+        if atom.name is None:
+            minimum = _MIN_W
+        elif len(atom.regions) == 1:
+            # One named region ([vdso], [stack]) is wide enough for its name.
+            name_width = math.ceil(_text_width(_label_text(atom), 10)) + 6
+            minimum = max(_SEGMENT_W, min(_NAMED_W, name_width))
+        else:
+            minimum = _SEGMENT_W
         return [_log_width(region.end - region.start, minimum) for region in atom.regions]
     if atom.what == "gap":
         return [_GAP_W]
@@ -644,11 +652,12 @@ class _Label:
         self.text = text
 
 
-def _labels(placed: Sequence[_Placed]) -> dict[int, list[_Label]]:
-    """The names over the images, by lane.  A name goes to the lower row
-    where it does not run into the one before; it may run past its own
-    bracket, up to where the second name after it starts (the next one can
-    take the other row), and is cut with an ellipsis to the room it has."""
+def _labels(placed: Sequence[_Placed], lane_width: int) -> dict[int, list[_Label]]:
+    """The names over the images, by lane.  A name goes just over its
+    bracket and may run on over free space up to the next bracket; when it
+    would be cut there, it goes one row up instead (a dotted line joins it
+    to its bracket), where it may run over the next bracket too.  Cut names
+    end with an ellipsis, before a dot where they can."""
     spans: dict[int, dict[int, list[float]]] = {}
     atoms: dict[int, _Atom] = {}
     for box in placed:
@@ -663,27 +672,21 @@ def _labels(placed: Sequence[_Placed]) -> dict[int, list[_Label]]:
             atoms[key] = box.atom
     out: dict[int, list[_Label]] = {}
     for lane, lane_spans in spans.items():
-        ends = [-1e9, -1e9]
+        upper_end = -1e9  # where the last name of the upper row ends
         items = sorted(lane_spans.items(), key=lambda item: item[1][0])
+        lefts = [left for _key, (left, _right) in items] + [lane_width + 6, lane_width + 6]
         labels = []
         for position, (key, (left, right)) in enumerate(items):
-            atom = atoms[key]
-            assert atom.name is not None
-            text = _label_text(atom)
-            if ends[0] + 6 <= left:
-                row, start = 0, left
-            elif ends[1] + 6 <= left:
-                row, start = 1, left
-            else:
-                # Both rows run over this bracket: start after the shorter.
-                row = 0 if ends[0] <= ends[1] else 1
-                start = ends[row] + 6
-            limit = items[position + 2][1][0] - 6 if position + 2 < len(items) else 1e9
-            fitted = _fit(text, min(limit - start, _text_width(text, 10) + 1), 10)
-            if not fitted or start >= right:
-                continue
-            ends[row] = start + _text_width(fitted, 10)
-            labels.append(_Label(row, start, left, right - left, fitted))
+            text = _label_text(atoms[key])
+            lower = _fit(text, lefts[position + 1] - 6 - left, 10)
+            row, fitted = 0, lower
+            if lower != text and upper_end + 6 <= left:
+                upper = _fit(text, lefts[position + 2] - 6 - left, 10)
+                if len(upper) > len(lower):
+                    row, fitted = 1, upper
+                    upper_end = left + _text_width(upper, 10)
+            if fitted:
+                labels.append(_Label(row, left, left, right - left, fitted))
         out[lane] = labels
     return out
 
@@ -744,7 +747,7 @@ def _draw(
     atoms = _merge(_atoms(regions), max_items)
     lane_width = width - 2 * _MARGIN - _GUTTER
     placed, lanes = _place(atoms, lane_width)
-    labels = _labels(placed)
+    labels = _labels(placed, lane_width)
 
     canvas = _Canvas(theme)
     theme_colors = canvas.theme
