@@ -69,18 +69,21 @@ _MARGIN = 12
 _GUTTER = 118  # the lane's first address
 _BAR = 30  # height of a lane's boxes
 _LABEL_ROW = 15
+_LABEL_SPACE = 10  # between one name and the next
 _BELOW = 14  # gap sizes under the boxes
 _LANE_SPACE = 10
 _MIN_W = 6  # a page
 _SCALE = 5.0  # pixels per doubling of the size
 _MAX_W = 150
 _SEGMENT_W = 24  # an image's segment holds its permissions
-_NAMED_W = 64  # at most this much wider for a name
+_NAMED_W = 72  # at most this much wider for a name
 _GAP_W = 40
 _HOLE_W = 92
 _KERNEL_W = 64
 _RUN_MIN_W = 96
 _MIN_RUN = 4  # fewer units than this are drawn one by one, not merged
+_SLIVER = 16 * 1024  # a region this small is a sliver of a box ...
+_SLIVER_RUN = 16  # ... and this many of them in a row are merged
 _RUN_MAX_W = 220
 _MONO_EM = 0.61  # advance of a monospaced glyph, in em
 _SANS_EM = 0.6
@@ -218,14 +221,50 @@ def _count_items(codes: Sequence[int], sizes: Sequence[int], threshold: int) -> 
     return count
 
 
+def _merge_slivers(atoms: list[_Atom]) -> list[_Atom]:
+    """Long runs of one-region units too small to show anything (slivers
+    of a box, with small gaps between them) merged, whatever the count: a
+    row of 300 slivers says less than one box that says "300 regions"."""
+    merged: list[_Atom] = []
+    run: list[_Atom] = []
+
+    def flush() -> None:
+        trailing: list[_Atom] = []
+        while run and run[-1].what == "gap":
+            trailing.insert(0, run.pop())
+        units = sum(1 for atom in run if atom.what == "unit")
+        if units >= _SLIVER_RUN:
+            regions = [atom.regions[0] for atom in run if atom.what == "unit"]
+            merged.append(_Atom("run", run[0].start, run[-1].end, regions, None))
+        else:
+            merged.extend(run)
+        merged.extend(trailing)
+        run.clear()
+
+    for atom in atoms:
+        small = atom.end - atom.start <= _SLIVER
+        sliver = atom.what == "unit" and len(atom.regions) == 1
+        if small and (sliver or (atom.what == "gap" and run)):
+            run.append(atom)
+        else:
+            flush()
+            merged.append(atom)
+    flush()
+    return merged
+
+
 def _merge(atoms: list[_Atom], max_items: int) -> list[_Atom]:
-    """The atoms, with runs of small ones merged into "run" atoms until at
-    most max_items are left (or nothing more can be merged)."""
+    """The atoms, with long runs of slivers merged, then runs of small ones
+    merged into "run" atoms until at most max_items are left (or nothing
+    more can be merged)."""
+    atoms = _merge_slivers(atoms)
     if len(atoms) <= max_items:
         return atoms
     sizes = [atom.end - atom.start for atom in atoms]
+    # A run of slivers merged already merges again like a unit.
     codes = [
-        _UNIT if atom.what == "unit" else _GAP if atom.what == "gap" else _FIXED for atom in atoms
+        _GAP if atom.what == "gap" else _UNIT if atom.what in ("unit", "run") else _FIXED
+        for atom in atoms
     ]
     # The smallest power of two that brings the count down.  The count only
     # changes where the threshold passes an atom's size, and only falls as
@@ -246,7 +285,7 @@ def _merge(atoms: list[_Atom], max_items: int) -> list[_Atom]:
         trailing: list[_Atom] = []
         while run and run[-1].what == "gap":
             trailing.insert(0, run.pop())
-        units = [atom for atom in run if atom.what == "unit"]
+        units = [atom for atom in run if atom.what != "gap"]
         if len(units) >= _MIN_RUN:
             regions = [region for atom in units for region in atom.regions]
             merged.append(_Atom("run", run[0].start, run[-1].end, regions, None))
@@ -284,7 +323,7 @@ def _atom_widths(atom: _Atom) -> list[int]:
             minimum = _MIN_W
         elif len(atom.regions) == 1:
             # One named region ([vdso], [stack]) is wide enough for its name.
-            name_width = math.ceil(_text_width(_label_text(atom), 10)) + 6
+            name_width = math.ceil(_text_width(_label_text(atom), 10)) + _LABEL_SPACE + 2
             minimum = max(_SEGMENT_W, min(_NAMED_W, name_width))
         else:
             minimum = _SEGMENT_W
@@ -678,10 +717,10 @@ def _labels(placed: Sequence[_Placed], lane_width: int) -> dict[int, list[_Label
         labels = []
         for position, (key, (left, right)) in enumerate(items):
             text = _label_text(atoms[key])
-            lower = _fit(text, lefts[position + 1] - 6 - left, 10)
+            lower = _fit(text, lefts[position + 1] - _LABEL_SPACE - left, 10)
             row, fitted = 0, lower
-            if lower != text and upper_end + 6 <= left:
-                upper = _fit(text, lefts[position + 2] - 6 - left, 10)
+            if lower != text and upper_end + _LABEL_SPACE <= left:
+                upper = _fit(text, lefts[position + 2] - _LABEL_SPACE - left, 10)
                 if len(upper) > len(lower):
                     row, fitted = 1, upper
                     upper_end = left + _text_width(upper, 10)

@@ -191,7 +191,28 @@ def test_max_items_bounds_the_shapes():
         drawn = shapes(tree)
         assert len(drawn) <= max(limit, 10) + 0
         if limit >= 2 * len(maps):
-            assert not run_shapes(tree)
+            # Only the long runs of slivers are merged then.
+            for _group, title in run_shapes(tree):
+                start, end = (
+                    int(x, 16) for x in title.split("\n")[1].split("  ")[0].split("\u2013")
+                )
+                inside = [r for r in maps if start <= r.start and r.end <= end]
+                assert len(inside) >= render_svg._SLIVER_RUN
+                assert all(r.size <= render_svg._SLIVER for r in inside)
+
+
+def test_long_runs_of_slivers_are_merged_whatever_the_count():
+    pages = [
+        Region(0x100000 + i * 0x1000, 0x101000 + i * 0x1000, "rw-p" if i % 2 else "r--p")
+        for i in range(300)
+    ]
+    big = Region(0x500000, 0x600000, "rw-p")
+    few = Region(0x700000, 0x701000, "rw-p"), Region(0x702000, 0x703000, "r--p")
+    maps = Maps([*pages, big, *few])
+    tree = svg_tree(maps.to_svg())  # 300 regions: fewer shapes than max_items anyway
+    ((_group, title),) = run_shapes(tree)
+    assert merged_count(title) == 300
+    assert len(region_shapes(tree)) == 3  # the big one and the two after it, one by one
 
 
 def test_the_same_map_gives_the_same_bytes():
