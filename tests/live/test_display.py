@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -218,3 +220,25 @@ def test_a_saved_map_as_a_person_sees_it(tmp_path):
     assert browser.missing_colors(image, [KIND_COLORS[r.kind] for r in maps]) == []
     for name in ("libc.so.6", "[heap]", "non-canonical", "16E"):
         assert name in all_text(svg_tree(picture.svg))
+
+
+@pytest.mark.slow  # three Chromium runs and a child process: about 5 s
+def test_the_docs_pictures_script_makes_its_pictures(tmp_path):
+    browser.require_chromium()
+    browser.require_pillow()
+    script = display.REPO / "docs" / "examples" / "make_pictures.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=procutil.python_env(),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for name in ("exploring-svg.png", "exploring-svg-perms.png", "exploring-html.png"):
+        image = browser.load(tmp_path / name)
+        assert image.width >= 800 and image.height >= 300, (name, image.size)
+        assert browser.distinct_colors(image) >= 8, name
+    svg = browser.load(tmp_path / "exploring-svg.png")
+    assert browser.missing_colors(svg, [KIND_COLORS["file"], KIND_COLORS["shmem"], WX_COLOR]) == []
