@@ -70,6 +70,7 @@ _GUTTER = 118  # the lane's first address
 _BAR = 30  # height of a lane's boxes
 _LABEL_ROW = 15
 _LABEL_SPACE = 10  # between one name and the next
+_TITLE_NAME = 512  # characters of a name in a title
 _BELOW = 14  # gap sizes under the boxes
 _LANE_SPACE = 10
 _MIN_W = 6  # a page
@@ -399,7 +400,9 @@ def _region_title(region: Region) -> str:
     size = region.end - region.start
     lines = [f"{hex_range(region.start, region.end)}  {human(size)}  {region.perms}  {region.kind}"]
     if region.path is not None:
-        name = shown(region.path) + (" (deleted)" if region.deleted else "")
+        # A name can be 4 KiB: a title keeps both ends of it, which is what
+        # a person reads, and the picture stays small.
+        name = shorten(shown(region.path), _TITLE_NAME) + (" (deleted)" if region.deleted else "")
         lines.append(name)
     details = []
     if region.inode or region.offset:
@@ -861,7 +864,9 @@ def _draw(
     label = _x(f"address space of {shown(who)}: " + ", ".join(facts))
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="{canvas.prefix}" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{label}">'
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{label}" '
+        # The text's look again as attributes, for pages that strip <style>.
+        f'font-family="{_MONO}" font-size="10" fill="{theme_colors["fg"]}">'
         f'<rect width="{width}" height="{height}" fill="{theme_colors["bg"]}" rx="4"/>'
         f"{body}</svg>"
     )

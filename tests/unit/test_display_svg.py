@@ -318,3 +318,36 @@ def test_merged_boxes_keep_usage_and_kinds():
     assert "rw-p: 1,000 regions, 3.9M" in perms_title and "r--p: 1,000 regions, 3.9M" in perms_title
     fills = {r.get("fill") for r in perms.iter(f"{SVG_NS}rect")}
     assert PERMS_COLORS["rw-"] in fills and PERMS_COLORS["r--"] in fills
+
+
+def test_names_as_long_as_the_system_allows_keep_the_picture_small():
+    name = "/" + "/".join(["d" * 250] * 16) + "/lib.so"  # 4 KiB, as PATH_MAX allows
+    regions = [
+        Region(
+            0x100000 + i * 0x30000,
+            0x120000 + i * 0x30000,
+            "r--p",
+            0,
+            8,
+            1,
+            7 + i,
+            f"{name}{i}",
+            False,
+            "file",
+        )
+        for i in range(400)
+    ]
+    svg = Maps(regions).to_svg(max_items=10_000)
+    tree = svg_tree(svg)
+    titles = [title for _g, title in region_shapes(tree)]
+    assert len(titles) == 400
+    for title, region in zip(titles, regions, strict=True):
+        shown_name = title.split("\n")[1]
+        assert len(shown_name) <= render_svg._TITLE_NAME
+        assert shown_name.endswith(region.path[-100:])
+    assert len(svg.encode()) < 2_000_000
+
+
+def test_a_partial_map_says_so():
+    maps = Maps._trusted(display.example_maps()._regions, 7, "no task port")
+    assert "partial: no task port" in " ".join(all_text(svg_tree(maps.to_svg())))
