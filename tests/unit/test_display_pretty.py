@@ -115,3 +115,24 @@ def test_summary_and_diff_are_their_text():
 
 def test_empty_map():
     assert pretty(Maps()) == repr(Maps())
+
+
+def test_ipython_finds_every_display():
+    """IPython's own display formatter (what a Jupyter kernel sends) picks
+    up the HTML, the SVG and the text of each object."""
+    interactiveshell = pytest.importorskip("IPython.core.interactiveshell")
+    shell = interactiveshell.InteractiveShell.instance()
+    maps = display.example_maps()
+    for obj, kinds in (
+        (maps, {"text/plain", "text/html"}),
+        (maps[5], {"text/plain", "text/html"}),
+        (Usage(rss=4096), {"text/plain", "text/html"}),
+        (maps.plot(), {"text/plain", "text/html", "image/svg+xml"}),
+    ):
+        data, _metadata = shell.display_formatter.format(obj)
+        assert set(data) == kinds, (obj, set(data))
+        assert data["text/plain"] == pretty(obj)
+    data, _ = shell.display_formatter.format(maps)
+    assert data["text/html"] == maps._repr_html_()
+    data, _ = shell.display_formatter.format(maps.plot())
+    assert data["image/svg+xml"] == maps.to_svg()
