@@ -288,9 +288,11 @@ def _header_cells(with_usage: bool, optional: list[tuple[str, str]], lead: str =
     return f"<thead><tr>{''.join(cells)}</tr></thead>"
 
 
-def maps_table(maps: Maps, max_rows: int | None = MAX_ROWS, *, legend: bool = True) -> str:
-    """The heading, the kinds' legend and the table of a Maps, without the
-    wrapper (for embedding)."""
+def maps_table(
+    maps: Maps, max_rows: int | None = MAX_ROWS, *, legend: bool = True, name: str = "Maps"
+) -> str:
+    """The heading (starting with name), the kinds' legend and the table
+    of a Maps, without the wrapper (for embedding)."""
     regions: Sequence[Region] = maps._regions
     count = len(regions)
     mapped, kinds = _stats(regions)
@@ -298,7 +300,11 @@ def maps_table(maps: Maps, max_rows: int | None = MAX_ROWS, *, legend: bool = Tr
     with_usage = count > 0 and None not in usages
     column_totals = _column_totals(usages) if with_usage else []
 
-    heading = [f"<b>Maps</b> {_who(maps.pid)}", _count(count, "region"), f"{human(mapped)} mapped"]
+    heading = [
+        f"<b>{name}</b> {_who(maps.pid)}",
+        _count(count, "region"),
+        f"{human(mapped)} mapped",
+    ]
     if with_usage and column_totals[0] is not None:
         heading.append(f"{human(column_totals[0])} resident")
     parts = [f'<div class="mm-head">{_DOT.join(heading)}</div>']
@@ -494,7 +500,7 @@ def image_html(image: Image) -> str:
     if image.deleted:
         rows.append(_kv("deleted", "yes: the file was unlinked or replaced"))
     table = f'<table class="mm-t"><tbody>{"".join(rows)}</tbody></table>'
-    segments = maps_table(image.regions, MAX_ROWS, legend=False)
+    segments = maps_table(image.regions, MAX_ROWS, legend=False, name="Regions")
     return _wrap(f"{heading}{table}<div style='margin-top:6px'>{segments}</div>")
 
 
@@ -504,8 +510,9 @@ def image_html(image: Image) -> str:
 
 def summary_html(summary: Any) -> str:
     """A Summary: one row per category (regions, size with its share of the
-    total, resident, dirty, swapped, largest region), the total, and the
-    largest free gap."""
+    total, resident, dirty, swapped, largest region), the total, the free
+    address space when the Summary has it (its ranges, their size, the
+    largest), and the largest free gap."""
     total = summary.total
     with_usage = total.resident is not None
     header = [
@@ -544,6 +551,20 @@ def summary_html(summary: Any) -> str:
     if with_usage:
         foot += [_size_cell(total.resident), _size_cell(total.dirty), _size_cell(total.swapped)]
     foot.append(_size_cell(total.largest))
+    feet = [f"<tr>{''.join(foot)}</tr>"]
+    free = getattr(summary, "free", None)
+    if free is not None and free.regions:
+        cells = [
+            '<td class="mm-muted" title="free address space between the lowest and the highest '
+            'region, without the non-canonical hole">free</td>',
+            f'<td class="mm-n mm-muted" title="free ranges">{free.regions:,}</td>',
+            _size_cell(free.size),
+            "<td></td>",
+        ]
+        if with_usage:
+            cells.append("<td></td><td></td><td></td>")
+        cells.append(_size_cell(free.largest))
+        feet.append(f'<tr style="font-weight:400">{"".join(cells)}</tr>')
     heading = [f"<b>Summary</b> {_who(summary.pid)}", _count(total.regions, "region")]
     heading.append(f"{human(total.size)} mapped")
     gap = summary.largest_gap
@@ -556,7 +577,7 @@ def summary_html(summary: Any) -> str:
     return _wrap(
         f'<div class="mm-head">{_DOT.join(heading)}</div>'
         f'<table class="mm-t"><thead><tr>{"".join(header)}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody><tfoot><tr>{''.join(foot)}</tr></tfoot></table>"
+        f"<tbody>{''.join(body)}</tbody><tfoot>{''.join(feet)}</tfoot></table>"
     )
 
 

@@ -304,6 +304,15 @@ class Summary(Sequence[SummaryRow]):
             if b.start > a.end and not (a.end < 1 << 47 < b.start)
         ]
         self.largest_gap = max(gaps, key=lambda gap: gap.size, default=None)
+        self.free = SummaryRow(
+            "free",
+            len(gaps),
+            sum(gap.size for gap in gaps),
+            None,
+            None,
+            None,
+            max((gap.size for gap in gaps), default=0),
+        )
 
     def __len__(self) -> int:
         return len(self._rows)

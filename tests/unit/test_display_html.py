@@ -281,8 +281,11 @@ def test_summary_standin():
         values = cells(row)
         assert values[1] == f"{summary_row.regions:,}"
         assert values[2] == memmaps.maps._human_size(summary_row.size)
-    foot = cells(next(next(document.iter("tfoot")).iter("tr")))
+    foot, free = (cells(row) for row in next(document.iter("tfoot")).iter("tr"))
     assert foot[0] == "total" and foot[1] == str(len(maps))
+    assert free[0] == "free" and free[1] == str(summary.free.regions)
+    assert free[2] == memmaps.maps._human_size(summary.free.size)
+    assert free[-1] == memmaps.maps._human_size(summary.largest_gap.size)
     heading = next(document.iter("div")).text()
     gap = summary.largest_gap
     assert f"largest free gap {memmaps.maps._human_size(gap.size)} at {gap.start:#x}" in heading
