@@ -43,7 +43,6 @@ from typing import TYPE_CHECKING
 
 from ..region import KINDS, Region
 from ._common import (
-    OTHER_COLOR,
     PERMS_ORDER,
     WX_COLOR,
     basename,
@@ -604,7 +603,6 @@ def _style(canvas: _Canvas) -> None:
         f".{p} .gp{{font-size:9px;fill:{theme['muted']};text-anchor:middle}}"
         f".{p} .in{{font-size:9.5px;text-anchor:middle;paint-order:stroke;"
         f"stroke:{theme['bg']};stroke-opacity:0.75;stroke-width:2.5px;stroke-linejoin:round}}"
-        f".{p} .hn{{font-size:9px;text-anchor:middle;fill:{theme['muted']}}}"
         "</style>"
     )
 
@@ -812,10 +810,15 @@ def _draw(
         facts.append(f"partial: {shown(maps.partial)}")
     canvas.add(f'<text class="h" x="{_MARGIN}" y="{_MARGIN + 14}">{_x(shown(who))}</text>')
     scale = "box widths grow with the log of the size, gaps are drawn at one width"
-    canvas.add(
-        f'<text class="s" x="{_MARGIN}" y="{_MARGIN + 30}">{_x(_DOT.join([*facts, scale]))}</text>'
-    )
-    y = _legend(canvas, _legend_entries(regions, atoms, color), _MARGIN + 40, width) + 6
+    lines = [_DOT.join([*facts, scale])]
+    if _text_width(lines[0], 11, _SANS_EM) > width - 2 * _MARGIN:
+        lines = [_DOT.join(facts), scale]  # a narrow picture: two lines
+    for index, line in enumerate(lines):
+        canvas.add(
+            f'<text class="s" x="{_MARGIN}" y="{_MARGIN + 30 + 15 * index}">{_x(line)}</text>'
+        )
+    top = _MARGIN + 40 + 15 * (len(lines) - 1)
+    y = _legend(canvas, _legend_entries(regions, atoms, color), top, width) + 6
 
     # Lanes: each as high as its labels need.
     rows_in_lane = [0] * lanes
@@ -844,9 +847,9 @@ def _draw(
         _draw_box(canvas, box, left + box.x, bar_top(box.lane), color)
 
     for lane, lane_labels in labels.items():
-        top = bar_top(lane)
+        lane_top = bar_top(lane)
         for name in lane_labels:
-            line_y = top - 3 - name.row * _LABEL_ROW
+            line_y = lane_top - 3 - name.row * _LABEL_ROW
             bracket = left + name.left
             canvas.add(
                 f'<path d="M{bracket + 0.5:g} {line_y + 3:g}V{line_y:g}'
@@ -855,7 +858,7 @@ def _draw(
             )
             if name.row:
                 canvas.add(
-                    f'<path d="M{bracket + 0.5:g} {line_y + 3:g}V{top - 3:g}" '
+                    f'<path d="M{bracket + 0.5:g} {line_y + 3:g}V{lane_top - 3:g}" '
                     f'stroke="{theme_colors["line"]}" stroke-dasharray="1 2"/>'
                 )
             canvas.add(f'<text x="{left + name.start:g}" y="{line_y - 2:g}">{_x(name.text)}</text>')
@@ -1024,8 +1027,4 @@ class Picture:
         return target
 
 
-def plot(maps: Maps, **options: object) -> Picture:
-    return Picture(to_svg(maps, **options))  # type: ignore[arg-type]
-
-
-__all__ = ["COLORINGS", "OTHER_COLOR", "THEMES", "Picture", "plot", "to_svg"]
+__all__ = ["COLORINGS", "THEMES", "Picture", "to_svg"]
