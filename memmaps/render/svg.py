@@ -6,7 +6,7 @@ map out as a tape, left to right and wrapped into lanes like lines of text:
 
 * every region is a box in address order; its width grows with the
   logarithm of its size (a 4 KiB page is a sliver, a gigabyte about a
-  sixth of a lane), and its size is written in it when it fits;
+  tenth of a lane), and its size is written in it when it fits;
 * every unmapped gap is a break of one fixed width, labelled with its size;
   on 64-bit systems the non-canonical hole and the kernel's half are drawn
   as what they are, never as free memory;
