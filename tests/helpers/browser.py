@@ -14,6 +14,7 @@ stderr are harmless and ignored.  Tests call ``require_chromium()`` and
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -94,8 +95,16 @@ def _run(args: list[str], workdir: Path) -> subprocess.CompletedProcess[bytes]:
         f"--user-data-dir={workdir / 'profile'}",
         *args,
     ]
+    # The sanitizer runs preload ASan into Python's children; Chromium is
+    # not built for it.
+    env = {key: value for key, value in os.environ.items() if key != "LD_PRELOAD"}
     return subprocess.run(
-        command, capture_output=True, timeout=TIMEOUT, check=False, stdin=subprocess.DEVNULL
+        command,
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env=env,
     )
 
 
