@@ -175,3 +175,11 @@ def text_pretty(obj: Any, p: Any, cycle: bool) -> None:
         p.text(f"<{type(obj).__name__} ...>")
         return
     _lines(p, obj.to_text().rstrip("\n").split("\n"))
+
+
+def summary_pretty(summary: Any, p: Any, cycle: bool) -> None:
+    """The repr line, then the table of to_text()."""
+    if cycle:
+        p.text(repr(summary))
+        return
+    _lines(p, [repr(summary), *summary.to_text().rstrip("\n").split("\n")])

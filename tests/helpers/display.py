@@ -9,22 +9,20 @@ and readers of what was shown that do not use memmaps' own code.
   standard library's parser, with a check that every tag is closed;
 * ``svg_tree(svg)``: the SVG parsed as XML, and ``shapes(tree)``, every
   ``<g>`` with a ``<title>`` and that title's text;
-* ``Summary`` and ``MapsDiff`` stand-ins that carry the names and fields
-  EXPLORE's contract gives the real ones, computed from real Maps by the
-  simplest code, for the renderers' tests.
+* a ``MapsDiff`` stand-in that carries the names and fields the contract
+  gives the real one, computed from real Maps by the simplest code, for
+  the renderer's tests.
 """
 
 from __future__ import annotations
 
 import html.parser
-import itertools
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import memmaps
 from memmaps import Maps, Region
@@ -234,119 +232,7 @@ def all_text(tree: ET.Element) -> list[str]:
 
 
 # --------------------------------------------------------------------------
-# Stand-ins for the Summary (memmaps/summary.py) and MapsDiff
-# (memmaps/diff.py) of the contract
-
-
-class Gap(NamedTuple):
-    start: int
-    end: int
-
-    @property
-    def size(self) -> int:
-        return self.end - self.start
-
-
-class SummaryRow(NamedTuple):
-    category: str
-    regions: int
-    size: int
-    resident: int | None
-    dirty: int | None
-    swapped: int | None
-    largest: int
-
-
-CATEGORIES = (
-    "image",
-    "mapped file",
-    "shared memory",
-    "heap",
-    "stack",
-    "private",
-    "guard",
-    "kernel",
-    "reserved",
-    "unusable",
-)
-
-
-def _category(region: Region) -> str:
-    # The simplest reading of the taxonomy, enough to fill every row kind.
-    if region.kind == "file":
-        return "image" if region.path and ".so" in region.path else "mapped file"
-    return {
-        "heap": "heap",
-        "stack": "stack",
-        "guard": "guard",
-        "shmem": "shared memory",
-        "memfd": "shared memory",
-        "sysv": "shared memory",
-        "vdso": "kernel",
-        "vvar": "kernel",
-        "vsyscall": "kernel",
-    }.get(region.kind, "private")
-
-
-class Summary(Sequence[SummaryRow]):
-    def __init__(self, maps: Maps) -> None:
-        self.pid = maps.pid
-        with_usage = len(maps) > 0 and all(r.usage is not None for r in maps)
-        rows = []
-        for category in CATEGORIES:
-            members = [r for r in maps if _category(r) == category]
-            rows.append(_row(category, members, with_usage))
-        self._rows = rows
-        self.total = _row("total", list(maps), with_usage)
-        gaps = [
-            Gap(a.end, b.start)
-            for a, b in itertools.pairwise(maps)
-            if b.start > a.end and not (a.end < 1 << 47 < b.start)
-        ]
-        self.largest_gap = max(gaps, key=lambda gap: gap.size, default=None)
-        self.free = SummaryRow(
-            "free",
-            len(gaps),
-            sum(gap.size for gap in gaps),
-            None,
-            None,
-            None,
-            max((gap.size for gap in gaps), default=0),
-        )
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __getitem__(self, index):
-        if isinstance(index, str):
-            return next(row for row in self._rows if row.category == index)
-        return self._rows[index]
-
-    def to_text(self) -> str:
-        lines = [f"{'CATEGORY':<14} {'REGIONS':>7} {'SIZE':>12}"]
-        for row in [*self._rows, self.total]:
-            lines.append(f"{row.category:<14} {row.regions:>7} {row.size:>12}")
-        return "\n".join(lines) + "\n"
-
-
-def _row(category: str, members: list[Region], with_usage: bool) -> SummaryRow:
-    def figure(name: str) -> int | None:
-        if not with_usage:
-            return None
-        return sum(getattr(r.usage, name) or 0 for r in members)
-
-    dirty = None
-    if with_usage:
-        dirty = sum((r.usage.shared_dirty or 0) + (r.usage.private_dirty or 0) for r in members)
-    return SummaryRow(
-        category,
-        len(members),
-        sum(r.size for r in members),
-        figure("rss"),
-        dirty,
-        figure("swap"),
-        max((r.size for r in members), default=0),
-    )
+# A stand-in for the MapsDiff (memmaps/diff.py) of the contract
 
 
 class MapsDiff:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import memmaps
-from memmaps.render._common import KIND_COLORS, PERMS_COLORS, WX_COLOR, shown
+from memmaps.render._common import CATEGORY_COLORS, KIND_COLORS, PERMS_COLORS, WX_COLOR, shown
 from tests.helpers import browser, display, procutil
 from tests.helpers.display import (
     SVG_NS,
@@ -198,6 +198,14 @@ def test_the_table_as_a_person_sees_it(target, tmp_path):
         # Text in the theme's colour: dark on light, light on dark.
         text = "#000000" if theme == "light" else "#ffffff"
         assert browser.has_color(image, text, min_pixels=2000, tolerance=40)
+    shot = browser.screenshot(
+        maps.summary()._repr_html_(), tmp_path / "display-summary.png", width=900, height=500
+    )
+    keep(shot)
+    image = browser.load(shot)
+    used = [row.category for row in maps.summary() if row.regions]
+    assert {"image", "shared memory", "private", "kernel"} <= set(used)
+    assert browser.missing_colors(image, [CATEGORY_COLORS[name] for name in used]) == []
     dom = browser.dump_dom(maps.to_html(max_rows=None))
     assert "&lt;script&gt;alert(" in dom and "<script" not in dom
 

@@ -271,27 +271,49 @@ def test_image_card_lists_its_segments():
     assert segments
 
 
-def test_summary_standin():
+def test_summary():
     maps = display.fixture("smaps-x86_64-6.18-captured.txt")
-    summary = display.Summary(maps)
-    document = HtmlDocument(render_html.summary_html(summary))
+    summary = maps.summary()
+    assert summary._repr_html_() == render_html.summary_html(summary)
+    document = HtmlDocument(summary._repr_html_())
     rows = document.rows()
-    assert [cells(row)[0] for row in rows] == list(display.CATEGORIES)
+    assert [cells(row)[0] for row in rows] == list(memmaps.CATEGORIES)
     for row, summary_row in zip(rows, summary, strict=True):
         values = cells(row)
         assert values[1] == f"{summary_row.regions:,}"
         assert values[2] == memmaps.maps._human_size(summary_row.size)
+        assert row.children[2].attrs["title"] == f"{summary_row.size:,} bytes"
+        assert values[4] == memmaps.maps._human_size(summary_row.resident)
+        assert values[5] == memmaps.maps._human_size(summary_row.dirty)
+        assert values[6] == memmaps.maps._human_size(summary_row.swapped)
+        assert values[7] == memmaps.maps._human_size(summary_row.largest)
+        share = row.children[3]
+        if summary_row.size:
+            assert (
+                share.attrs["title"]
+                == f"{100 * summary_row.size / summary.total.size:.1f}% of the mapped size"
+            )
     foot, free = (cells(row) for row in next(document.iter("tfoot")).iter("tr"))
     assert foot[0] == "total" and foot[1] == str(len(maps))
+    assert foot[2] == memmaps.maps._human_size(summary.total.size)
     assert free[0] == "free" and free[1] == str(summary.free.regions)
     assert free[2] == memmaps.maps._human_size(summary.free.size)
-    assert free[-1] == memmaps.maps._human_size(summary.largest_gap.size)
+    assert free[-1] == memmaps.maps._human_size(summary.free.largest)
     heading = next(document.iter("div")).text()
     gap = summary.largest_gap
     assert f"largest free gap {memmaps.maps._human_size(gap.size)} at {gap.start:#x}" in heading
     header = [c.text() for c in next(document.iter("thead")).iter("th")]
-    assert "Resident" in header
-    plain = HtmlDocument(render_html.summary_html(display.Summary(display.example_maps())))
+    assert header == [
+        "Category",
+        "Regions",
+        "Size",
+        "Share",
+        "Resident",
+        "Dirty",
+        "Swapped",
+        "Largest",
+    ]
+    plain = HtmlDocument(display.example_maps().summary()._repr_html_())
     assert "Resident" not in next(plain.iter("thead")).text()
 
 

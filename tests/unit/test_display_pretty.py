@@ -97,9 +97,15 @@ def test_image_shows_its_regions():
     assert len(lines) == 2 + len(image.regions)
 
 
-def test_summary_and_diff_are_their_text():
+def test_summary_is_its_repr_and_its_text():
+    summary = display.fixture("smaps-x86_64-6.18-captured.txt").summary()
+    lines = pretty(summary).split("\n")
+    assert lines[0] == repr(summary)
+    assert lines[1:] == summary.to_text().rstrip("\n").split("\n")
+
+
+def test_diff_is_its_text():
     maps = display.example_maps()
-    summary = display.Summary(maps)
     diff = display.MapsDiff(maps, Maps(list(maps)[1:]))
 
     class Shown:
@@ -109,7 +115,6 @@ def test_summary_and_diff_are_their_text():
         def _repr_pretty_(self, p, cycle):
             render_pretty.text_pretty(self.obj, p, cycle)
 
-    assert pretty(Shown(summary)) == summary.to_text().rstrip("\n")
     assert pretty(Shown(diff)) == diff.to_text().rstrip("\n")
 
 
@@ -128,6 +133,7 @@ def test_ipython_finds_every_display():
         (maps[5], {"text/plain", "text/html"}),
         (Usage(rss=4096), {"text/plain", "text/html"}),
         (maps.plot(), {"text/plain", "text/html", "image/svg+xml"}),
+        (maps.summary(), {"text/plain", "text/html"}),
     ):
         data, _metadata = shell.display_formatter.format(obj)
         assert set(data) == kinds, (obj, set(data))
