@@ -594,6 +594,13 @@ def _share_cell(part: int, whole: int, color: str) -> str:
     )
 
 
+def _signed(change: int) -> str:
+    if change == 0:
+        return "0"
+    sign = "+" if change > 0 else "\u2212"
+    return sign + human(abs(change))
+
+
 def _delta(before: int | None, after: int | None) -> str:
     if before is None or after is None:
         return "<td class='mm-n'>-</td>"
@@ -620,6 +627,13 @@ def diff_html(diff: Any, max_rows: int | None = MAX_ROWS) -> str:
         f'<span class="mm-del">{len(removed):,} removed</span>',
         f'<span class="mm-chg">{len(changed):,} changed</span>',
     ]
+    before_size = sum(region.end - region.start for region in diff.before)
+    after_size = sum(region.end - region.start for region in diff.after)
+    change = after_size - before_size
+    heading.append(
+        f"{human(before_size)} \u2192 {human(after_size)} mapped "
+        f'<span title="{change:+,} bytes">({_signed(change)})</span>'
+    )
     parts = [f'<div class="mm-head">{_DOT.join(heading)}</div>']
     if not entries:
         parts.append('<div class="mm-muted">no change</div>')

@@ -328,6 +328,7 @@ def test_diff_standin():
     document = HtmlDocument(render_html.diff_html(diff))
     heading = next(document.iter("div")).text()
     assert "1 added" in heading and "1 removed" in heading and "1 changed" in heading
+    assert "2.7M \u2192 2.8M mapped (+76K)" in heading  # +64K, -4K, +16K
     rows = document.rows()
     # In address order: the heap grew, the memfd went, a page came.
     assert [cells(row)[0] for row in rows] == ["~ grown", "\u2212 removed", "+ added"]
