@@ -9,9 +9,6 @@ and readers of what was shown that do not use memmaps' own code.
   standard library's parser, with a check that every tag is closed;
 * ``svg_tree(svg)``: the SVG parsed as XML, and ``shapes(tree)``, every
   ``<g>`` with a ``<title>`` and that title's text;
-* a ``MapsDiff`` stand-in that carries the names and fields the contract
-  gives the real one, computed from real Maps by the simplest code, for
-  the renderer's tests.
 """
 
 from __future__ import annotations
@@ -229,52 +226,3 @@ def merged_count(title: str) -> int:
 
 def all_text(tree: ET.Element) -> list[str]:
     return [element.text or "" for element in tree.iter(f"{SVG_NS}text")]
-
-
-# --------------------------------------------------------------------------
-# A stand-in for the MapsDiff (memmaps/diff.py) of the contract
-
-
-class MapsDiff:
-    """Regions matched by (path, offset, inode) for files and by start for
-    anonymous memory, as the contract says."""
-
-    def __init__(self, before: Maps, after: Maps) -> None:
-        self.before, self.after = before, after
-
-        def key(region: Region):
-            if region.inode:
-                return ("file", region.path, region.offset, region.inode)
-            return ("anon", region.start)
-
-        old = {key(r): r for r in before}
-        new = {key(r): r for r in after}
-        self.added = Maps([r for k, r in new.items() if k not in old], after.pid)
-        self.removed = Maps([r for k, r in old.items() if k not in new], before.pid)
-        self.changed = [(old[k], new[k]) for k in new if k in old and old[k] != new[k]]
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.changed)
-
-    @staticmethod
-    def change(before: Region, after: Region) -> tuple[str, ...]:
-        words = []
-        if after.start != before.start:
-            words.append("moved")
-        elif after.size > before.size:
-            words.append("grown")
-        elif after.size < before.size:
-            words.append("shrunk")
-        if after.perms != before.perms:
-            words.append("perms")
-        if after.usage != before.usage:
-            words.append("usage")
-        return tuple(words)
-
-    def to_text(self) -> str:
-        lines = [
-            f"{len(self.added)} added, {len(self.removed)} removed, {len(self.changed)} changed"
-        ]
-        lines += [f"+ {r.start:x}-{r.end:x} {r.perms} {r.path or ''}" for r in self.added]
-        lines += [f"- {r.start:x}-{r.end:x} {r.perms} {r.path or ''}" for r in self.removed]
-        return "\n".join(lines) + "\n"

@@ -12,6 +12,8 @@ the PNGs the tests make.
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import os
 import shutil
 import subprocess
@@ -21,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import memmaps
+from memmaps.render import html as render_html
 from memmaps.render._common import CATEGORY_COLORS, KIND_COLORS, PERMS_COLORS, WX_COLOR, shown
 from tests.helpers import browser, display, procutil
 from tests.helpers.display import (
@@ -250,3 +253,59 @@ def test_the_docs_pictures_script_makes_its_pictures(tmp_path):
         assert browser.distinct_colors(image) >= 8, name
     svg = browser.load(tmp_path / "exploring-svg.png")
     assert browser.missing_colors(svg, [KIND_COLORS["file"], KIND_COLORS["shmem"], WX_COLOR]) == []
+
+
+def _libc_mmap():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_long,
+    ]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+
+    def mapped(size: int, prot: int) -> int:
+        address = libc.mmap(None, size, prot, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+        assert address not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
+        return address
+
+    return mapped, libc.munmap
+
+
+def test_a_diff_of_this_process(tmp_path):
+    mapped, unmap = _libc_mmap()
+    size = 16 * mmap.PAGESIZE
+    gone = mapped(size, mmap.PROT_READ | mmap.PROT_EXEC)
+    try:
+        before = memmaps.regions()
+        # Mapped before the other goes, so that it cannot take its place
+        # (anonymous memory is matched by address).
+        fresh = mapped(size, mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+        unmap(gone, size)
+        after = memmaps.regions()
+        diff = memmaps.diff(before, after)
+        rows = HtmlDocument(render_html.diff_html(diff, max_rows=None)).rows()
+        words = {}
+        for row in rows:
+            start = int(row.children[1].text().split()[-1], 16)
+            end = int(row.children[2].text().split()[-1], 16)
+            words[(start, end)] = row.children[0].text()
+        covering = {what for (start, end), what in words.items() if start <= fresh < end}
+        assert covering == {"+ added"}, words
+        covering = {what for (start, end), what in words.items() if start <= gone < end}
+        assert covering == {"\u2212 removed"}, words
+        if browser.find_chromium() is None:
+            pytest.skip("no headless Chromium here (apt-get install chromium)")
+        browser.require_pillow()
+        shot = browser.screenshot(
+            diff._repr_html_(), tmp_path / "display-diff.png", width=1200, height=400
+        )
+        keep(shot)
+        image = browser.load(shot)
+        assert browser.missing_colors(image, ["#2ca02c", "#d62728"], min_pixels=15) == []
+    finally:
+        unmap(fresh, size)

@@ -317,30 +317,49 @@ def test_summary():
     assert "Resident" not in next(plain.iter("thead")).text()
 
 
-def test_diff_standin():
+def test_diff():
     before = display.example_maps()
     grown = before[5]._replace(end=before[5].end + 0x10000)
     new = Region(0x7FFFF7FB0000, 0x7FFFF7FB4000, "rwxp", kind="anon")
     after_regions = [r for r in before if r.kind != "memfd"]
     after_regions[5] = grown
+    after_regions[7] = after_regions[7]._replace(perms="r--p")  # libc's code
     after = Maps(sorted([*after_regions, new], key=lambda r: r.start))
-    diff = display.MapsDiff(before, after)
-    document = HtmlDocument(render_html.diff_html(diff))
+    diff = memmaps.diff(before, after)
+    assert diff._repr_html_() == render_html.diff_html(diff)
+    document = HtmlDocument(diff._repr_html_())
     heading = next(document.iter("div")).text()
-    assert "1 added" in heading and "1 removed" in heading and "1 changed" in heading
+    assert "1 added" in heading and "1 removed" in heading and "2 changed" in heading
     assert "2.7M \u2192 2.8M mapped (+76K)" in heading  # +64K, -4K, +16K
     rows = document.rows()
-    # In address order: the heap grew, the memfd went, a page came.
-    assert [cells(row)[0] for row in rows] == ["~ grown", "\u2212 removed", "+ added"]
+    # In address order: the heap grew, libc's code lost x, the memfd went,
+    # a page came.
+    assert [cells(row)[0] for row in rows] == ["~ grown", "~ perms", "\u2212 removed", "+ added"]
     grown_row = cells(rows[0])
     assert grown_row[4] == "+64K"
-    assert "\u2192" in grown_row[2]  # the end moved
-    assert cells(rows[1])[4] == "\u22124.0K"
-    added_row = rows[2]
+    assert grown_row[2] == "555555580000 \u2192 555555590000"  # the end moved
+    perms_row = cells(rows[1])
+    assert perms_row[4] == "0" and perms_row[5] == "r-xp \u2192 r--p"
+    assert cells(rows[2])[4] == "\u22124.0K" and cells(rows[2])[-1] == "/memfd:ring deleted"
+    added_row = rows[3]
     assert added_row.children[5].text() == "rwxp"
     assert next(added_row.children[5].iter("span")).has_class("mm-wx")
-    empty = HtmlDocument(render_html.diff_html(display.MapsDiff(before, before)))
+    empty = HtmlDocument(memmaps.diff(before, before)._repr_html_())
     assert "no change" in empty.root.text()
+
+
+def test_diff_of_usage_shows_resident_deltas():
+    before = display.fixture("smaps-x86_64-6.18-captured.txt")
+    heap = before.filter(kind="heap")[0]
+    usage = heap.usage._replace(rss=heap.usage.rss + 0x10000)
+    after = Maps([r._replace(usage=usage) if r == heap else r for r in before])
+    document = HtmlDocument(memmaps.diff(before, after)._repr_html_())
+    header = [th.text() for th in next(document.iter("thead")).iter("th")]
+    assert "\u0394 resident" in header
+    (row,) = document.rows()
+    values = cells(row)
+    assert values[0] == "~ usage"
+    assert values[header.index("\u0394 resident")] == "+64K"
 
 
 def test_output_is_the_same_for_the_same_maps():

@@ -106,16 +106,8 @@ def test_summary_is_its_repr_and_its_text():
 
 def test_diff_is_its_text():
     maps = display.example_maps()
-    diff = display.MapsDiff(maps, Maps(list(maps)[1:]))
-
-    class Shown:
-        def __init__(self, obj):
-            self.obj = obj
-
-        def _repr_pretty_(self, p, cycle):
-            render_pretty.text_pretty(self.obj, p, cycle)
-
-    assert pretty(Shown(diff)) == diff.to_text().rstrip("\n")
+    diff = memmaps.diff(maps, Maps(list(maps)[1:]))
+    assert pretty(diff) == diff.to_text().rstrip("\n")
 
 
 def test_empty_map():
@@ -134,6 +126,7 @@ def test_ipython_finds_every_display():
         (Usage(rss=4096), {"text/plain", "text/html"}),
         (maps.plot(), {"text/plain", "text/html", "image/svg+xml"}),
         (maps.summary(), {"text/plain", "text/html"}),
+        (memmaps.diff(maps, maps[1:]), {"text/plain", "text/html"}),
     ):
         data, _metadata = shell.display_formatter.format(obj)
         assert set(data) == kinds, (obj, set(data))
