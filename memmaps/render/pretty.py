@@ -169,12 +169,17 @@ def image_pretty(image: Image, p: Any, cycle: bool) -> None:
 
 
 def text_pretty(obj: Any, p: Any, cycle: bool) -> None:
-    """An object that lays itself out as text (Summary, MapsDiff):
-    its to_text(), line by line."""
+    """An object that lays itself out as text (MapsDiff): its to_text(),
+    line by line; more than MAX_ROWS lines are cut to the first and last
+    HEAD_ROWS, as a map is (the last line says what the whole is)."""
     if cycle:
         p.text(f"<{type(obj).__name__} ...>")
         return
-    _lines(p, obj.to_text().rstrip("\n").split("\n"))
+    lines = obj.to_text().rstrip("\n").split("\n")
+    if len(lines) > MAX_ROWS:
+        left_out = len(lines) - 2 * HEAD_ROWS
+        lines = [*lines[:HEAD_ROWS], f"\u2026 {left_out:,} more lines \u2026", *lines[-HEAD_ROWS:]]
+    _lines(p, lines)
 
 
 def summary_pretty(summary: Any, p: Any, cycle: bool) -> None:

@@ -110,6 +110,17 @@ def test_diff_is_its_text():
     assert pretty(diff) == diff.to_text().rstrip("\n")
 
 
+def test_a_long_diff_is_cut_as_a_map_is():
+    before = display.many_regions(500)
+    diff = memmaps.diff(before, Maps(list(before)[::2]))
+    text = diff.to_text().rstrip("\n").split("\n")
+    assert len(text) > render_pretty.MAX_ROWS
+    lines = pretty(diff).split("\n")
+    head = render_pretty.HEAD_ROWS
+    assert lines[:head] == text[:head] and lines[-head:] == text[-head:]
+    assert lines[head] == f"\u2026 {len(text) - 2 * head:,} more lines \u2026"
+
+
 def test_empty_map():
     assert pretty(Maps()) == repr(Maps())
 
