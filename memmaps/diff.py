@@ -234,6 +234,16 @@ class MapsDiff:
         usage)."""
         return _text(self)
 
+    def _repr_html_(self) -> str:
+        from .render.html import diff_html
+
+        return diff_html(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from .render.pretty import text_pretty
+
+        text_pretty(self, p, cycle)
+
     def _counts(self) -> str:
         return f"{len(self.added)} added, {len(self.removed)} removed, {len(self._changes)} changed"
 

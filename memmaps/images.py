@@ -11,7 +11,7 @@ _platform/); the Image is the same everywhere.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .maps import Maps
 
@@ -113,6 +113,16 @@ class Image:
             f"Image(path={self.path!r}, base={self.base:#x}, end={self.end:#x}, "
             f"bias={self.bias:#x}, build_id={self.build_id!r})"
         )
+
+    def _repr_html_(self) -> str:
+        from .render.html import image_html
+
+        return image_html(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from .render.pretty import image_pretty
+
+        image_pretty(self, p, cycle)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Image):

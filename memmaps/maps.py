@@ -13,6 +13,7 @@ from .region import KINDS, Region
 from .usage import Usage
 
 if TYPE_CHECKING:
+    from .render.svg import Picture
     from .summary import Gap, Summary
 
 _start_of = itemgetter(0)
@@ -309,6 +310,57 @@ class Maps(Sequence[Region]):
         dirty, swap) with a total; hugetlb pages, which RSS leaves out, are
         shown under it."""
         return _table(self)
+
+    # ---- display: tables for Jupyter and IPython, pictures (memmaps/render/) ----
+
+    def to_html(self, max_rows: int | None = 60) -> str:
+        """The HTML table Jupyter shows; with more than ``max_rows`` regions,
+        the first and last ``max_rows // 2`` (None: every region)."""
+        from .render.html import maps_html
+
+        return maps_html(self, max_rows)
+
+    def _repr_html_(self) -> str:
+        from .render.html import maps_html
+
+        return maps_html(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from .render.pretty import maps_pretty
+
+        maps_pretty(self, p, cycle)
+
+    def to_svg(
+        self,
+        *,
+        color: str = "kind",
+        width: int = 1000,
+        theme: str = "light",
+        title: str | None = None,
+        max_items: int = 400,
+    ) -> str:
+        """A picture of the address space as SVG text: regions by address,
+        gaps compressed, coloured by ``"kind"`` or ``"perms"``."""
+        from .render.svg import to_svg
+
+        return to_svg(self, color=color, width=width, theme=theme, title=title, max_items=max_items)
+
+    def plot(
+        self,
+        *,
+        color: str = "kind",
+        width: int = 1000,
+        theme: str = "light",
+        title: str | None = None,
+        max_items: int = 400,
+    ) -> Picture:
+        """The picture of ``to_svg()`` as an object Jupyter displays, with
+        ``save(path)``."""
+        from .render.svg import Picture
+
+        return Picture(
+            self.to_svg(color=color, width=width, theme=theme, title=title, max_items=max_items)
+        )
 
 
 def _continues(last: Region, region: Region) -> bool:

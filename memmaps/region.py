@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .usage import Usage
 
@@ -107,3 +107,13 @@ class Region(NamedTuple):
             if value is not None:
                 parts.append(f"{name}={value!r}")
         return f"Region({', '.join(parts)})"
+
+    def _repr_html_(self) -> str:
+        from .render.html import region_html
+
+        return region_html(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from .render.pretty import region_pretty
+
+        region_pretty(self, p, cycle)

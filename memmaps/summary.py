@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import pairwise
-from typing import TYPE_CHECKING, NamedTuple, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from .region import Region
 
@@ -458,6 +458,16 @@ class Summary(Sequence[SummaryRow]):
         the total, and the free space, with human sizes.  The resident,
         dirty and swapped columns are there when the map has usage."""
         return _text(self)
+
+    def _repr_html_(self) -> str:
+        from .render.html import summary_html
+
+        return summary_html(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from .render.pretty import summary_pretty
+
+        summary_pretty(self, p, cycle)
 
 
 def summarize(maps: Maps) -> Summary:

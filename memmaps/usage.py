@@ -91,6 +91,16 @@ class Usage(NamedTuple):
             return self
         return NotImplemented
 
+    def _repr_html_(self) -> str:
+        from .render.html import usage_html
+
+        return usage_html(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from .render.pretty import usage_pretty
+
+        usage_pretty(self, p, cycle)
+
     def to_dict(self) -> dict[str, Any]:
         """Every figure by name; vmflags as a list, extra as a dict."""
         entry = self._asdict()
