@@ -18,7 +18,6 @@ from typing import overload
 
 from . import _core
 from ._platform import current as _system
-from .diff import MapsDiff, diff
 from .errors import (
     AccessDenied,
     Error,
@@ -33,6 +32,7 @@ from .errors import (
 )
 from .images import Image
 from .maps import Maps
+from .mapsdiff import MapsDiff, diff
 from .process import Process, read_exactly
 from .process import check_pid as _check_pid
 from .region import KINDS, Region

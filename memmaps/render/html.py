@@ -505,7 +505,7 @@ def image_html(image: Image) -> str:
 
 
 # --------------------------------------------------------------------------
-# Summary (memmaps/summary.py) and MapsDiff (memmaps/diff.py)
+# Summary (memmaps/summary.py) and MapsDiff (memmaps/mapsdiff.py)
 
 
 def summary_html(summary: Any) -> str:

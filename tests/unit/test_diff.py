@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import memmaps
 from memmaps import Maps, Region, Usage
-from memmaps.diff import CHANGES
+from memmaps.mapsdiff import CHANGES
 
 P = 0x1000
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
