@@ -67,8 +67,14 @@ def run_tries(build_target, n, tries, usage, seed):
         loaders = {r.path for r in reference if r.path and "/ld-linux" in r.path}
         assert len(loaders) == 1, loaders
         (loader,) = loaders
-        for _ in range(tries):
-            delay_us = int(rng.uniform(0, read_time) * 1e6)
+        delays = [int(rng.uniform(0, read_time) * 1e6) for _ in range(tries)]
+        # On a busy machine every exec of a small map may come after its
+        # read: then tries with no delay, until one read meets an exec (the
+        # test needs both kinds to mean anything).
+        delays += [0] * EXTRA_TRIES
+        for done, delay_us in enumerate(delays):
+            if done >= tries and outcome.new > 0:
+                break
             server.stdin.write(f"fork {delay_us}\n".encode())
             child = int(procutil.read_line(server).split()[1])
             try:
@@ -81,11 +87,15 @@ def run_tries(build_target, n, tries, usage, seed):
     return outcome
 
 
+EXTRA_TRIES = 100
+
+
 def check(outcome, tries):
-    assert outcome.half == [], f"{len(outcome.half)} of {tries} half maps: {outcome.half[:3]}"
+    made = outcome.old + outcome.new + len(outcome.half)
+    assert outcome.half == [], f"{len(outcome.half)} of {made} half maps: {outcome.half[:3]}"
     # Both happened: some reads ended before the exec, some after it began.
     # (Without new ones the test would not have met an exec at all.)
-    assert outcome.new > 0 and outcome.old + outcome.new == tries, outcome
+    assert outcome.new > 0 and tries <= made <= tries + EXTRA_TRIES, outcome
 
 
 needs_sleep = pytest.mark.skipif(SLEEP is None, reason="needs a sleep program to exec")
