@@ -27,6 +27,7 @@ typedef struct {
     PyObject **made;    /* count slots, NULL until made */
     mm_list list;       /* until every Region is made */
     binding_builder *b; /* likewise */
+    int making;         /* threads inside the builder right now */
     uint64_t hold_ns;   /* how long making may keep the GIL; 0: not checked */
     uint64_t next_yield_ns;
 } region_list;
@@ -99,23 +100,28 @@ region_at_index(region_list *self, Py_ssize_t i)
     if (region != NULL) {
         return region;
     }
+    /* Making it can run the cyclic collector, and a finalizer can let
+     * another thread in that makes Regions of this list meanwhile: the
+     * builder and the native list stay until no thread is making one. */
+    self->making++;
     region = binding_builder_region(
         self->b, (size_t)i, i > 0 ? self->made[i - 1] : NULL,
         i + 1 < self->count ? self->made[i + 1] : NULL);
-    if (region == NULL) {
-        return NULL;
+    self->making--;
+    if (region != NULL && self->made[i] != NULL) {
+        Py_DECREF(region); /* the other thread's stays */
+        region = self->made[i];
     }
-    /* Making it can run the cyclic collector, and a finalizer can let
-     * another thread in that makes the same Region: the first one stays. */
-    if (self->made[i] != NULL) {
-        Py_DECREF(region);
-        return self->made[i];
+    else if (region != NULL) {
+        self->made[i] = region;
+        self->made_count++;
     }
-    self->made[i] = region;
-    if (++self->made_count == self->count) {
-        drop_native(self);
+    if (self->made_count == self->count) {
+        if (self->making == 0 && self->b != NULL) {
+            drop_native(self);
+        }
     }
-    else if (let_others_run(self) < 0) {
+    else if (region != NULL && let_others_run(self) < 0) {
         return NULL; /* made and kept all the same */
     }
     return region;
