@@ -161,3 +161,46 @@ def test_threads_that_make_the_same_regions_see_one_object_each():
     for out in seen:
         assert len(out) == len(maps)
         assert all(by_start[region.start] is region for region in out)
+
+
+def test_a_thread_let_in_while_a_region_is_made_may_make_all_the_rest():
+    """The collector can run inside the making of a Region (Python 3.11
+    collects at the allocation that crosses the threshold), and its
+    callbacks or finalizers can let another thread in.  That thread makes
+    every other Region, the one in the making too: the listing must keep
+    its builder until the first thread is done with it (the sanitizer run
+    catches a use after free)."""
+    maps = memmaps.parse(text_of(3000))
+    let_in, done = threading.Event(), threading.Event()
+    main = threading.get_ident()
+    met = []
+
+    def collecting(phase, info):
+        if phase == "start" and threading.get_ident() == main and not let_in.is_set():
+            let_in.set()
+            met.append(done.wait(10))
+
+    def make_the_rest():
+        let_in.wait(10)
+        tuple(maps)
+        done.set()
+
+    other = threading.Thread(target=make_the_rest)
+    other.start()
+    threshold = gc.get_threshold()
+    gc.callbacks.append(collecting)
+    gc.set_threshold(1)
+    try:
+        first = maps[0]
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(collecting)
+        let_in.set()
+        other.join()
+    if met != [True]:
+        pytest.skip(
+            "this interpreter did not collect inside the making of a Region "
+            "(3.12 and later collect between bytecodes)"
+        )
+    assert maps[0] is first
+    assert list(maps) == list(memmaps.parse(text_of(3000)))
