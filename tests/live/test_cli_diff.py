@@ -67,6 +67,11 @@ def syscall(pid: int) -> str:
         return text.read().split()[0]
 
 
+# Where time.sleep() waits in the kernel: clock_nanosleep since Python
+# 3.11, select() before (whose wait the kernel names after poll).
+SLEEPING = ("nanosleep", "poll_schedule_timeout", "do_select")
+
+
 @contextlib.contextmanager
 def paused_between_reads(proc: subprocess.Popen):
     """Stops the command line while it sleeps between its two reads (it
@@ -76,7 +81,8 @@ def paused_between_reads(proc: subprocess.Popen):
     while True:
         assert proc.poll() is None, proc.communicate()
         with open(f"/proc/{proc.pid}/wchan") as wchan:
-            if "nanosleep" in wchan.read():
+            waiting_in = wchan.read()
+            if any(word in waiting_in for word in SLEEPING):
                 sleeping = syscall(proc.pid)
                 break
         assert time.monotonic() < deadline, "the command line never slept"
