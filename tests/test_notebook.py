@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import browser
+from tests.helpers import browser, procutil
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "docs" / "exploring.ipynb"
@@ -40,7 +40,9 @@ def ran():
         kernel_name="python3",
         resources={"metadata": {"path": str(ROOT)}},
     )
-    client.execute()
+    # The kernel imports memmaps: under the sanitizer run it needs the ASan
+    # runtime preloaded, which the test process keeps from other children.
+    client.execute(env=procutil.python_env())
     return notebook
 
 
