@@ -549,6 +549,20 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
+def add_case_options(
+    parser: argparse.ArgumentParser, modes: Sequence[str], sizes: Sequence[int]
+) -> None:
+    """The options of a benchmark that reads targets of the modes given at
+    the sizes given: --sizes, --modes, --budget, --max-repeats, --json and
+    --cc."""
+    parser.add_argument("--sizes", type=parse_sizes, default=list(sizes))
+    parser.add_argument("--modes", type=mode_parser(modes), default=list(modes))
+    parser.add_argument("--budget", type=positive_float, default=1.0, metavar="SECONDS")
+    parser.add_argument("--max-repeats", type=positive_int, default=15, metavar="K")
+    parser.add_argument("--json", type=Path, metavar="FILE")
+    parser.add_argument("--cc", default="cc")
+
+
 def mode_parser(allowed: Sequence[str]) -> Callable[[str], list[str]]:
     """An argparse type for a comma-separated list of the allowed modes."""
 

@@ -29,14 +29,11 @@ from bench_regions import (
     BenchError,
     Measurement,
     Reader,
+    add_case_options,
     build_target,
     check_map_count_limit,
     machine_description,
     measure,
-    mode_parser,
-    parse_sizes,
-    positive_float,
-    positive_int,
     running_target,
 )
 
@@ -161,12 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Time memmaps.regions(usage=True) and memmaps.usage() against "
         "the raw read of smaps and smaps_rollup, and psutil."
     )
-    parser.add_argument("--sizes", type=parse_sizes, default=list(DEFAULT_SIZES))
-    parser.add_argument("--modes", type=mode_parser(MODES), default=list(MODES))
-    parser.add_argument("--budget", type=positive_float, default=1.0, metavar="SECONDS")
-    parser.add_argument("--max-repeats", type=positive_int, default=15, metavar="K")
-    parser.add_argument("--json", type=Path, metavar="FILE")
-    parser.add_argument("--cc", default="cc")
+    add_case_options(parser, MODES, DEFAULT_SIZES)
     return parser
 
 
