@@ -38,6 +38,7 @@ enum {
     /* The text had \012 in the name, which is either an escaped newline or
      * those four characters: only the kernel can say which. */
     MM_REGION_UNESCAPED = 4,
+    MM_REGION_DETAIL = 8, /* detail_off/detail_len hold a label */
 };
 
 /* What the memory is, one short word each in the Python layer.  The order is
@@ -130,6 +131,17 @@ typedef struct mm_region {
     /* How the OS says the memory is shared, in its own words (macOS: vmmap's
      * share mode, "COW", "PRV" ...), a static string, or NULL. */
     const char *share_mode;
+    /* Where the allocation this region is a piece of begins (Windows: the
+     * AllocationBase of VirtualAlloc or MapViewOfFile, which one region
+     * can be split from by VirtualProtect), so the pieces of one
+     * allocation can be put together again; 0 where the OS has no such
+     * notion. */
+    uint64_t alloc_base;
+    /* A label a person wants where the OS tells it cheaply ("heap
+     * 0x1a0000", "TEB tid 4242", "__TEXT libsystem_c.dylib"), into
+     * mm_list.bytes; valid when MM_REGION_DETAIL. */
+    size_t detail_off;
+    uint32_t detail_len;
 } mm_region;
 
 /* A growable array of regions plus one byte buffer that holds their names.
