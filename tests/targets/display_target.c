@@ -101,8 +101,11 @@ main(int argc, char **argv)
     }
     memset(shared, 1, 128 * (size_t)page);
 
-    deleted = map_file(dir, "gone.bin", 16 * (size_t)page, 1);
+    /* The hostile file before the deleted one, so that it does not touch the
+     * small regions: a picture merges a file as small as a sliver into
+     * their run, where its name is no label of its own. */
     named = map_file(dir, hostile, 4 * (size_t)page, 0);
+    deleted = map_file(dir, "gone.bin", 16 * (size_t)page, 1);
 
     for (long i = 0; i < small; i++) {
         int prot = (i & 1) ? PROT_READ | PROT_WRITE : PROT_READ;
