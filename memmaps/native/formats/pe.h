@@ -80,6 +80,10 @@ enum {
 /* The longest export name or forwarder string taken, NUL excluded; a
  * longer one is a corrupt entry. */
 #define MM_PE_NAME_MAX 4096u
+/* Section headers taken: every RVA an export table gives is looked up
+ * through them, so their number multiplies the cost of a crafted table.
+ * Linkers write a dozen or two; an image with more is refused. */
+#define MM_PE_SECTION_CAP 1024u
 /* Debug directory entries looked at for the CodeView record. */
 #define MM_PE_DEBUG_CAP 64u
 /* The longest PDB path of a CodeView record kept, NUL excluded. */
