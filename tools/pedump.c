@@ -318,6 +318,62 @@ exercise_bytes(const uint8_t *data, size_t len, unsigned flags, char **names,
     free(copy);
 }
 
+static int
+same_string(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) ||
+           (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Whether the first n bytes of data, when they open, say what the whole
+ * file says: the headers and sections, and every export that reads (a
+ * prefix may lose some, never change one).  0 when they agree. */
+static int
+compare_prefix(mm_pe *whole, const uint8_t *data, size_t n, unsigned flags,
+               size_t *opened)
+{
+    mm_buffer buffer = {data, n};
+    mm_pe pe;
+    mm_err err;
+    size_t count = 0, whole_count = 0;
+    int differs = 0;
+
+    if (mm_pe_open(&pe, mm_read_buffer, &buffer, n, flags, &err) != MM_OK) {
+        return 0;
+    }
+    ++*opened;
+    if (pe.machine != whole->machine || pe.is64 != whole->is64 ||
+        pe.image_base != whole->image_base ||
+        pe.size_of_image != whole->size_of_image ||
+        pe.section_count != whole->section_count ||
+        memcmp(pe.directories, whole->directories, sizeof(pe.directories)) !=
+            0 ||
+        memcmp(pe.sections, whole->sections,
+               pe.section_count * sizeof(*pe.sections)) != 0) {
+        differs = 1;
+    }
+    if (!differs && mm_pe_export_count(&pe, &count, &err) == MM_OK) {
+        if (mm_pe_export_count(whole, &whole_count, &err) != MM_OK ||
+            count != whole_count) {
+            differs = 1;
+        }
+        for (size_t i = 0; !differs && i < count; i++) {
+            mm_pe_export a, b;
+            if (mm_pe_export_at(&pe, i, &a, &err) != MM_OK) {
+                continue;
+            }
+            if (mm_pe_export_at(whole, i, &b, &err) != MM_OK ||
+                a.ordinal != b.ordinal || a.rva != b.rva ||
+                !same_string(a.name, b.name) ||
+                !same_string(a.forwarder, b.forwarder)) {
+                differs = 1;
+            }
+        }
+    }
+    mm_pe_close(&pe);
+    return differs;
+}
+
 /* xorshift64*: the same flips for the same seed everywhere. */
 static uint64_t
 next_random(uint64_t *state)
@@ -390,10 +446,28 @@ main(int argc, char **argv)
         return 2;
     }
     if (truncate_all) {
+        size_t opened = 0, mismatches = 0;
+        mm_pe whole;
+        buffer = (mm_buffer){data, len};
+        if (mm_pe_open(&whole, mm_read_buffer, &buffer, len, flags, &err) !=
+            MM_OK) {
+            fprintf(stderr, "pedump: %s\n", err.message);
+            free(data);
+            return 1;
+        }
         for (size_t n = 0; n <= len; n++) {
             exercise_bytes(data, n, flags, names, name_count);
+            if (compare_prefix(&whole, data, n, flags, &opened) != 0) {
+                mismatches++;
+                if (mismatches <= 5) {
+                    fprintf(stderr,
+                            "pedump: the prefix of %zu bytes differs\n", n);
+                }
+            }
         }
-        printf("prefixes=%zu\n", len + 1);
+        mm_pe_close(&whole);
+        printf("prefixes=%zu opened=%zu mismatches=%zu\n", len + 1, opened,
+               mismatches);
         free(data);
         return 0;
     }
