@@ -948,7 +948,7 @@ static mm_status
 exports(mm_pe *pe, pe_exports **out, mm_err *err)
 {
     pe_internal *in = pe->internal;
-    pe_exports *x;
+    pe_exports *x = NULL;
 
     if (in == NULL) {
         return mm_err_set(err, MM_ERR_ARGUMENT, 0, "the image is not open");
@@ -983,7 +983,7 @@ exports(mm_pe *pe, pe_exports **out, mm_err *err)
 mm_status
 mm_pe_export_info_get(mm_pe *pe, mm_pe_export_info *out, mm_err *err)
 {
-    pe_exports *x;
+    pe_exports *x = NULL;
     mm_status status = exports(pe, &x, err);
 
     if (status == MM_OK) {
@@ -995,7 +995,7 @@ mm_pe_export_info_get(mm_pe *pe, mm_pe_export_info *out, mm_err *err)
 mm_status
 mm_pe_export_count(mm_pe *pe, size_t *count, mm_err *err)
 {
-    pe_exports *x;
+    pe_exports *x = NULL;
     mm_status status = exports(pe, &x, err);
 
     if (status == MM_OK) {
@@ -1055,7 +1055,7 @@ named(const pe_exports *x, uint32_t i, mm_pe_export *out, mm_err *err)
 mm_status
 mm_pe_export_at(mm_pe *pe, size_t index, mm_pe_export *out, mm_err *err)
 {
-    pe_exports *x;
+    pe_exports *x = NULL;
     mm_status status = exports(pe, &x, err);
 
     if (status != MM_OK) {
@@ -1075,7 +1075,7 @@ mm_pe_export_at(mm_pe *pe, size_t index, mm_pe_export *out, mm_err *err)
 mm_status
 mm_pe_find_export(mm_pe *pe, const char *name, mm_pe_export *out, mm_err *err)
 {
-    pe_exports *x;
+    pe_exports *x = NULL;
     mm_status status = exports(pe, &x, err);
 
     if (status != MM_OK) {
@@ -1112,7 +1112,7 @@ mm_pe_find_export(mm_pe *pe, const char *name, mm_pe_export *out, mm_err *err)
 mm_status
 mm_pe_find_ordinal(mm_pe *pe, uint32_t ordinal, mm_pe_export *out, mm_err *err)
 {
-    pe_exports *x;
+    pe_exports *x = NULL;
     uint32_t fn;
     mm_status status = exports(pe, &x, err);
 
