@@ -4,7 +4,10 @@ the CodeView build id, the sections as segments, the exports as symbols
 (valued ImageBase + RVA, before the bias), forwarders listed but never
 found as this image's own, ordinal-only exports found as "#N", symbolize()
 from the export table, and the same answers from a descriptor, from bytes,
-and from the image laid out as the loader maps it (memory=True).
+from the image laid out as the loader maps it (memory=True), and from this
+process's own memory where such a layout was put (pid=, load_address=, the
+path the Windows backend takes); and an Image over the exports, whose
+symbol() gives load base + RVA.
 
 An export records no size: it holds the addresses up to the next export,
 the last of a section up to the section's end.
@@ -12,13 +15,19 @@ the last of a section up to the section's end.
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import os
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 import memmaps
 from memmaps import _core
+from memmaps.images import FileSymbol, Image
+from memmaps.maps import Maps
 from tests.helpers import pesim
 from tests.native.test_pe import Builder, read_objdump, require_mingw
 
@@ -176,3 +185,92 @@ def test_corrupt_export_table(build: Builder) -> None:
     for call in (image.exports, lambda: image.symbol("another"), lambda: image.symbolize(0)):
         with pytest.raises(memmaps.ParseError, match="65536"):
             call()
+
+
+@pytest.fixture
+def mapped(build: Builder) -> Iterator[tuple[int, bytes]]:
+    """The DLL laid out in this process's memory as the loader would map
+    it, between two inaccessible pages: (load base, the file)."""
+    data = build.dll().read_bytes()
+    memory = pesim.layout(data)
+    page = mmap.PAGESIZE
+    size = -(-len(memory) // page) * page
+    area = mmap.mmap(
+        -1,
+        size + 2 * page,
+        flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS,
+        prot=mmap.PROT_READ | mmap.PROT_WRITE,
+    )
+    start = ctypes.addressof(ctypes.c_char.from_buffer(area))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    for guard in (start, start + page + size):
+        assert libc.mprotect(guard, page, 0) == 0, ctypes.get_errno()  # PROT_NONE
+    area[page : page + len(memory)] = memory
+    yield start + page, data
+    area.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads its own memory")
+def test_from_process_memory(mapped: tuple[int, bytes]) -> None:
+    """ImageFile(pid=, load_address=) reads the headers and tables from a
+    process's memory at their RVAs, as the Windows backend does with
+    ReadProcessMemory: the same answers as the file."""
+    load, data = mapped
+    image = _core.ImageFile(pid=os.getpid(), load_address=load, format="pe")
+    on_file = _core.ImageFile(data)
+    assert image.header == on_file.header
+    assert image.segments == on_file.segments
+    assert image.build_id == on_file.build_id
+    assert image.exports() == on_file.exports()
+    assert image.symbol("exported_function") == on_file.symbol("exported_function")
+    image.load()
+    assert image.symbol("#5") == on_file.symbol("#5")
+
+
+class ExportTable:
+    """A SymbolTable (memmaps.images) over an ImageFile's exports, the shape
+    a platform's symbol path gives an Image."""
+
+    def __init__(self, image: _core.ImageFile) -> None:
+        self.image = image
+
+    def find(self, name: str) -> FileSymbol | None:
+        found = self.image.symbol(name)
+        return None if found is None else FileSymbol(name, *found)
+
+    def covering(self, vaddrs: Sequence[int]) -> list[FileSymbol | None]:
+        return [
+            None if m is None else FileSymbol(m[0], m[1], m[2], m[3], True, False)
+            for m in self.image.symbolize_many(list(vaddrs))
+        ]
+
+
+def test_image_symbols(mapped: tuple[int, bytes]) -> None:
+    """An Image whose bias is load base - ImageBase gives each export at
+    load base + RVA, where the bytes of the mapped image are."""
+    load, data = mapped
+    image_file = _core.ImageFile(pid=os.getpid(), load_address=load, format="pe")
+    image_base, size_of_image = image_file.header[3], image_file.header[4]
+    image = Image(
+        "lib.dll",
+        load,
+        load + size_of_image,
+        load - image_base,
+        None,
+        Maps(),
+        ExportTable(image_file),
+    )
+    for name, _ordinal, value, forwarder in image_file.exports():
+        if name is None or forwarder is not None:
+            continue
+        rva = value - image_base
+        assert image.symbol(name) == load + rva
+        # The bytes there are the file's bytes at that RVA.
+        offset = pesim.parse(data).rva_to_offset(rva)
+        assert ctypes.string_at(load + rva, 4) == data[offset : offset + 4]
+    assert image.symbol("forwarded_sleep") is None
+    function = image.symbol("exported_function")
+    assert function is not None
+    covering = ExportTable(image_file).covering([function - image.bias + 1])
+    assert covering[0] is not None and covering[0].name == "exported_function"
