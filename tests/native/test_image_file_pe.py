@@ -274,3 +274,24 @@ def test_image_symbols(mapped: tuple[int, bytes]) -> None:
     assert function is not None
     covering = ExportTable(image_file).covering([function - image.bias + 1])
     assert covering[0] is not None and covering[0].name == "exported_function"
+
+
+def test_wine_kernel32() -> None:
+    """Wine's kernel32.dll: most of its exports forward to NTDLL, which
+    symbol() does not take for kernel32's own; the others it finds."""
+    path = Path("/usr/lib/x86_64-linux-gnu/wine/x86_64-windows/kernel32.dll")
+    if not path.is_file():
+        pytest.skip(f"no {path} (apt-get install wine64)")
+    image = _core.ImageFile(path.read_bytes())
+    exports = image.exports()
+    forwarded = [e for e in exports if e[3] is not None]
+    own = [e for e in exports if e[3] is None and e[0] is not None]
+    assert forwarded and own
+    for name, _ordinal, value, _ in own[:: max(1, len(own) // 50)]:
+        found = image.symbol(name)
+        assert found is not None and found[0] == value
+        assert image.symbolize(value) is not None
+    for name, _ordinal, _value, forwarder in forwarded[:50]:
+        assert name is not None and image.symbol(name) is None
+        dll, _, function = forwarder.partition(".")
+        assert dll and function, forwarder
