@@ -842,6 +842,7 @@ def test_to_dicts(sample):
         "share_mode": None,
         "tag": None,
         "detail": None,
+        "allocation_base": None,
     }
 
 
@@ -850,7 +851,7 @@ def test_to_json_round_trip(sample, live):
         for indent in (None, 2):
             text = maps.to_json(indent=indent)
             assert json.loads(text) == {
-                "format": "memmaps.maps/1",
+                "format": "memmaps.maps/2",
                 "pid": maps.pid,
                 "partial": None,
                 "regions": maps.to_dicts(),
@@ -882,7 +883,7 @@ def test_to_json_odd_names():
 
 def test_to_json_empty():
     assert json.loads(Maps((), 3).to_json()) == {
-        "format": "memmaps.maps/1",
+        "format": "memmaps.maps/2",
         "pid": 3,
         "partial": None,
         "regions": [],

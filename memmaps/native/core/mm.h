@@ -404,14 +404,17 @@ void mm_usage_add(mm_usage *total, const mm_usage *usage, int first);
  * success.  region must belong to list. */
 int mm_list_set_name(mm_list *list, size_t index, const char *name,
                      size_t len);
+/* The same for a region's label (detail_off/detail_len, MM_REGION_DETAIL). */
+int mm_list_set_detail(mm_list *list, size_t index, const char *detail,
+                       size_t len);
 /* Says why the listing is incomplete (printf-formatted); 0 on success. */
 int mm_list_set_partial(mm_list *list, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-/* Moves the bytes the regions and usage records point at (names, VmFlags,
- * the blocks with unknown keys) into a buffer just big enough for them,
+/* Moves the bytes the regions and usage records point at (names, labels,
+ * VmFlags, the blocks with unknown keys) into a buffer just big enough for them,
  * sharing one copy between neighbours with the same text, when that frees
  * at least half of the buffer: a listing kept for later then holds its
  * names, not the whole maps or smaps text it was parsed from.  Also gives
