@@ -232,7 +232,7 @@ def test_to_dicts_is_flat():
         "allocation_base",
     ]
     assert dicts[3]["size"] == 0x4000
-    assert dicts[5]["allocation_base"] == 0x7FF5FFFF0000
+    assert dicts[4]["allocation_base"] == 0x7FF5FFFF0000
     assert list(dicts[0])[16:] == [f"usage_{name}" for name in Usage._fields]
     assert dicts[0]["usage_rss"] == 4096
     assert dicts[0]["usage_vmflags"] == "rd mr mw me zz"
