@@ -503,6 +503,14 @@ def _name(region: Region) -> str:
     return name + " (deleted)" if region.deleted else name
 
 
+def _shown_name(region: Region) -> str:
+    """The name column of a table: a nameless region with a label (a
+    Windows heap or stack) shows the label in brackets."""
+    if region.path is None and region.detail is not None:
+        return f"[{_printable(region.detail)}]"
+    return _name(region)
+
+
 def _figure(value: int | None) -> str:
     return "-" if value is None else _human_size(value)
 
@@ -543,7 +551,7 @@ def _table(maps: Maps) -> str:
             f"{region.dev_major:02x}:{region.dev_minor:02x}",
             str(region.inode),
             region.kind,
-            _name(region),
+            _shown_name(region),
         )
         for region in maps
     ]
@@ -569,7 +577,7 @@ def _usage_table(maps: Maps, width: int, mapped: int) -> str:
                 _figure(usage.swap),
                 region.perms,
                 region.kind,
-                _name(region),
+                _shown_name(region),
             )
         )
     total = maps.total()
