@@ -12,6 +12,7 @@ import pytest
 import memmaps
 from memmaps import CATEGORIES, Gap, Region, Summary, SummaryRow, Usage
 from memmaps.summary import categorize, category, gaps, image_files
+from memmaps.summary import unusable as summary_unusable
 
 PAGE = 0x1000
 PAD = " " * 20
@@ -444,3 +445,20 @@ def test_to_text_with_usage():
     assert total.split()[2] == memmaps.maps._human_size(len(maps) * PAGE)
     free = next(line for line in lines if line.startswith("free"))
     assert len(free.split()) == 4  # no usage figures for free space
+
+
+def test_unusable_comes_after_the_last_region_of_an_allocation():
+    # An allocation of 0x3000 bytes at 0x70000000, committed in two pieces,
+    # then free space: only its tail up to the granule is unusable.
+    first = win(0x70000000, 0x70001000, "rw-p", "private")._replace(allocation_base=0x70000000)
+    second = win(0x70001000, 0x70003000, "r--p", "private")._replace(allocation_base=0x70000000)
+    after = win(0x70020000, 0x70021000, "rw-p", "private")._replace(allocation_base=0x70020000)
+    maps = memmaps.Maps([first, second, after])
+    assert summary_unusable(maps) == [Gap(0x70003000, 0x70010000)]
+    assert maps.summary()["unusable"].size == 0xD000
+    # A region of the same allocation past a hole (a listing that lost a
+    # piece) is no end of the allocation: nothing there is unusable.
+    torn = memmaps.Maps([first, second._replace(start=0x70002000)])
+    assert summary_unusable(torn) == []
+    # Linux and macOS regions have no unusable space.
+    assert summary_unusable(linux_maps()) == []
