@@ -73,9 +73,7 @@ def to_dataframe(maps: Maps) -> Any:
         "tag": labels([region.tag for region in regions]),
         "detail": pd.array([region.detail for region in regions], dtype=text),
         # Nullable: None where the system has no allocations.
-        "allocation_base": pd.array(
-            [region.allocation_base for region in regions], dtype="UInt64"
-        ),
+        "allocation_base": pd.array([region.allocation_base for region in regions], dtype="UInt64"),
     }
     if any(region.usage is not None for region in regions):
         empty = Usage()

@@ -924,8 +924,7 @@ def _backing_clause(old: Region, new: Region) -> str:
             parts.append(f"detail {old.detail or '-'} -> {new.detail or '-'}")
         if old.allocation_base != new.allocation_base:
             parts.append(
-                f"allocation {_base_text(old.allocation_base)} -> "
-                f"{_base_text(new.allocation_base)}"
+                f"allocation {_base_text(old.allocation_base)} -> {_base_text(new.allocation_base)}"
             )
         return ", ".join(parts)
     return f"backing {_describe(old)} -> {_describe(new)}"

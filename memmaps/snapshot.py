@@ -298,6 +298,7 @@ def _region(index: int, entry: object, written: str = FORMAT) -> Region:
     if not isinstance(entry, dict):
         raise _fail(index, None, f"must be an object, not {_type_name(entry)}")
     keys = entry.keys()
+    order: tuple[str, ...]
     if written == FORMAT:
         required, known, plain, order = _REQUIRED, _KNOWN_KEYS, _PLAIN_KEYS, _REGION_KEYS
     else:

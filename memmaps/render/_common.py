@@ -5,7 +5,6 @@ shown to people."""
 from __future__ import annotations
 
 import re
-
 from collections.abc import Sequence
 from html import escape
 from operator import attrgetter

@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..maps import _dirty, _figure, _layout
+from ..maps import _dirty, _figure, _layout, _printable
 from ..region import Region
 from ..usage import Usage
-from ..maps import _printable
 from ._common import display_name, human, totals
 
 if TYPE_CHECKING:
