@@ -400,21 +400,22 @@ mm_usage *mm_list_add_usage(mm_list *list, size_t index);
 /* Adds the figures of one usage record to a total: a figure is in the total
  * when every record added had it.  first says total is still empty. */
 void mm_usage_add(mm_usage *total, const mm_usage *usage, int first);
+/* Copies a region's label into the byte buffer and points it at it
+ * (detail_off/detail_len, MM_REGION_DETAIL); 0 on success. */
+int mm_list_set_detail(mm_list *list, size_t index, const char *detail,
+                       size_t len);
 /* Copies a name into the byte buffer and points region at it; 0 on
  * success.  region must belong to list. */
 int mm_list_set_name(mm_list *list, size_t index, const char *name,
                      size_t len);
-/* The same for a region's label (detail_off/detail_len, MM_REGION_DETAIL). */
-int mm_list_set_detail(mm_list *list, size_t index, const char *detail,
-                       size_t len);
 /* Says why the listing is incomplete (printf-formatted); 0 on success. */
 int mm_list_set_partial(mm_list *list, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-/* Moves the bytes the regions and usage records point at (names, labels,
- * VmFlags, the blocks with unknown keys) into a buffer just big enough for them,
+/* Moves the bytes the regions and usage records point at (names, VmFlags,
+ * the blocks with unknown keys) into a buffer just big enough for them,
  * sharing one copy between neighbours with the same text, when that frees
  * at least half of the buffer: a listing kept for later then holds its
  * names, not the whole maps or smaps text it was parsed from.  Also gives
