@@ -169,10 +169,12 @@ def _windows_category(region: Region, words: list[str]) -> str:
         return "reserved"
     if region.kind == "guard":
         return "guard"
+    # The backend labels a heap's or a stack's allocation (kind and detail,
+    # from the PEB and the TEBs); a region built elsewhere may have either.
     detail = region.detail or ""
-    if detail.startswith("heap"):
+    if region.kind == "heap" or detail.startswith("heap"):
         return "heap"
-    if detail.startswith("stack"):
+    if region.kind == "stack" or detail.startswith("stack"):
         return "stack"
     return "private"
 

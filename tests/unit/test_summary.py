@@ -222,6 +222,12 @@ WINDOWS = [
     ("private", win(0x50000000, 0x50001000, "rw-p", "private", None, "PEB")),
     ("private", win(0x50010000, 0x50012000, "rw-p", "private", None, "TEB tid 7")),
     ("reserved", win(0x60000000, 0x60010000, "---p", "reserved")),
+    # As the backend labels them: the kind says heap or stack, the label
+    # says which; the reserved part of either is reserved.
+    ("heap", win(0x61000000, 0x61010000, "rw-p", "private", None, "heap 0x61000000", "heap")),
+    ("reserved", win(0x61010000, 0x61100000, "---p", "reserved", None, "heap 0x6100", "heap")),
+    ("guard", win(0x62000000, 0x62001000, "rw-p", "private", None, "stack guard tid 9", "guard")),
+    ("stack", win(0x62001000, 0x62010000, "rw-p", "private", None, "stack tid 9", "stack")),
 ]
 
 
