@@ -308,7 +308,7 @@ class Maps(Sequence[Region]):
 
     def to_json(self, indent: int | None = None) -> str:
         """A snapshot ``memmaps.load()`` reads back exactly: ``{"format":
-        "memmaps.maps/1", "pid": ..., "partial": ..., "regions": [...]}``
+        "memmaps.maps/2", "pid": ..., "partial": ..., "regions": [...]}``
         with the dicts of ``to_dicts()``; a name that is not valid UTF-8
         also has its bytes in base64 (docs/api.md)."""
         from .snapshot import to_json

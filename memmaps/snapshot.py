@@ -380,7 +380,8 @@ def load(text: str | bytes) -> Maps:
     written = document["format"]
     if written not in _READABLE:
         if isinstance(written, str) and _FORMAT_NAME.fullmatch(written):
-            problem = f"is {written!r}, a version this memmaps does not read (it reads {FORMAT!r})"
+            readable = " and ".join(repr(name) for name in _READABLE)
+            problem = f"is {written!r}, a version this memmaps does not read (it reads {readable})"
         else:
             problem = f"is {written!r}, not {FORMAT!r}: not a snapshot of memmaps"
         raise _fail(None, "format", problem)
