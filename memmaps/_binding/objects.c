@@ -14,10 +14,10 @@
 #include <string.h>
 
 static const char *const region_fields[REGION_FIELDS] = {
-    "start",     "end",       "perms",      "offset",  "dev_major",
-    "dev_minor", "inode",     "path",       "deleted", "kind",
-    "usage",     "max_perms", "share_mode", "tag",     "detail",
-    "allocation_base",
+    "start",      "end",       "perms",  "offset",
+    "dev_major",  "dev_minor", "inode",  "path",
+    "deleted",    "kind",      "usage",  "max_perms",
+    "share_mode", "tag",       "detail", "allocation_base",
 };
 
 const char *

@@ -236,8 +236,7 @@ mm_list_set_name(mm_list *list, size_t index, const char *name, size_t len)
 }
 
 int
-mm_list_set_detail(mm_list *list, size_t index, const char *detail,
-                   size_t len)
+mm_list_set_detail(mm_list *list, size_t index, const char *detail, size_t len)
 {
     mm_region *region;
 
