@@ -363,7 +363,7 @@ def test_json_format_in_process(capsysbinary, targets, which):
     status, out, err = call_main(capsysbinary, str(pid), "--format", "json")
     assert (status, err) == (0, b"")
     data = json.loads(out)
-    assert (data["format"], data["pid"], data["partial"]) == ("memmaps.maps/1", pid, None)
+    assert (data["format"], data["pid"], data["partial"]) == ("memmaps.maps/2", pid, None)
     assert memmaps.load(out) == memmaps.regions(pid)
     assert len(data["regions"]) == len(kernel_lines(pid))
     fields = [name for name in memmaps.Region._fields if name != "usage"]
