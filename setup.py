@@ -34,9 +34,10 @@ def native_sources() -> list[str]:
 
 def msvc_compile_args() -> list[str]:
     """Microsoft's compiler: C11 as it spells it (Visual Studio 2019 16.8
-    and later), without the CRT's advice to use its _s functions, which are
-    not portable C; warnings are errors under MEMMAPS_DEV."""
-    args = ["/std:c11", "/D_CRT_SECURE_NO_WARNINGS"]
+    and later), without the CRT's advice to use its _s functions and its
+    underscored names for POSIX's, which are not portable C; warnings are
+    errors under MEMMAPS_DEV."""
+    args = ["/std:c11", "/D_CRT_SECURE_NO_WARNINGS", "/D_CRT_NONSTDC_NO_WARNINGS"]
     if os.environ.get("MEMMAPS_DEV"):
         args += ["/W4", "/WX"]
     return args
