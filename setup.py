@@ -8,6 +8,7 @@ import os
 import sys
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 NATIVE = "memmaps/native"
 # The backend of each system, by sys.platform prefix: adding a system is a
@@ -16,6 +17,7 @@ NATIVE = "memmaps/native"
 BACKENDS = {
     "linux": "linux.c",
     "darwin": "macos.c",
+    "win32": "windows.c",
 }
 UNSUPPORTED = "unsupported.c"
 
@@ -30,9 +32,19 @@ def native_sources() -> list[str]:
     return [*portable, f"{NATIVE}/backends/{backend}"]
 
 
+def msvc_compile_args() -> list[str]:
+    """Microsoft's compiler: C11 as it spells it (Visual Studio 2019 16.8
+    and later), without the CRT's advice to use its _s functions and its
+    underscored names for POSIX's, which are not portable C; warnings are
+    errors under MEMMAPS_DEV."""
+    args = ["/std:c11", "/D_CRT_SECURE_NO_WARNINGS", "/D_CRT_NONSTDC_NO_WARNINGS"]
+    if os.environ.get("MEMMAPS_DEV"):
+        args += ["/W4", "/WX"]
+    return args
+
+
 def compile_args() -> list[str]:
-    if sys.platform == "win32":
-        return []
+    """gcc and clang (Linux, macOS, mingw-w64 on Windows)."""
     args = ["-std=c11", "-fvisibility=hidden"]
     # Development and CI builds: warnings are errors.  Set MEMMAPS_DEV=1.
     if os.environ.get("MEMMAPS_DEV"):
@@ -50,7 +62,29 @@ def link_args() -> list[str]:
     return [f"-fsanitize={sanitize}"] if sanitize else []
 
 
+def libraries() -> list[str]:
+    """Windows: psapi for the process status calls (their K32 names are in
+    kernel32 from Windows 7 on; the import library keeps older SDKs
+    linking), advapi32 for the tokens that say why access was denied.
+    ntdll's calls are found at run time."""
+    return ["psapi", "advapi32"] if sys.platform == "win32" else []
+
+
+class BuildExt(build_ext):
+    """The compiler flags of the compiler setuptools picked: on Windows that
+    is MSVC unless told otherwise (--compiler=mingw32)."""
+
+    def build_extensions(self) -> None:
+        msvc = self.compiler.compiler_type == "msvc"
+        for extension in self.extensions:
+            extension.extra_compile_args = msvc_compile_args() if msvc else compile_args()
+            if msvc:
+                extension.extra_link_args = []
+        super().build_extensions()
+
+
 setup(
+    cmdclass={"build_ext": BuildExt},
     ext_modules=[
         Extension(
             "memmaps._core",
@@ -59,6 +93,7 @@ setup(
             include_dirs=[NATIVE],
             extra_compile_args=compile_args(),
             extra_link_args=link_args(),
+            libraries=libraries(),
         )
     ],
 )

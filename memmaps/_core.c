@@ -460,6 +460,92 @@ core_parse_maps(PyObject *module, PyObject *args)
     return result;
 }
 
+PyDoc_STRVAR(
+    make_listing_doc,
+    "make_listing($module, records, /)\n--\n\n"
+    "Regions from records (start, end, prot, name, detail, alloc_base) put\n"
+    "in a native list as a backend puts them, normalized and compacted as a\n"
+    "kept listing is: names and labels are bytes or None, prot the MM_PROT\n"
+    "bits.  What the binding makes of the fields a backend fills, for the\n"
+    "systems whose own backend leaves some of them empty.");
+
+static int
+add_record(mm_list *list, PyObject *record)
+{
+    unsigned long long start, end, alloc_base;
+    unsigned int prot;
+    PyObject *name, *detail;
+    mm_region *region;
+    size_t index = list->count;
+
+    if (!PyArg_ParseTuple(record, "KKIOOK:make_listing", &start, &end, &prot,
+                          &name, &detail, &alloc_base)) {
+        return -1;
+    }
+    if ((name != Py_None && !PyBytes_Check(name)) ||
+        (detail != Py_None && !PyBytes_Check(detail))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "make_listing: a name or detail is bytes or None");
+        return -1;
+    }
+    region = mm_list_push(list);
+    if (region == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    region->start = start;
+    region->end = end;
+    region->prot = (uint8_t)(prot & 15);
+    region->alloc_base = alloc_base;
+    region->kind = MM_KIND_ANON;
+    if ((name != Py_None &&
+         mm_list_set_name(list, index, PyBytes_AS_STRING(name),
+                          (size_t)PyBytes_GET_SIZE(name)) != 0) ||
+        (detail != Py_None &&
+         mm_list_set_detail(list, index, PyBytes_AS_STRING(detail),
+                            (size_t)PyBytes_GET_SIZE(detail)) != 0)) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (name != Py_None) {
+        list->regions[index].kind = MM_KIND_FILE;
+    }
+    return 0;
+}
+
+static PyObject *
+core_make_listing(PyObject *module, PyObject *records)
+{
+    module_state *state = get_state(module);
+    PyObject *sequence, *result = NULL;
+    mm_list list;
+
+    if (check_setup(state) < 0) {
+        return NULL;
+    }
+    sequence = PySequence_Fast(records, "make_listing: records is a sequence");
+    if (sequence == NULL) {
+        return NULL;
+    }
+    mm_list_init(&list);
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(sequence); i++) {
+        if (add_record(&list, PySequence_Fast_GET_ITEM(sequence, i)) < 0) {
+            goto done;
+        }
+    }
+    mm_list_normalize(&list);
+    if (mm_list_compact(&list) != 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = build_regions(state, &list);
+
+done:
+    mm_list_free(&list);
+    Py_DECREF(sequence);
+    return result;
+}
+
 PyDoc_STRVAR(images_doc,
              "images($module, pid, flags=0, /)\n--\n\n"
              "(images, listing): the images process pid has loaded, in\n"
@@ -594,6 +680,7 @@ static PyMethodDef core_methods[] = {
     {"find_r_debug", binding_find_r_debug, METH_VARARGS,
      binding_find_r_debug_doc},
     {"parse_maps", core_parse_maps, METH_VARARGS, parse_maps_doc},
+    {"make_listing", core_make_listing, METH_O, make_listing_doc},
 #ifdef __linux__
     {"open_in_root", core_open_in_root, METH_VARARGS, open_in_root_doc},
 #endif

@@ -27,7 +27,7 @@ from . import (
     symbol,
     symbolize,
 )
-from .maps import _count, _human_size, _printable
+from .maps import COALESCE_BY, _count, _human_size, _printable
 from .process_lookup import processes_named
 from .region import KINDS
 from .summary import Summary
@@ -186,6 +186,13 @@ def _parser() -> argparse.ArgumentParser:
         "--coalesce", action="store_true", help="merge neighbours with identical attributes"
     )
     parser.add_argument(
+        "--coalesce-by",
+        choices=COALESCE_BY,
+        metavar="HOW",
+        help="--coalesce, by attributes (the same) or by allocation (the pieces of one "
+        "Windows allocation with the same perms, as Cygwin's /proc/PID/maps)",
+    )
+    parser.add_argument(
         "--summary",
         action="store_true",
         help="show the memory by category (image, mapped file, shared memory, heap, stack, "
@@ -287,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # From here on args.coalesce is how to coalesce, or None.
+    args.coalesce = args.coalesce_by or ("attributes" if args.coalesce else None)
     if args.image is not None and args.symbol is None:
         parser.error("--image goes with --symbol")
     if args.interleaved and args.format != "vmmap":
@@ -315,7 +324,7 @@ def _main(argv: Sequence[str] | None) -> int:
                 ("--perms", args.perms is not None),
                 ("--path", args.path is not None),
                 ("--kind", bool(args.kind)),
-                ("--coalesce", args.coalesce),
+                ("--coalesce", args.coalesce is not None),
                 ("--at", args.at is not None),
                 ("--summary", args.summary),
                 *((name, True) for name in changes),
@@ -361,7 +370,7 @@ def _main(argv: Sequence[str] | None) -> int:
             if filtering:
                 maps = maps.filter(args.perms, path=args.path, kind=args.kind)
             if args.coalesce:
-                maps = maps.coalesce()
+                maps = maps.coalesce(args.coalesce)
             if args.at is not None:
                 found = maps.at(args.at)
                 maps = Maps(() if found is None else (found,), maps.pid)
@@ -424,7 +433,7 @@ def _snapshot(args: argparse.Namespace) -> Maps:
     if args.perms is not None or args.path is not None or args.kind:
         maps = maps.filter(args.perms, path=args.path, kind=args.kind)
     if args.coalesce:
-        maps = maps.coalesce()
+        maps = maps.coalesce(args.coalesce)
     return maps
 
 

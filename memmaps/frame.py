@@ -72,6 +72,8 @@ def to_dataframe(maps: Maps) -> Any:
         "share_mode": labels([region.share_mode for region in regions]),
         "tag": labels([region.tag for region in regions]),
         "detail": pd.array([region.detail for region in regions], dtype=text),
+        # Nullable: None where the system has no allocations.
+        "allocation_base": pd.array([region.allocation_base for region in regions], dtype="UInt64"),
     }
     if any(region.usage is not None for region in regions):
         empty = Usage()

@@ -146,5 +146,6 @@ class Loaded(NamedTuple):
     order: list[Image]
     #: How the order was found: "link_map" (the target's own chain),
     #: "rebuilt" (from its environment and DT_NEEDED, memory unreadable),
-    #: "dyld" (dyld's image list), or "address" (nothing better).
+    #: "dyld" (dyld's image list), "modules" (Windows' module list), or
+    #: "address" (nothing better).
     how: str

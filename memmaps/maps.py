@@ -20,6 +20,9 @@ _start_of = itemgetter(0)
 
 _PERM_LETTERS = frozenset("rwxsp-")
 
+#: The ways ``Maps.coalesce(by=...)`` merges neighbours.
+COALESCE_BY = ("attributes", "allocation")
+
 # The kernel pads a named line to this column (sizeof(void *) * 6 + 24) and
 # writes one more space before the name; fs/proc/task_mmu.c.
 _PAD_COLUMN = 72
@@ -206,16 +209,34 @@ class Maps(Sequence[Region]):
         kept = tuple(region for region in self._regions if all(test(region) for test in tests))
         return Maps._trusted(kept, self._pid, self._partial)
 
-    def coalesce(self) -> Maps:
-        """Neighbours with identical attributes merged into one region.
+    def coalesce(self, by: str = "attributes") -> Maps:
+        """Neighbours merged into one region, their usage figures added up.
 
-        Regions merge when they touch, agree on everything but their bounds,
-        and (for file mappings) continue the file where the previous one ends,
-        as vmmap and Frida show memory.  Usage figures are added up.
+        ``by="attributes"`` (the default) merges regions that touch, agree on
+        everything but their bounds, and (for file mappings) continue the file
+        where the previous one ends, as vmmap and Frida show memory.
+
+        ``by="allocation"`` merges the pieces of one Windows allocation that
+        show the same: regions that touch, have the same ``allocation_base``
+        and the same ``perms``, ``tag``, ``kind``, ``path`` and ``detail``, as
+        Cygwin's /proc/PID/maps does (Windows splits an allocation wherever
+        the protection differs in any bit, also where ``perms`` is the same:
+        ``PAGE_READWRITE`` beside ``PAGE_WRITECOPY``).  The merged region
+        keeps the first piece's offset.  Regions without an
+        ``allocation_base`` (every region on Linux and macOS) never merge
+        this way.
         """
+        if by == "attributes":
+            continues = _continues
+        elif by == "allocation":
+            continues = _same_allocation
+        else:
+            raise ValueError(
+                f"by must be one of {', '.join(repr(way) for way in COALESCE_BY)}, not {by!r}"
+            )
         merged: list[Region] = []
         for region in self._regions:
-            if merged and _continues(merged[-1], region):
+            if merged and continues(merged[-1], region):
                 last = merged[-1]
                 usage = (
                     None
@@ -267,7 +288,13 @@ class Maps(Sequence[Region]):
 
     def to_proc_maps(self) -> str:
         """The text the Linux kernel prints in /proc/PID/maps for these
-        regions, byte for byte (``os.fsencode`` it for the bytes)."""
+        regions, byte for byte (``os.fsencode`` it for the bytes).
+
+        A Windows region (one with an ``allocation_base``) is shown as
+        Cygwin's /proc/PID/maps shows it: ``===p`` for reserved address
+        space, ``g`` in the last column for a guard page, the offset into its
+        allocation, and ``[detail]`` for a region without a name.  Cygwin's
+        own view is ``coalesce(by="allocation").to_proc_maps()``."""
         return "".join(_proc_maps_line(region) for region in self._regions)
 
     def to_dicts(self) -> list[dict[str, Any]]:
@@ -281,7 +308,7 @@ class Maps(Sequence[Region]):
 
     def to_json(self, indent: int | None = None) -> str:
         """A snapshot ``memmaps.load()`` reads back exactly: ``{"format":
-        "memmaps.maps/1", "pid": ..., "partial": ..., "regions": [...]}``
+        "memmaps.maps/2", "pid": ..., "partial": ..., "regions": [...]}``
         with the dicts of ``to_dicts()``; a name that is not valid UTF-8
         also has its bytes in base64 (docs/api.md)."""
         from .snapshot import to_json
@@ -377,6 +404,8 @@ def _continues(last: Region, region: Region) -> bool:
         or last.max_perms != region.max_perms
         or last.share_mode != region.share_mode
         or last.tag != region.tag
+        or last.detail != region.detail
+        or last.allocation_base != region.allocation_base
     ):
         return False
     if last.inode or last.offset or region.offset:
@@ -384,14 +413,46 @@ def _continues(last: Region, region: Region) -> bool:
     return True
 
 
+def _same_allocation(last: Region, region: Region) -> bool:
+    return (
+        last.end == region.start
+        and last.allocation_base is not None
+        and last.allocation_base == region.allocation_base
+        and last.perms == region.perms
+        and last.tag == region.tag
+        and last.kind == region.kind
+        and last.path == region.path
+        and last.detail == region.detail
+    )
+
+
+def _windows_perms(region: Region) -> str:
+    """The permissions as Cygwin's /proc/PID/maps prints them: ``===`` for
+    address space only reserved, ``g`` last for a guard page."""
+    if region.tag is not None and "reserved" in region.tag.split():
+        return "===" + region.perms[3]
+    if region.kind == "guard" and region.perms[3] == "p":
+        return region.perms[:3] + "g"
+    return region.perms
+
+
 def _proc_maps_line(region: Region) -> str:
+    base = region.allocation_base
+    if base is None:
+        perms, offset, name = region.perms, region.offset, region.path
+    else:
+        # A Windows region, as Cygwin shows it: the offset into its
+        # allocation, a label in brackets for memory that has no name.
+        perms, offset, name = _windows_perms(region), region.start - base, region.path
+        if name is None and region.detail is not None:
+            name = f"[{region.detail}]"
     prefix = (
-        f"{region.start:08x}-{region.end:08x} {region.perms} {region.offset:08x} "
+        f"{region.start:08x}-{region.end:08x} {perms} {offset:08x} "
         f"{region.dev_major:02x}:{region.dev_minor:02x} {region.inode} "
     )
-    if region.path is None:
+    if name is None:
         return prefix + "\n"
-    name = region.path.replace("\n", "\\012")
+    name = name.replace("\n", "\\012")
     if region.deleted:
         name += " (deleted)"
     return prefix.ljust(_PAD_COLUMN) + " " + name + "\n"
@@ -442,6 +503,14 @@ def _name(region: Region) -> str:
     return name + " (deleted)" if region.deleted else name
 
 
+def _shown_name(region: Region) -> str:
+    """The name column of a table: a nameless region with a label (a
+    Windows heap or stack) shows the label in brackets."""
+    if region.path is None and region.detail is not None:
+        return f"[{_printable(region.detail)}]"
+    return _name(region)
+
+
 def _figure(value: int | None) -> str:
     return "-" if value is None else _human_size(value)
 
@@ -482,7 +551,7 @@ def _table(maps: Maps) -> str:
             f"{region.dev_major:02x}:{region.dev_minor:02x}",
             str(region.inode),
             region.kind,
-            _name(region),
+            _shown_name(region),
         )
         for region in maps
     ]
@@ -508,7 +577,7 @@ def _usage_table(maps: Maps, width: int, mapped: int) -> str:
                 _figure(usage.swap),
                 region.perms,
                 region.kind,
-                _name(region),
+                _shown_name(region),
             )
         )
     total = maps.total()

@@ -54,7 +54,8 @@ assert [Region._fields.index(name) for name in ("start", "end", "perms", "offset
 assert Region._fields[_DEV_MAJOR : _DELETED + 1] == (
     "dev_major", "dev_minor", "inode", "path", "deleted"
 )  # fmt: skip
-assert Region._fields[_KIND] == "kind" and Region._fields[_TAG:] == ("tag", "detail")
+assert Region._fields[_KIND] == "kind"
+assert Region._fields[_TAG:] == ("tag", "detail", "allocation_base")
 assert Region._fields[_MAX_PERMS : _SHARE_MODE + 1] == ("max_perms", "share_mode")
 
 
@@ -903,6 +904,10 @@ def _describe(region: Region) -> str:
     return text
 
 
+def _base_text(base: int | None) -> str:
+    return "-" if base is None else f"{base:#x}"
+
+
 def _backing_clause(old: Region, new: Region) -> str:
     if (old.dev_major, old.dev_minor, old.inode, old.path) == (
         new.dev_major,
@@ -917,5 +922,9 @@ def _backing_clause(old: Region, new: Region) -> str:
             parts.append(f"tag {old.tag or '-'} -> {new.tag or '-'}")
         if old.detail != new.detail:
             parts.append(f"detail {old.detail or '-'} -> {new.detail or '-'}")
+        if old.allocation_base != new.allocation_base:
+            parts.append(
+                f"allocation {_base_text(old.allocation_base)} -> {_base_text(new.allocation_base)}"
+            )
         return ", ".join(parts)
     return f"backing {_describe(old)} -> {_describe(new)}"

@@ -177,7 +177,7 @@ class Process:
     @property
     def search_order(self) -> tuple[list[Image], str]:
         """The images in the order symbols are searched, and how that order
-        was found ("link_map", "rebuilt", "dyld" or "address")."""
+        was found ("link_map", "rebuilt", "dyld", "modules" or "address")."""
         loaded = self._current()
         return list(loaded.order), loaded.how
 

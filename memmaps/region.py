@@ -51,6 +51,11 @@ class Region(NamedTuple):
     #: A label a person wants where the OS tells it cheaply (Windows: "heap
     #: 0x1a0000", "TEB tid 4242"; macOS: "__TEXT libsystem_c.dylib").
     detail: str | None = None
+    #: Where the allocation this region is a piece of begins (Windows: the
+    #: AllocationBase that VirtualAlloc or MapViewOfFile gave, which
+    #: VirtualProtect can split into several regions); None where the system
+    #: has no such notion.
+    allocation_base: int | None = None
 
     @property
     def size(self) -> int:
@@ -106,6 +111,8 @@ class Region(NamedTuple):
             value = getattr(self, name)
             if value is not None:
                 parts.append(f"{name}={value!r}")
+        if self.allocation_base is not None:
+            parts.append(f"allocation_base={self.allocation_base:#x}")
         return f"Region({', '.join(parts)})"
 
     def _repr_html_(self) -> str:

@@ -23,7 +23,11 @@ if TYPE_CHECKING:
     from .maps import Maps
 
 #: The version of the JSON that ``Maps.to_json()`` writes and ``load()`` reads.
-FORMAT = "memmaps.maps/1"
+#: Version 2 added each region's ``allocation_base``; ``load()`` still reads
+#: version 1, whose regions have none.
+FORMAT = "memmaps.maps/2"
+_FORMAT_1 = "memmaps.maps/1"
+_READABLE = (FORMAT, _FORMAT_1)
 
 _FORMAT_NAME = re.compile(r"memmaps\.maps/[0-9]+")
 
@@ -47,6 +51,7 @@ _REGION_KEYS = (
     "share_mode",
     "tag",
     "detail",
+    "allocation_base",
 )
 _USAGE_KEYS = tuple(USAGE_PREFIX + name for name in Usage._fields)
 _VMFLAGS_KEY = USAGE_PREFIX + "vmflags"
@@ -72,6 +77,11 @@ _KNOWN_KEYS = frozenset(
 _TOP_KEYS = ("format", "pid", "partial", "regions")
 _REQUIRED = frozenset(_REGION_KEYS)
 _PLAIN_KEYS = _REQUIRED | {name + _BYTES_SUFFIX for name in _BYTES_FIELDS}
+# Version 1: the keys of version 2 but allocation_base.
+_REQUIRED_1 = _REQUIRED - {"allocation_base"}
+_KNOWN_KEYS_1 = _KNOWN_KEYS - {"allocation_base"}
+_PLAIN_KEYS_1 = _PLAIN_KEYS - {"allocation_base"}
+_REGION_KEYS_1 = tuple(key for key in _REGION_KEYS if key != "allocation_base")
 _NUMBER_KEYS = ("start", "end", "size", "offset", "dev_major", "dev_minor", "inode")
 _KIND_SET = frozenset(KINDS)
 # The 16 permission strings, each mapped to itself: a region keeps the one
@@ -284,16 +294,21 @@ def _usage(index: int, entry: dict[str, Any]) -> Usage | None:
     return Usage._make(values)
 
 
-def _region(index: int, entry: object) -> Region:
+def _region(index: int, entry: object, written: str = FORMAT) -> Region:
     if not isinstance(entry, dict):
         raise _fail(index, None, f"must be an object, not {_type_name(entry)}")
     keys = entry.keys()
-    if not keys >= _REQUIRED:
-        missing = next(key for key in _REGION_KEYS if key not in entry)
+    order: tuple[str, ...]
+    if written == FORMAT:
+        required, known, plain, order = _REQUIRED, _KNOWN_KEYS, _PLAIN_KEYS, _REGION_KEYS
+    else:
+        required, known, plain, order = _REQUIRED_1, _KNOWN_KEYS_1, _PLAIN_KEYS_1, _REGION_KEYS_1
+    if not keys >= required:
+        missing = next(key for key in order if key not in entry)
         raise _fail(index, missing, "is missing")
-    if not keys <= _KNOWN_KEYS:
-        unknown = next(key for key in entry if key not in _KNOWN_KEYS)
-        raise _fail(index, unknown, f"is not a key of {FORMAT}")
+    if not keys <= known:
+        unknown = next(key for key in entry if key not in known)
+        raise _fail(index, unknown, f"is not a key of {written}")
     # The usual case first, in one pass; the checks that name what is
     # wrong only when something is.
     numbers = [entry[key] for key in _NUMBER_KEYS]
@@ -314,6 +329,9 @@ def _region(index: int, entry: object) -> Region:
     deleted = entry["deleted"]
     if not isinstance(deleted, bool):
         raise _wrong_type(index, "deleted", "true or false", deleted)
+    allocation_base = entry.get("allocation_base")
+    if allocation_base is not None:
+        _integer(index, "allocation_base", allocation_base)
     return Region._make(
         (
             start,
@@ -326,11 +344,12 @@ def _region(index: int, entry: object) -> Region:
             _name(index, entry, "path"),
             deleted,
             kind,
-            None if keys <= _PLAIN_KEYS else _usage(index, entry),
+            None if keys <= plain else _usage(index, entry),
             _text(index, "max_perms", entry["max_perms"]),
             _text(index, "share_mode", entry["share_mode"]),
             _name(index, entry, "tag"),
             _name(index, entry, "detail"),
+            allocation_base,
         )
     )
 
@@ -359,9 +378,10 @@ def load(text: str | bytes) -> Maps:
             f"not a snapshot: no 'format' key (Maps.to_json() writes {FORMAT!r})", None, "format"
         )
     written = document["format"]
-    if written != FORMAT:
+    if written not in _READABLE:
         if isinstance(written, str) and _FORMAT_NAME.fullmatch(written):
-            problem = f"is {written!r}, a version this memmaps does not read (it reads {FORMAT!r})"
+            readable = " and ".join(repr(name) for name in _READABLE)
+            problem = f"is {written!r}, a version this memmaps does not read (it reads {readable})"
         else:
             problem = f"is {written!r}, not {FORMAT!r}: not a snapshot of memmaps"
         raise _fail(None, "format", problem)
@@ -370,7 +390,7 @@ def load(text: str | bytes) -> Maps:
             raise _fail(None, key, "is missing")
     unknown = [key for key in document if key not in _TOP_KEYS]
     if unknown:
-        raise _fail(None, unknown[0], f"is not a key of {FORMAT}")
+        raise _fail(None, unknown[0], f"is not a key of {written}")
     pid = document["pid"]
     if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int) or pid < 0):
         raise _wrong_type(None, "pid", "a process id (an integer 0 or above) or null", pid)
@@ -378,7 +398,7 @@ def load(text: str | bytes) -> Maps:
     entries = document["regions"]
     if not isinstance(entries, list):
         raise _wrong_type(None, "regions", "a list", entries)
-    regions = [_region(index, entry) for index, entry in enumerate(entries)]
+    regions = [_region(index, entry, written) for index, entry in enumerate(entries)]
     for index in range(1, len(regions)):
         before, after = regions[index - 1], regions[index]
         if after.start < before.end:

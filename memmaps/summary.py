@@ -169,10 +169,12 @@ def _windows_category(region: Region, words: list[str]) -> str:
         return "reserved"
     if region.kind == "guard":
         return "guard"
+    # The backend labels a heap's or a stack's allocation (kind and detail,
+    # from the PEB and the TEBs); a region built elsewhere may have either.
     detail = region.detail or ""
-    if detail.startswith("heap"):
+    if region.kind == "heap" or detail.startswith("heap"):
         return "heap"
-    if detail.startswith("stack"):
+    if region.kind == "stack" or detail.startswith("stack"):
         return "stack"
     return "private"
 
@@ -287,13 +289,32 @@ def _user_space_end(address: int) -> int:
 
 def _unusable(before: Region, after: Region) -> Gap | None:
     """The free fragment after a Windows allocation that ends off the
-    allocation granularity: it can never be allocated."""
+    allocation granularity: it can never be allocated.  before is the
+    allocation's last region: the free range after it (after starts past
+    before's end) ends the allocation, which holds no free range."""
     if _windows_words(before) is None:
         return None
+    if before.allocation_base is not None and after.allocation_base == before.allocation_base:
+        return None  # not free space: a region of the same allocation follows
     step = WINDOWS_ALLOCATION_GRANULARITY
     boundary = -(-before.end // step) * step
     end = min(boundary, after.start)
     return Gap(before.end, end) if end > before.end else None
+
+
+def unusable(maps: Sequence[Region]) -> list[Gap]:
+    """The unusable fragments of a Windows map (VMMap's "Unusable"): after
+    each allocation whose last region ends off a 64 KiB boundary, the free
+    space up to that boundary (or to the next region).  Empty for the
+    other systems."""
+    regions = tuple(maps)
+    found = []
+    for before, after in pairwise(regions):
+        if after.start > before.end and before.tag is not None:
+            fragment = _unusable(before, after)
+            if fragment is not None:
+                found.append(fragment)
+    return found
 
 
 class SummaryRow(NamedTuple):
@@ -484,7 +505,7 @@ def summarize(maps: Maps) -> Summary:
     # unusable fragment at its start, and nothing from the upper half on
     # (the non-canonical hole and the kernel's half, which a gap up to
     # [vsyscall] crosses).
-    unusable: list[Gap] = []
+    fragments: list[Gap] = []
     free: list[tuple[int, int]] = []
     for before, after in pairwise(regions):
         start, end = before.end, after.start
@@ -493,7 +514,7 @@ def summarize(maps: Maps) -> Summary:
         if before.tag is not None:
             fragment = _unusable(before, after)
             if fragment is not None:
-                unusable.append(fragment)
+                fragments.append(fragment)
                 start = fragment.end
         if start >= _UPPER_HALF:
             continue
@@ -501,8 +522,8 @@ def summarize(maps: Maps) -> Summary:
             end = min(end, _user_space_end(start))
         if end > start:
             free.append((start, end))
-    if unusable:
-        sizes = [fragment.size for fragment in unusable]
+    if fragments:
+        sizes = [fragment.size for fragment in fragments]
         zero = 0 if measured else None
         rows[CATEGORIES.index("unusable")] = SummaryRow(
             "unusable", len(sizes), sum(sizes), zero, zero, zero, max(sizes)

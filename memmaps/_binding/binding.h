@@ -36,6 +36,7 @@ enum {
     F_SHARE_MODE,
     F_TAG,
     F_DETAIL,
+    F_ALLOCATION_BASE,
     REGION_FIELDS
 };
 
@@ -47,6 +48,10 @@ enum { U_VMFLAGS = MM_USAGE_FIELDS, U_EXTRA, USAGE_FIELDS };
  * position in the enums above. */
 const char *binding_region_field(Py_ssize_t index);
 const char *binding_usage_field(Py_ssize_t index);
+
+/* objects.c: a new reference to the str of a name or label the OS gave
+ * in its own bytes, decoded as os.fsdecode does. */
+PyObject *binding_decode_os_text(const char *text, Py_ssize_t len);
 
 typedef struct {
     PyTypeObject *region_type; /* memmaps.region.Region, from setup() */

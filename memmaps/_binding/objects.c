@@ -14,9 +14,10 @@
 #include <string.h>
 
 static const char *const region_fields[REGION_FIELDS] = {
-    "start",     "end",       "perms",      "offset",  "dev_major",
-    "dev_minor", "inode",     "path",       "deleted", "kind",
-    "usage",     "max_perms", "share_mode", "tag",     "detail",
+    "start",      "end",       "perms",  "offset",
+    "dev_major",  "dev_minor", "inode",  "path",
+    "deleted",    "kind",      "usage",  "max_perms",
+    "share_mode", "tag",       "detail", "allocation_base",
 };
 
 const char *
@@ -79,6 +80,8 @@ struct binding_builder {
     const mm_list *list;
     text_cache_entry paths[TEXT_CACHE_SIZE];
     text_cache_entry *last_path; /* the entry of the last name, or NULL */
+    text_cache_entry details[TEXT_CACHE_SIZE];
+    text_cache_entry *last_detail;
     text_cache_entry vmflags[TEXT_CACHE_SIZE];
     int_cache_entry ints[INT_CACHE_SIZE];
     usage_cache_entry usages[TEXT_CACHE_SIZE];
@@ -122,32 +125,60 @@ text_hit(const text_cache_entry *entry, const char *bytes, uint32_t len)
            memcmp(entry->bytes, bytes, len) == 0;
 }
 
-/* A new reference to the str of a name. */
+PyObject *
+binding_decode_os_text(const char *text, Py_ssize_t len)
+{
+    /* As os.fsdecode does, so nothing is lost.  On POSIX the file system
+     * encoding with surrogateescape: undecodable bytes survive a round trip
+     * through os.fsencode.  On Windows the backend turns UTF-16 into WTF-8,
+     * which UTF-8 with surrogatepass reads, unpaired surrogates too; said
+     * here rather than left to the file system encoding, which the legacy
+     * mode (PYTHONLEGACYWINDOWSFSENCODING) makes the ANSI code page. */
+#ifdef _WIN32
+    return PyUnicode_DecodeUTF8(text, len, "surrogatepass");
+#else
+    return PyUnicode_DecodeFSDefaultAndSize(text, len);
+#endif
+}
+
+/* A new reference to the str of a name or a label the OS gave in its own
+ * bytes, through cache (whose entry *last is the first guess). */
+static PyObject *
+os_text_object(text_cache_entry *cache, text_cache_entry **last,
+               const char *text, uint32_t len)
+{
+    text_cache_entry *entry;
+    PyObject *object;
+
+    /* A file's mappings, a stack's pieces come one after another: the text
+     * of the region before is the first guess, and costs no hashing. */
+    if (*last != NULL && text_hit(*last, text, len)) {
+        return Py_NewRef((*last)->object);
+    }
+    entry = text_entry(cache, text, len);
+    *last = entry;
+    if (text_hit(entry, text, len)) {
+        return Py_NewRef(entry->object);
+    }
+    object = binding_decode_os_text(text, (Py_ssize_t)len);
+    if (object != NULL) {
+        entry->bytes = text;
+        entry->len = len;
+        cache_put(&entry->object, object);
+    }
+    return object;
+}
+
 static PyObject *
 path_object(builder *b, const char *name, uint32_t len)
 {
-    text_cache_entry *entry;
-    PyObject *path;
+    return os_text_object(b->paths, &b->last_path, name, len);
+}
 
-    /* A file's mappings come one after another: the name of the region
-     * before is the first guess, and costs no hashing. */
-    if (b->last_path != NULL && text_hit(b->last_path, name, len)) {
-        return Py_NewRef(b->last_path->object);
-    }
-    entry = text_entry(b->paths, name, len);
-    b->last_path = entry;
-    if (text_hit(entry, name, len)) {
-        return Py_NewRef(entry->object);
-    }
-    /* The file system encoding with surrogateescape, as os.fsdecode does, so
-     * undecodable bytes survive a round trip through os.fsencode. */
-    path = PyUnicode_DecodeFSDefaultAndSize(name, (Py_ssize_t)len);
-    if (path != NULL) {
-        entry->bytes = name;
-        entry->len = len;
-        cache_put(&entry->object, path);
-    }
-    return path;
+static PyObject *
+detail_object(builder *b, const char *detail, uint32_t len)
+{
+    return os_text_object(b->details, &b->last_detail, detail, len);
 }
 
 /* A new reference to an int; figures like 4096 repeat across regions. */
@@ -436,7 +467,19 @@ binding_builder_region(binding_builder *b, size_t index, PyObject *before,
     }
     SET(region, F_SHARE_MODE, label_object(b, r->share_mode));
     SET(region, F_TAG, label_object(b, r->tag));
-    SET(region, F_DETAIL, Py_NewRef(Py_None));
+    if (r->flags & MM_REGION_DETAIL) {
+        SET(region, F_DETAIL,
+            detail_object(b, b->list->bytes + r->detail_off, r->detail_len));
+    }
+    else {
+        SET(region, F_DETAIL, Py_NewRef(Py_None));
+    }
+    if (r->alloc_base != 0) {
+        SET(region, F_ALLOCATION_BASE, int_object(b, r->alloc_base));
+    }
+    else {
+        SET(region, F_ALLOCATION_BASE, Py_NewRef(Py_None));
+    }
     return region;
 
 error:
@@ -477,6 +520,7 @@ binding_builder_free(binding_builder *b)
     }
     for (int i = 0; i < TEXT_CACHE_SIZE; i++) {
         Py_XDECREF(b->paths[i].object);
+        Py_XDECREF(b->details[i].object);
         Py_XDECREF(b->vmflags[i].object);
         Py_XDECREF(b->usages[i].object);
         Py_XDECREF(b->labels[i].object);
@@ -536,8 +580,7 @@ text_or_none(const mm_image_list *list, size_t off, uint32_t len)
     if (len == 0) {
         return Py_NewRef(Py_None);
     }
-    return PyUnicode_DecodeFSDefaultAndSize(list->bytes + off,
-                                            (Py_ssize_t)len);
+    return binding_decode_os_text(list->bytes + off, (Py_ssize_t)len);
 }
 
 static PyObject *

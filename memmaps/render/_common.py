@@ -4,6 +4,7 @@ shown to people."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from html import escape
 from operator import attrgetter
@@ -104,10 +105,25 @@ def display_name(region: Region) -> str:
     return name + " (deleted)" if region.deleted else name
 
 
-def basename(path: str) -> str:
-    """The file name of a path; a bracketed or other name as it is."""
+# A Windows path: a drive letter (C:\\...) or a UNC or device path (\\\\...).
+_WINDOWS_PATH = re.compile(r"[A-Za-z]:\\|\\\\")
+
+
+def _separator(path: str) -> str | None:
+    """The directory separator of a path, None for a name that is none."""
     if path.startswith("/"):
-        tail = path.rstrip("/").rsplit("/", 1)[-1]
+        return "/"
+    if _WINDOWS_PATH.match(path):
+        return "\\"
+    return None
+
+
+def basename(path: str) -> str:
+    """The file name of a path (POSIX or Windows); a bracketed or other
+    name as it is."""
+    separator = _separator(path)
+    if separator is not None:
+        tail = path.rstrip(separator).rsplit(separator, 1)[-1]
         return tail or path
     return path
 
@@ -120,10 +136,11 @@ def shorten(text: str, limit: int) -> str:
         return text
     if limit < 2:
         return text[:limit]
-    slash = text.rfind("/")
-    if text.startswith("/") and slash >= 0 and len(text) - slash < limit:
+    separator = _separator(text) or "/"
+    slash = text.rfind(separator)
+    if _separator(text) is not None and slash >= 0 and len(text) - slash < limit:
         tail = text[-(limit - 1) :]
-        cut = tail.find("/")
+        cut = tail.find(separator)
         if cut > 0:
             tail = tail[cut:]
         return "\u2026" + tail

@@ -402,6 +402,8 @@ def _region_rows(region: Region) -> list[str]:
         value = getattr(region, name)
         if value is not None:
             rows.append(_kv(name.replace("_", " "), _e(value)))
+    if region.allocation_base is not None:
+        rows.append(_kv("allocation base", f"{region.allocation_base:#x}"))
     return rows
 
 

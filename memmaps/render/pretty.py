@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..maps import _dirty, _figure, _layout
+from ..maps import _dirty, _figure, _layout, _printable
 from ..region import Region
 from ..usage import Usage
 from ._common import display_name, human, totals
@@ -69,7 +69,12 @@ def maps_lines(
             assert usage is not None
             row += [_figure(usage.rss), _figure(usage.pss), _figure(_dirty(usage))]
             row.append(_figure(usage.swap))
-        row.append(display_name(region))
+        # A nameless region with a label (a Windows heap or stack) shows it.
+        row.append(
+            display_name(region)
+            if region.path is not None or region.detail is None
+            else f"[{_printable(region.detail)}]"
+        )
         rows.append(tuple(row))
     header = ["START", "END", "SIZE", "PERMS", "KIND"]
     right = {2}
@@ -137,6 +142,8 @@ def region_pretty(region: Region, p: Any, cycle: bool) -> None:
         value = getattr(region, name)
         if value is not None:
             fields.append((name, value if name == "usage" else repr(value)))
+    if region.allocation_base is not None:
+        fields.append(("allocation_base", f"{region.allocation_base:#x}"))
     _fields(p, "Region(", fields)
 
 

@@ -106,6 +106,7 @@ _TOP = 1 << 64
 _get_start = attrgetter("start")
 _get_end = attrgetter("end")
 _get_path = attrgetter("path")
+_get_detail = attrgetter("detail")
 _get_kind = attrgetter("kind")
 _get_perms = attrgetter("perms")
 
@@ -156,6 +157,13 @@ def _atoms(regions: Sequence[Region]) -> list[_Atom]:
     starts = list(map(_get_start, regions))
     ends = list(map(_get_end, regions))
     paths = list(map(_get_path, regions))
+    if any(map(_get_detail, regions)):
+        # A nameless region with a label (a Windows heap, a thread's stack)
+        # is named by it: the stack's pieces are one unit, labelled.
+        paths = [
+            f"[{region.detail}]" if path is None and region.detail is not None else path
+            for region, path in zip(regions, paths, strict=True)
+        ]
     last: _Atom | None = None
     last_end = -1
     for region, start, end, path in zip(regions, starts, ends, paths, strict=True):
@@ -414,6 +422,8 @@ def _region_title(region: Region) -> str:
     ):
         if value is not None:
             details.append(f"{label} {shown(value)}".strip())
+    if region.allocation_base is not None and region.allocation_base != region.start:
+        details.append(f"allocation {region.allocation_base:#x}")
     if details:
         lines.append(", ".join(details))
     if is_wx(region):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ..maps import _printable
 from ..region import Region
-from ..summary import categorize
+from ..summary import categorize, unusable
 from ..usage import Usage
 
 if TYPE_CHECKING:
@@ -313,6 +313,12 @@ def _summary_table(regions: Sequence[Region], types: Sequence[str], with_usage: 
     rows: dict[str, list[_Figures]] = {}
     for region, name in zip(regions, types, strict=True):
         rows.setdefault(name, []).append(_figures(region))
+    # Windows: the address space after allocations that can never be
+    # allocated, VMMap's "Unusable", which no region holds; nothing of it
+    # is resident.
+    for fragment in unusable(regions):
+        zero = 0 if with_usage else None
+        rows.setdefault("unusable", []).append(_Figures(fragment.size, zero, zero, zero))
     columns = _USAGE_COLUMNS if with_usage else _PLAIN_COLUMNS
     width = max([_TYPE_WIDTH, *(len(name) + 2 for name in rows)])
     # Purgeable memory is macOS's: elsewhere there is none (0K); the macOS

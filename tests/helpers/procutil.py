@@ -603,6 +603,9 @@ def free_hugepage():
 # Targets built from tests/targets, for the image tests
 # --------------------------------------------------------------------------
 
+#: Whether the tests run as root (never on Windows, which has no uids).
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
 NOBODY = 65534  # the target's user in the tests that drop privileges
 OTHER = 65533  # a reader that is neither root nor the target's user
 # setpriv's arguments that run a command as NOBODY with no other groups

@@ -23,6 +23,7 @@ import ctypes
 import errno
 import json
 import os
+import platform
 import re
 import select
 import shutil
@@ -48,11 +49,13 @@ DEBUG = "x.debug"
 #: Every read here takes well under a second; 20 s only proves it ends.
 READ_BOUND = 20.0
 
-_libc = ctypes.CDLL(None, use_errno=True)
+# The C library of the process itself: POSIX's (the tests that use this
+# module skip themselves elsewhere; importing it must still work).
+_libc = ctypes.CDLL(None, use_errno=True) if os.name == "posix" else None
 _CLONE_NEWNS = 0x00020000
 _MS_BIND, _MS_REC, _MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 _MNT_DETACH = 2
-_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine)
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine())
 _IN_OPEN = 0x20
 
 
@@ -391,7 +394,7 @@ def make_device_at(path: Path) -> None:
 # --------------------------------------------------------------------------
 
 _SYS_OPENAT2 = 437  # the same number on every architecture
-_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}.get(os.uname().machine)
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}.get(platform.machine())
 
 
 class _SockFilter(ctypes.Structure):

@@ -363,7 +363,7 @@ def test_json_format_in_process(capsysbinary, targets, which):
     status, out, err = call_main(capsysbinary, str(pid), "--format", "json")
     assert (status, err) == (0, b"")
     data = json.loads(out)
-    assert (data["format"], data["pid"], data["partial"]) == ("memmaps.maps/1", pid, None)
+    assert (data["format"], data["pid"], data["partial"]) == ("memmaps.maps/2", pid, None)
     assert memmaps.load(out) == memmaps.regions(pid)
     assert len(data["regions"]) == len(kernel_lines(pid))
     fields = [name for name in memmaps.Region._fields if name != "usage"]
@@ -959,3 +959,19 @@ def test_counts_are_singular_for_one(tmp_path, idle):
     stack = memmaps.regions(idle).filter(kind="stack")[0]
     table = run_cli(str(idle), "--at", hex(stack.start)).stdout.decode().splitlines()
     assert table[-1] == f"1 region, {memmaps.maps._human_size(stack.size)} mapped"
+
+
+def test_coalesce_by(capsysbinary, awkward, targets):
+    status, out, err = call_main(
+        capsysbinary, str(awkward), "--format", "proc", "--coalesce-by", "attributes"
+    )
+    assert (status, err) == (0, b"")
+    assert out == os.fsencode(memmaps.regions(awkward).coalesce().to_proc_maps())
+    # Linux has no allocations: nothing merges by allocation.
+    status, out, err = call_main(
+        capsysbinary, str(awkward), "--format", "proc", "--coalesce-by", "allocation"
+    )
+    assert (status, err) == (0, b"")
+    assert out == os.fsencode(memmaps.regions(awkward).to_proc_maps())
+    status, out, err = call_main(capsysbinary, str(awkward), "--coalesce-by", "pieces")
+    assert status == 2 and b"invalid choice: 'pieces'" in err and b"'allocation'" in err

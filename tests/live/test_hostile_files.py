@@ -24,7 +24,9 @@ from tests.helpers.rooted import DEBUG
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux roots"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: chroot, mkfifo and mknod in a jail"),
+    pytest.mark.skipif(
+        not procutil.IS_ROOT, reason="needs root: chroot, mkfifo and mknod in a jail"
+    ),
 ]
 
 NOBODY = procutil.NOBODY

@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import itertools
 import json
+import mmap
 import os
 import random
 import re
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="live /proc tests need Linux"
 )
 
-PAGE = os.sysconf("SC_PAGESIZE")
+PAGE = mmap.PAGESIZE
 NOBODY = procutil.NOBODY
 OTHER = procutil.OTHER
 
@@ -821,7 +822,7 @@ def _unprivileged_view(pid: int, exe: str, symbols: list[str]) -> dict:
     return procutil.run_as(NOBODY, work)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run target and reader as nobody")
+@pytest.mark.skipif(not procutil.IS_ROOT, reason="needs root to run target and reader as nobody")
 def test_unprivileged_reader_of_its_own_process(main_bins):
     """A user reading a process of its own (no map_files for it): the same
     images as root sees, and .symtab-only symbols still found (the files are
@@ -854,7 +855,7 @@ def test_unprivileged_reader_of_its_own_process(main_bins):
         procutil.stop(target.proc)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run target and reader as nobody")
+@pytest.mark.skipif(not procutil.IS_ROOT, reason="needs root to run target and reader as nobody")
 @pytest.mark.parametrize("case", ["deleted", "replaced"])
 def test_without_map_files_the_image_comes_from_memory(live_bindir, case):
     """A reader without CAP_CHECKPOINT_RESTORE cannot open map_files: the
@@ -915,7 +916,7 @@ def _check_stripped(target: procutil.Ready, salt: int) -> None:
     assert value_at(target.pid, address) == 0x57219ED0 + salt
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to write under /usr/lib/debug")
+@pytest.mark.skipif(not procutil.IS_ROOT, reason="needs root to write under /usr/lib/debug")
 def test_stripped_executable_with_debug_file_by_build_id(live_bindir):
     d = procutil.world_dir(live_bindir)
     salt = random.randrange(1, 1 << 20)  # a build-id of this run only
@@ -1016,7 +1017,7 @@ def test_missing_process():
     assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+@pytest.mark.skipif(not procutil.IS_ROOT, reason="needs root to switch users")
 def test_a_refused_memory_read_is_an_error_not_a_missing_image(main_bins):
     """The map is read with the reader's file-system ids, the memory with its
     real ones (ptrace's FSCREDS and REALCREDS): a reader whose effective ids
@@ -1043,7 +1044,7 @@ def test_a_refused_memory_read_is_an_error_not_a_missing_image(main_bins):
         procutil.stop(target.proc)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+@pytest.mark.skipif(not procutil.IS_ROOT, reason="needs root to switch users")
 def test_another_users_process_is_denied(main_bins):
     exe, _lib = main_bins
     target = _launch_as_nobody(exe)

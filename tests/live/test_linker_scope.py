@@ -404,7 +404,7 @@ def summary(images: list[Image], found: linux_scope.Scope) -> dict:
     }
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+@pytest.mark.skipif(not procutil.IS_ROOT, reason="needs root to switch users")
 def test_rebuilt_where_the_memory_is_refused(bins: Bins) -> None:
     """The target runs as NOBODY; the reader's effective ids are NOBODY's,
     its real ids OTHER's.  The kernel checks /proc/PID/maps, environ, exe

@@ -20,7 +20,7 @@ from tests.helpers.procutil import parse_maps, read_maps
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="live /proc tests need Linux"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run processes as other users"),
+    pytest.mark.skipif(not procutil.IS_ROOT, reason="needs root to run processes as other users"),
     pytest.mark.skipif(
         shutil.which("setpriv") is None,
         reason="needs setpriv (util-linux) to start a target as another user",

@@ -10,7 +10,6 @@ a seccomp filter that refuses openat2 as a container runtime's may.
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import stat
 import sys
@@ -20,6 +19,8 @@ import pytest
 
 if not sys.platform.startswith("linux"):
     pytest.skip("open_in_root is the Linux backend's", allow_module_level=True)
+
+import fcntl
 
 from memmaps import _core
 from memmaps._platform import linux_files

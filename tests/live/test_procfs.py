@@ -21,7 +21,7 @@ TARGET = "import time; print('ready', flush=True); time.sleep(600)"
 
 
 def _can_unshare() -> bool:
-    if shutil.which("unshare") is None or os.geteuid() != 0:
+    if shutil.which("unshare") is None or not procutil.IS_ROOT:
         return False
     probe = subprocess.run(
         ["unshare", "-p", "-f", "-m", "--mount-proc", "true"], capture_output=True

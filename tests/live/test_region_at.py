@@ -9,7 +9,6 @@ random addresses.
 from __future__ import annotations
 
 import errno
-import fcntl
 import itertools
 import json
 import os
@@ -27,7 +26,10 @@ import memmaps
 from memmaps import _core
 from tests.helpers import procutil
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux backend")
+if not sys.platform.startswith("linux"):
+    pytest.skip("Linux backend", allow_module_level=True)
+
+import fcntl
 
 PATHS = ("query", "listing")
 
@@ -189,7 +191,7 @@ def test_missing_zombie_and_kernel_thread(path):
         assert lookup(kthread, 0x1000, path) is None
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a target as another user")
+@pytest.mark.skipif(not procutil.IS_ROOT, reason="needs root to run a target as another user")
 def test_another_users_process_is_denied(tmp_path):
     target = subprocess.Popen(
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sleep", "30"]

@@ -30,7 +30,7 @@ from tests.helpers.rooted import DEBUG, LIB
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux roots"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: chroot and mount namespaces"),
+    pytest.mark.skipif(not procutil.IS_ROOT, reason="needs root: chroot and mount namespaces"),
 ]
 
 NOBODY = procutil.NOBODY

@@ -34,6 +34,7 @@ COLUMNS = [
     "share_mode",
     "tag",
     "detail",
+    "allocation_base",
 ]
 
 
@@ -58,6 +59,7 @@ def test_columns_and_types_without_usage():
         "share_mode": "category",
         "tag": "category",
         "detail": "string",
+        "allocation_base": "UInt64",
     }
     assert list(frame["kind"].cat.categories) == list(memmaps.KINDS)
     assert list(frame["category"].cat.categories) == list(memmaps.CATEGORIES)
@@ -78,6 +80,8 @@ def test_values_are_the_regions():
             value = getattr(row, field)
             want = getattr(region, field)
             assert (value is pd.NA or value != value) if want is None else value == want, field
+        base = row.allocation_base
+        assert base is pd.NA if region.allocation_base is None else base == region.allocation_base
     # Above 2**63: [vsyscall]'s address stays exact in uint64.
     assert int(frame["start"].iloc[-1]) == 0xFFFFFFFFFF600000
     # A name that is not UTF-8 keeps its escaped bytes.

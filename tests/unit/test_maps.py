@@ -94,8 +94,12 @@ def test_live_maps_of_this_process(live):
     for before, after in itertools.pairwise(live):
         assert before.start < before.end <= after.start
     paths = {region.path for region in live}
-    assert "[stack]" in paths
-    assert os.path.realpath(memmaps._core.__file__) in paths
+    assert any(region.kind == "stack" for region in live)
+    if memmaps.BACKEND == "linux":
+        assert "[stack]" in paths
+    # normcase: Windows compares paths without case (a no-op elsewhere).
+    core = os.path.normcase(os.path.realpath(memmaps._core.__file__))
+    assert core in {os.path.normcase(path) for path in paths if path is not None}
     # Objects made before the map was read live in memory it shows.
     for obj in (SAMPLE_REGIONS, memmaps, pytest):
         holder = live.at(id(obj))
@@ -842,6 +846,7 @@ def test_to_dicts(sample):
         "share_mode": None,
         "tag": None,
         "detail": None,
+        "allocation_base": None,
     }
 
 
@@ -850,7 +855,7 @@ def test_to_json_round_trip(sample, live):
         for indent in (None, 2):
             text = maps.to_json(indent=indent)
             assert json.loads(text) == {
-                "format": "memmaps.maps/1",
+                "format": "memmaps.maps/2",
                 "pid": maps.pid,
                 "partial": None,
                 "regions": maps.to_dicts(),
@@ -882,7 +887,7 @@ def test_to_json_odd_names():
 
 def test_to_json_empty():
     assert json.loads(Maps((), 3).to_json()) == {
-        "format": "memmaps.maps/1",
+        "format": "memmaps.maps/2",
         "pid": 3,
         "partial": None,
         "regions": [],

@@ -26,6 +26,7 @@ FIELDS = (
     "share_mode",
     "tag",
     "detail",
+    "allocation_base",
 )
 
 LIBC = Region(
@@ -60,6 +61,7 @@ def test_field_order_and_positional_construction():
         "SHM",
         "mapped",
         "heap 0x1a0000",
+        0x1A0000,
     )
     region = Region(*values)
     assert tuple(region) == values
@@ -71,6 +73,7 @@ def test_field_order_and_positional_construction():
     assert region[7] == "/x"
     assert region[13] == "mapped"
     assert region[14] == "heap 0x1a0000"
+    assert region[15] == 0x1A0000
 
 
 def test_defaults():
@@ -86,6 +89,7 @@ def test_defaults():
     assert region.max_perms is None
     assert region.share_mode is None
     assert region.tag is None
+    assert region.allocation_base is None
     assert Region._field_defaults == {
         "offset": 0,
         "dev_major": 0,
@@ -99,6 +103,7 @@ def test_defaults():
         "share_mode": None,
         "tag": None,
         "detail": None,
+        "allocation_base": None,
     }
 
 
@@ -350,6 +355,7 @@ def test_asdict():
         "share_mode": None,
         "tag": None,
         "detail": None,
+        "allocation_base": None,
     }
 
 
@@ -374,6 +380,8 @@ def test_repr_shows_other_systems_fields_only_when_set():
     assert only_tag.endswith("kind='anon', tag='private')")
     assert "max_perms" not in only_tag
     assert "share_mode" not in only_tag
+    windows = Region(0x1A2000, 0x1A3000, "rw-p", tag="private", allocation_base=0x1A0000)
+    assert repr(windows).endswith("tag='private', allocation_base=0x1a0000)")
 
 
 def test_repr_shows_usage_when_set():

@@ -74,7 +74,14 @@ REGIONS = [
         tag="MALLOC_TINY",
         detail="__TEXT libsystem_c.dylib",
     ),
-    Region(0x7FF600000000, 0x7FF600010000, "rw-p", tag="private", detail="TEB tid 7 \udc80"),
+    Region(
+        0x7FF600000000,
+        0x7FF600010000,
+        "rw-p",
+        tag="private",
+        detail="TEB tid 7 \udc80",
+        allocation_base=0x7FF5FFFF0000,
+    ),
     Region(0xFFFFFFFFFF600000, 0xFFFFFFFFFF601000, "--xp", path="[vsyscall]", kind="vsyscall"),
 ]
 
@@ -105,8 +112,57 @@ def test_round_trip_is_exact():
 def test_the_format_says_its_version():
     document = json.loads(maps().to_json())
     assert list(document) == ["format", "pid", "partial", "regions"]
-    assert document["format"] == FORMAT == "memmaps.maps/1"
+    assert document["format"] == FORMAT == "memmaps.maps/2"
     assert document["pid"] == 4242 and document["partial"] is None
+
+
+def version_1(built: Maps) -> dict:
+    """The snapshot memmaps wrote before allocation_base: format 1, whose
+    regions have no such key."""
+    doc = json.loads(built.to_json())
+    doc["format"] = "memmaps.maps/1"
+    for entry in doc["regions"]:
+        del entry["allocation_base"]
+    return doc
+
+
+def test_a_version_1_snapshot_still_loads():
+    linux = Maps([region for region in REGIONS if region.allocation_base is None], 4242)
+    assert memmaps.load(json.dumps(version_1(linux))) == linux
+    # A Windows region written then had no allocation base to keep.
+    loaded = memmaps.load(json.dumps(version_1(maps())))
+    assert [region.allocation_base for region in loaded] == [None] * len(REGIONS)
+    assert loaded == Maps([region._replace(allocation_base=None) for region in REGIONS], 4242)
+
+
+def test_version_1_has_no_allocation_base_and_version_2_needs_it():
+    doc = version_1(maps())
+    doc["regions"][0]["allocation_base"] = 0x10000
+    error = load_error(doc)
+    assert (error.index, error.field) == (0, "allocation_base")
+    assert str(error) == "region 0: 'allocation_base' is not a key of memmaps.maps/1"
+    doc = json.loads(maps().to_json())
+    del doc["regions"][1]["allocation_base"]
+    error = load_error(doc)
+    assert (error.index, error.field) == (1, "allocation_base")
+    assert "is missing" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("0x10000", "must be an integer, not a string"),
+        (True, "must be an integer, not a boolean"),
+        (-1, "between 0 and 2**64 - 1"),
+        (2**64, "between 0 and 2**64 - 1"),
+    ],
+)
+def test_a_wrong_allocation_base_is_named(value, words):
+    doc = json.loads(maps().to_json())
+    doc["regions"][5]["allocation_base"] = value
+    error = load_error(doc)
+    assert (error.index, error.field) == (5, "allocation_base")
+    assert words in str(error), str(error)
 
 
 def test_json_is_valid_unicode_and_ascii():
@@ -173,9 +229,11 @@ def test_to_dicts_is_flat():
         "share_mode",
         "tag",
         "detail",
+        "allocation_base",
     ]
     assert dicts[3]["size"] == 0x4000
-    assert list(dicts[0])[15:] == [f"usage_{name}" for name in Usage._fields]
+    assert dicts[4]["allocation_base"] == 0x7FF5FFFF0000
+    assert list(dicts[0])[16:] == [f"usage_{name}" for name in Usage._fields]
     assert dicts[0]["usage_rss"] == 4096
     assert dicts[0]["usage_vmflags"] == "rd mr mw me zz"
     assert dicts[0]["usage_extra"] == {"FutureThing": 1 << 40, "FutureMode": "a: b"}
@@ -242,7 +300,7 @@ def moved(index, start):
         (changed(1, "path_bytes", "***"), 1, "path_bytes", "is not base64"),
         (changed(1, "path_bytes", 5), 1, "path_bytes", "a base64 string"),
         (changed(3, "tag", ["MALLOC"]), 3, "tag", "not a list"),
-        (changed(3, "bogus", 1), 3, "bogus", "is not a key of memmaps.maps/1"),
+        (changed(3, "bogus", 1), 3, "bogus", "is not a key of memmaps.maps/2"),
         (changed(0, "usage_rss"), 0, "usage_rss", "is missing"),
         (changed(0, "usage_rss", "4096"), 0, "usage_rss", "an integer or null"),
         (changed(0, "usage_thp_eligible", 1), 0, "usage_thp_eligible", "true, false or null"),
@@ -271,7 +329,7 @@ def test_a_region_that_is_not_an_object():
     ("doc", "field", "words"),
     [
         ({"pid": 1, "regions": []}, "format", "no 'format' key"),
-        ({**document(), "format": "memmaps.maps/2"}, "format", "a version this memmaps"),
+        ({**document(), "format": "memmaps.maps/3"}, "format", "a version this memmaps"),
         ({**document(), "format": "something/1"}, "format", "not a snapshot of memmaps"),
         ({**document(), "format": None}, "format", "not a snapshot of memmaps"),
         ({k: v for k, v in document().items() if k != "regions"}, "regions", "is missing"),

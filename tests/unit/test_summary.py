@@ -12,6 +12,7 @@ import pytest
 import memmaps
 from memmaps import CATEGORIES, Gap, Region, Summary, SummaryRow, Usage
 from memmaps.summary import categorize, category, gaps, image_files
+from memmaps.summary import unusable as summary_unusable
 
 PAGE = 0x1000
 PAD = " " * 20
@@ -221,6 +222,12 @@ WINDOWS = [
     ("private", win(0x50000000, 0x50001000, "rw-p", "private", None, "PEB")),
     ("private", win(0x50010000, 0x50012000, "rw-p", "private", None, "TEB tid 7")),
     ("reserved", win(0x60000000, 0x60010000, "---p", "reserved")),
+    # As the backend labels them: the kind says heap or stack, the label
+    # says which; the reserved part of either is reserved.
+    ("heap", win(0x61000000, 0x61010000, "rw-p", "private", None, "heap 0x61000000", "heap")),
+    ("reserved", win(0x61010000, 0x61100000, "---p", "reserved", None, "heap 0x6100", "heap")),
+    ("guard", win(0x62000000, 0x62001000, "rw-p", "private", None, "stack guard tid 9", "guard")),
+    ("stack", win(0x62001000, 0x62010000, "rw-p", "private", None, "stack tid 9", "stack")),
 ]
 
 
@@ -444,3 +451,20 @@ def test_to_text_with_usage():
     assert total.split()[2] == memmaps.maps._human_size(len(maps) * PAGE)
     free = next(line for line in lines if line.startswith("free"))
     assert len(free.split()) == 4  # no usage figures for free space
+
+
+def test_unusable_comes_after_the_last_region_of_an_allocation():
+    # An allocation of 0x3000 bytes at 0x70000000, committed in two pieces,
+    # then free space: only its tail up to the granule is unusable.
+    first = win(0x70000000, 0x70001000, "rw-p", "private")._replace(allocation_base=0x70000000)
+    second = win(0x70001000, 0x70003000, "r--p", "private")._replace(allocation_base=0x70000000)
+    after = win(0x70020000, 0x70021000, "rw-p", "private")._replace(allocation_base=0x70020000)
+    maps = memmaps.Maps([first, second, after])
+    assert summary_unusable(maps) == [Gap(0x70003000, 0x70010000)]
+    assert maps.summary()["unusable"].size == 0xD000
+    # A region of the same allocation past a hole (a listing that lost a
+    # piece) is no end of the allocation: nothing there is unusable.
+    torn = memmaps.Maps([first, second._replace(start=0x70002000)])
+    assert summary_unusable(torn) == []
+    # Linux and macOS regions have no unusable space.
+    assert summary_unusable(linux_maps()) == []

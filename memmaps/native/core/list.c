@@ -52,12 +52,12 @@ mm_list_compact(mm_list *list)
 {
     size_t needed = 0, used = 0;
     char *into;
-    moved_text names = {0}, vmflags = {0}, blocks = {0};
+    moved_text names = {0}, details = {0}, vmflags = {0}, blocks = {0};
 
     for (size_t i = 0; i < list->count; i++) {
-        if (list->regions[i].flags & MM_REGION_NAMED) {
-            needed += list->regions[i].name_len;
-        }
+        const mm_region *r = &list->regions[i];
+        needed += (r->flags & MM_REGION_NAMED ? r->name_len : 0) +
+                  (r->flags & MM_REGION_DETAIL ? r->detail_len : 0);
     }
     for (size_t i = 0; i < list->usage_count; i++) {
         const mm_usage *u = &list->usages[i];
@@ -85,6 +85,11 @@ mm_list_compact(mm_list *list)
         if (r->flags & MM_REGION_NAMED) {
             r->name_off = move_text(into, &used, &names,
                                     list->bytes + r->name_off, r->name_len);
+        }
+        if (r->flags & MM_REGION_DETAIL) {
+            r->detail_off =
+                move_text(into, &used, &details, list->bytes + r->detail_off,
+                          r->detail_len);
         }
     }
     for (size_t i = 0; i < list->usage_count; i++) {
@@ -226,6 +231,23 @@ mm_list_set_name(mm_list *list, size_t index, const char *name, size_t len)
     region->name_off = list->bytes_len;
     region->name_len = (uint32_t)len;
     region->flags |= MM_REGION_NAMED;
+    list->bytes_len += len;
+    return 0;
+}
+
+int
+mm_list_set_detail(mm_list *list, size_t index, const char *detail, size_t len)
+{
+    mm_region *region;
+
+    if (len > UINT32_MAX || mm_list_reserve_bytes(list, len) != 0) {
+        return -1;
+    }
+    region = &list->regions[index];
+    memcpy(list->bytes + list->bytes_len, detail, len);
+    region->detail_off = list->bytes_len;
+    region->detail_len = (uint32_t)len;
+    region->flags |= MM_REGION_DETAIL;
     list->bytes_len += len;
     return 0;
 }

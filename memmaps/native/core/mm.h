@@ -400,6 +400,10 @@ mm_usage *mm_list_add_usage(mm_list *list, size_t index);
 /* Adds the figures of one usage record to a total: a figure is in the total
  * when every record added had it.  first says total is still empty. */
 void mm_usage_add(mm_usage *total, const mm_usage *usage, int first);
+/* Copies a region's label into the byte buffer and points it at it
+ * (detail_off/detail_len, MM_REGION_DETAIL); 0 on success. */
+int mm_list_set_detail(mm_list *list, size_t index, const char *detail,
+                       size_t len);
 /* Copies a name into the byte buffer and points region at it; 0 on
  * success.  region must belong to list. */
 int mm_list_set_name(mm_list *list, size_t index, const char *name,
