@@ -16,6 +16,7 @@ NATIVE = "memmaps/native"
 BACKENDS = {
     "linux": "linux.c",
     "darwin": "macos.c",
+    "win32": "windows.c",
 }
 UNSUPPORTED = "unsupported.c"
 
