@@ -24,6 +24,7 @@ NATIVE = ROOT / "memmaps" / "native"
 SOURCES = [
     ROOT / "tools" / "mmdump.c",
     NATIVE / "core" / "list.c",
+    NATIVE / "core" / "names.c",
     NATIVE / "core" / "reader.c",
     NATIVE / "core" / "symindex.c",
     NATIVE / "formats" / "elf.c",

@@ -229,14 +229,14 @@ proc_open(const mm_target *target, const char *what, proc_ref *p, mm_err *err)
 
     p->asked = target->pid;
     p->handle = NULL;
-    p->self = target->pid < 0 || (target->pid <= (long)UINT32_MAX &&
-                                  (DWORD)target->pid == GetCurrentProcessId());
+    /* long is 32 bits on Windows (LLP64): every pid fits a DWORD. */
+    p->self = target->pid < 0 || (DWORD)target->pid == GetCurrentProcessId();
     if (p->self) {
         p->pid = GetCurrentProcessId();
         p->handle = GetCurrentProcess();
         return MM_OK;
     }
-    if (target->pid == 0 || target->pid > (long)UINT32_MAX) {
+    if (target->pid == 0) {
         /* 0 is the System Idle Process, which has no user address space;
          * the callers take it for a process that does not exist. */
         p->pid = 0;
@@ -944,7 +944,7 @@ label_heaps(const proc_ref *p, mm_list *list, uint64_t peb, const layout *l)
  * just below it, in the same allocation. */
 static int
 label_thread(const proc_ref *p, mm_list *list, uint64_t teb, DWORD tid,
-             const layout *l, uint64_t page_size)
+             const layout *l, uint64_t page_size, uint64_t *peb)
 {
     uint64_t self = 0, stack_base = 0, stack_limit = 0;
     char text[64], guard[64];
@@ -955,6 +955,10 @@ label_thread(const proc_ref *p, mm_list *list, uint64_t teb, DWORD tid,
         read_pointer(p, teb + 2 * (uint64_t)l->pointer, l->pointer,
                      &stack_limit) != 0) {
         return 0; /* not a TEB of this layout, or gone */
+    }
+    /* TEB.ProcessEnvironmentBlock, the 13th pointer of either layout. */
+    if (*peb == 0) {
+        read_pointer(p, teb + 12 * (uint64_t)l->pointer, l->pointer, peb);
     }
     snprintf(text, sizeof(text), "TEB tid %lu%s", (unsigned long)tid,
              l->suffix);
@@ -978,8 +982,10 @@ label_thread(const proc_ref *p, mm_list *list, uint64_t teb, DWORD tid,
 /* Labels the threads' TEBs and stacks, from a Toolhelp snapshot of the
  * system's threads.  A thread that ends meanwhile is left out. */
 static int
-label_threads(const proc_ref *p, mm_list *list, int wow64, uint64_t page_size)
+label_threads(const proc_ref *p, mm_list *list, int wow64, uint64_t page_size,
+              uint64_t *peb32)
 {
+    uint64_t native_peb = 0;
     query_information_fn query = query_thread_fn();
     HANDLE snapshot;
     THREADENTRY32 entry;
@@ -1018,13 +1024,13 @@ label_threads(const proc_ref *p, mm_list *list, int wow64, uint64_t page_size)
             teb = (uint64_t)(uintptr_t)info.teb;
             status = label_thread(p, list, teb, entry.th32ThreadID,
                                   sizeof(void *) == 8 ? &layout64 : &layout32,
-                                  page_size);
+                                  page_size, &native_peb);
             if (status == 0 && wow64) {
                 /* A WoW64 thread's 32-bit TEB follows its 64-bit one, two
                  * pages of 4 KiB on; label_thread checks its Self field. */
                 status =
                     label_thread(p, list, teb + 0x2000, entry.th32ThreadID,
-                                 &layout_wow64, page_size);
+                                 &layout_wow64, page_size, peb32);
             }
         }
         CloseHandle(thread);
@@ -1106,10 +1112,15 @@ add_labels(const proc_ref *p, mm_list *list, mm_err *err)
     user_range(&low, &high, &page_size);
     (void)low;
     (void)high;
+    uint64_t peb32 = 0;
+
+    /* A WoW64 target's 32-bit PEB is where its 32-bit TEBs point;
+     * ntdll's ProcessWow64Information says the same on Windows, but Wine 8
+     * answers it with 1, a yes. */
     if (label_peb(p, list, peb_address(p), native, page_size) != 0 ||
-        (wow64 && label_peb(p, list, peb32_address(p), &layout_wow64,
-                            page_size) != 0) ||
-        label_threads(p, list, wow64, page_size) != 0) {
+        label_threads(p, list, wow64, page_size, &peb32) != 0 ||
+        (wow64 && label_peb(p, list, peb32 ? peb32 : peb32_address(p),
+                            &layout_wow64, page_size) != 0)) {
         return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
     }
     return MM_OK;
