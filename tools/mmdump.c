@@ -20,6 +20,14 @@
  *   mmdump --read ADDR LEN [PID]
  *                       LEN bytes of memory at ADDR (hex), printed in hex on
  *                       one line: as many as could be read
+ *   mmdump --handles N [PID]
+ *                       every backend call N times, then this process's
+ *                       handle count before and after, and the value of a
+ *                       new handle before and after (Windows; -1
+ *                       elsewhere)
+ *   --at may be given many times (one line each, after "at=ADDR"); --pause
+ *   stops the walk at its first cancel check until a line comes on stdin.
+ *   A process that does not exist exits with status 3.
  *
  * It links exactly the C files the extension does, so it is what valgrind,
  * the sanitizers and other systems' compilers are pointed at; on a system
@@ -39,6 +47,7 @@
 #ifdef _WIN32
 #include <fcntl.h>
 #include <io.h>
+#include <windows.h>
 #endif
 
 #define PAD_COLUMN 72
@@ -297,21 +306,114 @@ usage_error(void)
     fprintf(stderr,
             "usage: mmdump [PID] | mmdump -f FILE | mmdump --images [PID] |\n"
             "       mmdump --fields [--usage] [--at ADDR] [PID] |\n"
-            "       mmdump --total [PID] | mmdump --read ADDR LEN [PID]\n");
+            "       mmdump --total [PID] | mmdump --read ADDR LEN [PID] |\n"
+            "       mmdump --handles N [PID]   (--pause: wait at the walk's "
+            "first cancel check)\n");
     return 2;
+}
+
+/* --pause: the first time the walk asks whether to stop, say so on
+ * stderr and wait for a line on stdin, so that a test can change the
+ * target (end it) in the middle of a listing. */
+static int
+pause_once(void *ctx)
+{
+    int *paused = ctx;
+    char line[64];
+
+    if (!*paused) {
+        *paused = 1;
+        fputs("paused\n", stderr);
+        fflush(stderr);
+        if (fgets(line, sizeof(line), stdin) == NULL) {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* The handles this process holds, or -1 where the system does not count
+ * them. */
+static long
+handle_count(void)
+{
+#ifdef _WIN32
+    DWORD count = 0;
+    return GetProcessHandleCount(GetCurrentProcess(), &count) ? (long)count
+                                                              : -1;
+#else
+    return -1;
+#endif
+}
+
+/* The value of a handle made now and closed again: the lowest free slot
+ * of the handle table where the system hands out the lowest (Wine does),
+ * so a handle left open in between shows as a higher one.  For systems
+ * whose handle count says nothing (Wine's is always 0); -1 elsewhere. */
+static long
+handle_probe(void)
+{
+#ifdef _WIN32
+    HANDLE event = CreateEventW(NULL, TRUE, FALSE, NULL);
+    long value = (long)(uintptr_t)event;
+
+    if (event == NULL) {
+        return -1;
+    }
+    CloseHandle(event);
+    return value;
+#else
+    return -1;
+#endif
+}
+
+/* --handles N: every call of the backend N times, then the handle counts
+ * before and after, which must be equal: no path leaks one. */
+static int
+check_handles(mm_target *target, long rounds)
+{
+    long before = handle_count(), probe = handle_probe();
+    mm_list list;
+    mm_image_list images;
+    mm_err err;
+    char buf[64];
+    size_t got;
+
+    mm_list_init(&list);
+    mm_image_list_init(&images);
+    for (long i = 0; i < rounds; i++) {
+        uint64_t first = 0;
+        if (mm_regions(target, MM_REGIONS_USAGE, &list, &err) == MM_OK &&
+            list.count > 0) {
+            first = list.regions[0].start;
+        }
+        mm_region_at(target, first, 0, &list, &err);
+        mm_read_memory(target, first, buf, sizeof(buf), &got, &err);
+        mm_process_usage(target, 0, &list, &err);
+        mm_images(target, 0, &images, &err);
+    }
+    mm_list_free(&list);
+    mm_image_list_free(&images);
+    printf("handles before=%ld after=%ld probe_before=%ld probe_after=%ld\n",
+           before, handle_count(), probe, handle_probe());
+    return 0;
 }
 
 /* The modes of mmdump that print region fields, memory or totals. */
 static int
 field_modes(int argc, char **argv)
 {
+    enum { MAX_AT = 1024 };
+    static uint64_t at[MAX_AT];
     mm_target target = {.pid = MM_PID_SELF};
-    int fields = 0, total = 0, read = 0, at_given = 0;
+    int fields = 0, total = 0, read = 0, paused = 0;
+    long handle_rounds = 0;
+    size_t at_count = 0;
     unsigned flags = 0;
-    uint64_t at = 0, read_addr = 0, read_len = 0;
+    uint64_t read_addr = 0, read_len = 0;
     mm_list list;
     mm_err err;
-    mm_status status;
+    mm_status status = MM_OK;
     int arg = 1;
 
     for (; arg < argc; arg++) {
@@ -324,11 +426,18 @@ field_modes(int argc, char **argv)
         else if (strcmp(argv[arg], "--total") == 0) {
             total = 1;
         }
-        else if (strcmp(argv[arg], "--at") == 0 && arg + 1 < argc) {
-            if (parse_hex(argv[++arg], &at) != 0) {
+        else if (strcmp(argv[arg], "--pause") == 0) {
+            target.cancelled = pause_once;
+            target.cancel_ctx = &paused;
+        }
+        else if (strcmp(argv[arg], "--at") == 0 && arg + 1 < argc &&
+                 at_count < MAX_AT) {
+            if (parse_hex(argv[++arg], &at[at_count++]) != 0) {
                 return 2;
             }
-            at_given = 1;
+        }
+        else if (strcmp(argv[arg], "--handles") == 0 && arg + 1 < argc) {
+            handle_rounds = strtol(argv[++arg], NULL, 10);
         }
         else if (strcmp(argv[arg], "--read") == 0 && arg + 2 < argc) {
             if (parse_hex(argv[arg + 1], &read_addr) != 0 ||
@@ -342,7 +451,7 @@ field_modes(int argc, char **argv)
             break;
         }
     }
-    if (arg + 1 < argc || fields + total + read != 1) {
+    if (arg + 1 < argc || fields + total + read + (handle_rounds > 0) != 1) {
         return usage_error();
     }
     if (arg < argc && parse_pid(argv[arg], &target) != 0) {
@@ -351,13 +460,27 @@ field_modes(int argc, char **argv)
     if (read) {
         return dump_memory(&target, read_addr, read_len);
     }
+    if (handle_rounds > 0) {
+        return check_handles(&target, handle_rounds);
+    }
     mm_list_init(&list);
     memset(&err, 0, sizeof(err));
     if (total) {
         status = mm_process_usage(&target, 0, &list, &err);
     }
-    else if (at_given) {
-        status = mm_region_at(&target, at, flags, &list, &err);
+    else if (at_count > 0) {
+        /* One answer line per address, each after "at=ADDR\t" (alone when
+         * nothing is mapped there). */
+        for (size_t i = 0; i < at_count && status == MM_OK; i++) {
+            status = mm_region_at(&target, at[i], flags, &list, &err);
+            if (status == MM_OK) {
+                printf("at=0x%" PRIx64 "%s", at[i], list.count ? "\t" : "\n");
+                if (list.count) {
+                    print_region_fields(&list, &list.regions[0]);
+                }
+            }
+        }
+        list.count = 0;
     }
     else {
         status = mm_regions(&target, flags, &list, &err);
@@ -387,6 +510,7 @@ main(int argc, char **argv)
 #ifdef _WIN32
     /* The same bytes as on every system: no \r before each \n. */
     _setmode(_fileno(stdout), _O_BINARY);
+    _setmode(_fileno(stderr), _O_BINARY);
 #endif
     mm_list_init(&list);
     memset(&err, 0, sizeof(err));

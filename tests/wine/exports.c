@@ -4,14 +4,12 @@
 
 __declspec(dllexport) int mm_test_data = 42;
 
-__declspec(dllexport) int
-mm_test_add(int a, int b)
+__declspec(dllexport) int mm_test_add(int a, int b)
 {
     return a + b;
 }
 
-__declspec(dllexport) int
-mm_test_twice(int a)
+__declspec(dllexport) int mm_test_twice(int a)
 {
     return mm_test_add(a, a);
 }

@@ -668,14 +668,14 @@ user_range(uint64_t *low, uint64_t *high, uint64_t *page_size)
     *page_size = info.dwPageSize ? info.dwPageSize : 4096;
 }
 
-/* Every region of [from, to), or with only_one the one that contains from
- * (the walk then starts at its allocation's base, since VirtualQueryEx
- * reports a region from the page asked about, not from where it begins). */
+/* Every region, or with only_one every piece of the allocation that holds
+ * from (VirtualQueryEx reports a region from the page asked about, not
+ * from where it begins, so the walk starts at the allocation's base). */
 static mm_status
 walk_regions(const mm_target *target, walk *w, uint64_t from, int only_one,
              mm_err *err)
 {
-    uint64_t low, high, page_size, addr;
+    uint64_t low, high, page_size, addr, alloc = 0;
     unsigned queries = 0;
 
     user_range(&low, &high, &page_size);
@@ -696,7 +696,9 @@ walk_regions(const mm_target *target, walk *w, uint64_t from, int only_one,
         if (mbi.State == MEM_FREE) {
             return MM_OK;
         }
-        addr = (uint64_t)(uintptr_t)mbi.AllocationBase;
+        /* The whole allocation: its labels (a stack's is found from its
+         * top) are given to all of its pieces. */
+        alloc = addr = (uint64_t)(uintptr_t)mbi.AllocationBase;
     }
     while (addr <= high) {
         MEMORY_BASIC_INFORMATION mbi;
@@ -720,21 +722,12 @@ walk_regions(const mm_target *target, walk *w, uint64_t from, int only_one,
         if (mbi.RegionSize == 0 || next <= addr) {
             break; /* a system that reports nothing more: stop, not loop */
         }
-        if (mbi.State != MEM_FREE) {
-            if (only_one && base > from) {
-                break;
-            }
-            if (!only_one || next > from) {
-                if (add_record(w, &mbi) != 0) {
-                    return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
-                }
-            }
+        if (only_one && (mbi.State == MEM_FREE ||
+                         (uint64_t)(uintptr_t)mbi.AllocationBase != alloc)) {
+            break; /* past the allocation that holds from */
         }
-        else if (only_one) {
-            break;
-        }
-        if (only_one && next > from) {
-            break;
+        if (mbi.State != MEM_FREE && add_record(w, &mbi) != 0) {
+            return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
         }
         addr = next;
     }
@@ -1167,10 +1160,13 @@ static const unsigned usage_given[] = {
     MM_USAGE_LOCKED,
 };
 
+/* The usage of one region.  Where the system refuses the working set
+ * (*refused, its error: Wine answers only for the calling process), the
+ * region gets its size alone, and so do the ones after it. */
 static mm_status
 region_usage(const proc_ref *p, mm_list *list, size_t index,
              PSAPI_WORKING_SET_EX_INFORMATION *batch, uint64_t page_size,
-             mm_err *err)
+             DWORD *refused, mm_err *err)
 {
     mm_region *r = &list->regions[index];
     uint64_t start = r->start, end = r->end;
@@ -1182,11 +1178,12 @@ region_usage(const proc_ref *p, mm_list *list, size_t index,
     if (u == NULL) {
         return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
     }
-    for (size_t i = 0; i < sizeof(usage_given) / sizeof(usage_given[0]); i++) {
-        u->present |= 1u << usage_given[i];
-    }
     u->value[MM_USAGE_SIZE] = end - start;
     u->value[MM_USAGE_KERNEL_PAGE_SIZE] = page_size;
+    u->present = 1u << MM_USAGE_SIZE | 1u << MM_USAGE_KERNEL_PAGE_SIZE;
+    if (*refused) {
+        return MM_OK;
+    }
     for (uint64_t at = start; committed && at < end;) {
         DWORD n = 0;
 
@@ -1198,7 +1195,14 @@ region_usage(const proc_ref *p, mm_list *list, size_t index,
         }
         if (!QueryWorkingSetEx(p->handle, batch,
                                n * (DWORD)sizeof(batch[0]))) {
-            return call_failed(p, "QueryWorkingSetEx()", GetLastError(), err);
+            DWORD error = GetLastError();
+            if (proc_ended(p) || error == ERROR_ACCESS_DENIED) {
+                return call_failed(p, "QueryWorkingSetEx()", error, err);
+            }
+            *refused = error ? error : ERROR_INVALID_FUNCTION;
+            memset(u->value + MM_USAGE_RSS, 0,
+                   sizeof(u->value) - MM_USAGE_RSS * sizeof(u->value[0]));
+            return MM_OK;
         }
         for (DWORD i = 0; i < n; i++) {
             ULONG_PTR f = batch[i].VirtualAttributes.Flags;
@@ -1227,6 +1231,9 @@ region_usage(const proc_ref *p, mm_list *list, size_t index,
             }
         }
     }
+    for (size_t i = 0; i < sizeof(usage_given) / sizeof(usage_given[0]); i++) {
+        u->present |= 1u << usage_given[i];
+    }
     u->value[MM_USAGE_PSS] = pss_scaled >> 12;
     u->value[MM_USAGE_MMU_PAGE_SIZE] = large ? LARGE_PAGE_SIZE : page_size;
     return MM_OK;
@@ -1239,6 +1246,7 @@ add_usage(const mm_target *target, const proc_ref *p, mm_list *list,
     uint64_t low, high, page_size;
     PSAPI_WORKING_SET_EX_INFORMATION *batch;
     mm_status status = MM_OK;
+    DWORD refused = 0;
 
     user_range(&low, &high, &page_size);
     batch = malloc(WORKING_SET_BATCH * sizeof(*batch));
@@ -1252,10 +1260,18 @@ add_usage(const mm_target *target, const proc_ref *p, mm_list *list,
                                 "the listing was cancelled");
         }
         else {
-            status = region_usage(p, list, i, batch, page_size, err);
+            status = region_usage(p, list, i, batch, page_size, &refused, err);
         }
     }
     free(batch);
+    if (status == MM_OK && refused &&
+        mm_list_set_partial(list,
+                            "the working set of process %ld could not be "
+                            "read (QueryWorkingSetEx() failed with error "
+                            "%lu): its regions' usage has their sizes only",
+                            p->asked, (unsigned long)refused) != 0) {
+        status = mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
     return status;
 }
 
@@ -1332,6 +1348,35 @@ mm_region_at(const mm_target *target, uint64_t addr, unsigned flags,
     return list_regions(target, addr, 1, flags, out, err);
 }
 
+/* How much of [addr, addr + len) is committed and readable from its start,
+ * by the map: Windows refuses to read reserved, PAGE_NOACCESS and guard
+ * pages itself, Wine reads them as zeros (its ReadProcessMemory goes
+ * around the protection of its Unix mappings), and a guard page read by
+ * the target's own code would lose its guard. */
+static size_t
+readable_prefix(const proc_ref *p, uint64_t addr, size_t len)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        MEMORY_BASIC_INFORMATION mbi;
+        uint64_t end;
+
+        if (VirtualQueryEx(p->handle, (LPCVOID)(uintptr_t)(addr + done), &mbi,
+                           sizeof(mbi)) == 0 ||
+            mbi.State != MEM_COMMIT || (mbi.Protect & PAGE_GUARD) ||
+            prot_of(mbi.Protect) == 0) {
+            break;
+        }
+        end = (uint64_t)(uintptr_t)mbi.BaseAddress + mbi.RegionSize;
+        if (end <= addr + done) {
+            break;
+        }
+        done = end - addr >= len ? len : (size_t)(end - addr);
+    }
+    return done;
+}
+
 /* Reads as much of [addr, addr + len) as is readable from its start. */
 static mm_status
 read_process(const proc_ref *p, uint64_t addr, char *buf, size_t len,
@@ -1347,6 +1392,10 @@ read_process(const proc_ref *p, uint64_t addr, char *buf, size_t len,
     }
     if (len > UINTPTR_MAX - addr) {
         len = (size_t)(UINTPTR_MAX - addr);
+    }
+    len = readable_prefix(p, addr, len);
+    if (len == 0) {
+        return proc_ended(p) ? process_gone(p, err) : MM_OK;
     }
     if (ReadProcessMemory(p->handle, (LPCVOID)(uintptr_t)addr, buf, len, &n) &&
         n == len) {
