@@ -13,6 +13,7 @@
 #include "core/symindex.h"
 #include "formats/elf.h"
 #include "formats/macho.h"
+#include "formats/pe.h"
 #include "pythread.h"
 
 #include <errno.h>
@@ -271,6 +272,7 @@ struct image_file {
     union {
         mm_elf elf;
         mm_macho macho;
+        mm_pe pe;
     } reader;
     int opened;
     image_source source;
@@ -288,6 +290,13 @@ struct image_file {
     /* Mach-O: the address index, built on first use. */
     int macho_indexed;
     mm_symindex macho_index;
+    /* PE: the exports by address, built on first use. */
+    int pe_indexed;
+    mm_symindex pe_index;
+    /* "#ORDINAL" for each export that has no name, by export index past
+     * the named ones: what symbolize() calls it. */
+    char (*pe_ordinal_names)[12];
+    size_t pe_named_count;
 };
 
 /* ELF (the System V gABI's constants, as formats/elf.c spells them). */
@@ -742,6 +751,272 @@ static const image_format macho_format = {
     .load = macho_load,
 };
 
+/* PE: symbols are the export table's, values ImageBase + RVA (so that the
+ * bias is load base - ImageBase, as for the other formats). */
+
+static mm_status
+pe_open(image_file *self, int sections, uint32_t cputype, int in_memory,
+        mm_err *err)
+{
+    mm_source source = source_for_reader(&self->source);
+
+    (void)sections;
+    (void)cputype;
+    return mm_pe_open_source(&self->reader.pe, &source,
+                             in_memory ? MM_PE_MEMORY : 0, err);
+}
+
+static void
+pe_close(image_file *self)
+{
+    mm_pe_close(&self->reader.pe);
+}
+
+static size_t
+pe_build_id(image_file *self, uint8_t *out, size_t cap)
+{
+    return mm_pe_build_id(&self->reader.pe, out, cap);
+}
+
+/* (name, vaddr, vsize, raw_offset, raw_size, characteristics, prot) of
+ * each section, vaddr = ImageBase + RVA like every other value. */
+static PyObject *
+pe_segments(image_file *self)
+{
+    const mm_pe *pe = &self->reader.pe;
+    PyObject *tuple = PyTuple_New((Py_ssize_t)pe->section_count);
+
+    if (tuple == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < pe->section_count; i++) {
+        const mm_pe_section *s = &pe->sections[i];
+        PyObject *one = Py_BuildValue(
+            "(sKkkkkk)", s->name,
+            (unsigned long long)(pe->image_base + s->virtual_address),
+            (unsigned long)s->virtual_size, (unsigned long)s->raw_offset,
+            (unsigned long)s->raw_size, (unsigned long)s->characteristics,
+            (unsigned long)s->prot);
+        if (one == NULL) {
+            Py_DECREF(tuple);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(tuple, (Py_ssize_t)i, one);
+    }
+    return tuple;
+}
+
+static PyObject *
+pe_header(image_file *self)
+{
+    const mm_pe *pe = &self->reader.pe;
+
+    return Py_BuildValue("(ikkKk)", pe->is64, (unsigned long)pe->machine,
+                         (unsigned long)pe->characteristics,
+                         (unsigned long long)pe->image_base,
+                         (unsigned long)pe->size_of_image);
+}
+
+/* "function" for an export in an executable section, else "object". */
+static const char *
+pe_kind(const mm_pe *pe, uint32_t rva)
+{
+    const mm_pe_section *s = mm_pe_section_at(pe, rva);
+
+    return s != NULL && (s->prot & MM_PROT_EXEC) ? "function" : "object";
+}
+
+static mm_status
+pe_symbol(image_file *self, const char *name, uint64_t dynamic_bias,
+          image_symbol *out, mm_err *err)
+{
+    mm_pe *pe = &self->reader.pe;
+    mm_pe_export e;
+    mm_status status;
+
+    (void)dynamic_bias;
+    status = mm_pe_find_export(pe, name, &e, err);
+    if (status == MM_ERR_NOT_FOUND && name[0] == '#' && name[1] >= '0' &&
+        name[1] <= '9') {
+        /* "#12": ordinal 12, as a forwarder string spells it. */
+        char *end;
+        unsigned long ordinal = strtoul(name + 1, &end, 10);
+        if (*end == '\0' && ordinal <= UINT32_MAX) {
+            status = mm_pe_find_ordinal(pe, (uint32_t)ordinal, &e, err);
+        }
+    }
+    if (status != MM_OK) {
+        return status;
+    }
+    if (e.forwarder != NULL) {
+        /* Its code is another DLL's: exports() names which. */
+        return mm_err_set(err, MM_ERR_NOT_FOUND, 0, "%s is forwarded to %s",
+                          name, e.forwarder);
+    }
+    out->value = pe->image_base + e.rva;
+    out->size = 0;
+    out->kind = pe_kind(pe, e.rva);
+    out->is_global = 1;
+    out->is_absolute = 0;
+    return MM_OK;
+}
+
+typedef struct {
+    uint64_t value;
+    uint32_t id;
+} pe_point;
+
+static int
+pe_point_order(const void *a, const void *b)
+{
+    const pe_point *x = a, *y = b;
+
+    if (x->value != y->value) {
+        return x->value < y->value ? -1 : 1;
+    }
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The named exports that are this image's own code or data, by address:
+ * each holds the addresses up to the next one, and never past the end of
+ * its section. */
+static mm_status
+pe_index(image_file *self, mm_err *err)
+{
+    mm_pe *pe = &self->reader.pe;
+    mm_source source = source_for_reader(&self->source);
+    size_t count = 0, n = 0;
+    pe_point *points;
+    mm_symaddr *entries;
+    mm_status status;
+
+    if (self->pe_indexed) {
+        return MM_OK;
+    }
+    status = mm_pe_export_count(pe, &count, err);
+    if (status == MM_ERR_NOT_FOUND) {
+        count = 0;
+    }
+    else if (status != MM_OK) {
+        return status;
+    }
+    points = malloc((count ? count : 1) * sizeof(*points));
+    if (points == NULL) {
+        return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+    for (size_t i = 0; i < count; i++) {
+        mm_pe_export e;
+        mm_err ignored;
+        if (mm_pe_export_at(pe, i, &e, &ignored) != MM_OK ||
+            e.forwarder != NULL) {
+            continue;
+        }
+        if (e.name == NULL) {
+            if (self->pe_ordinal_names == NULL) {
+                /* Ordinal-only exports come last: i is the first. */
+                self->pe_named_count = i;
+                self->pe_ordinal_names =
+                    calloc(count - i, sizeof(*self->pe_ordinal_names));
+                if (self->pe_ordinal_names == NULL) {
+                    free(points);
+                    return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+                }
+            }
+            snprintf(self->pe_ordinal_names[i - self->pe_named_count],
+                     sizeof(self->pe_ordinal_names[0]), "#%lu",
+                     (unsigned long)e.ordinal);
+        }
+        points[n].value = pe->image_base + e.rva;
+        points[n].id = (uint32_t)i;
+        n++;
+    }
+    qsort(points, n, sizeof(*points), pe_point_order);
+    entries = malloc((n ? n : 1) * sizeof(*entries));
+    if (entries == NULL) {
+        free(points);
+        return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+    for (size_t i = n, next = n; i-- > 0;) {
+        const pe_point *p = &points[i];
+        uint32_t rva = (uint32_t)(p->value - pe->image_base);
+        const mm_pe_section *s = mm_pe_section_at(pe, rva);
+        mm_symaddr *e = &entries[i];
+        /* next: the first point above this address, aliases skipped. */
+        if (i + 1 < n && points[i + 1].value != p->value) {
+            next = i + 1;
+        }
+        e->start = p->value;
+        e->id = p->id;
+        e->flags = MM_SYMADDR_SIZED | MM_SYMADDR_GLOBAL;
+        e->end = p->value;
+        if (s != NULL) {
+            uint32_t extent = s->virtual_size ? s->virtual_size : s->raw_size;
+            e->end = pe->image_base + s->virtual_address + extent;
+            if (s->prot & MM_PROT_EXEC) {
+                e->flags |= MM_SYMADDR_FUNCTION;
+            }
+        }
+        if (next < n && points[next].value < e->end) {
+            e->end = points[next].value;
+        }
+        if (e->end < e->start) {
+            e->end = e->start;
+        }
+    }
+    free(points);
+    status = mm_symindex_build(&self->pe_index, entries, n, &source, err);
+    if (status == MM_OK) {
+        self->pe_indexed = 1;
+    }
+    return status;
+}
+
+static mm_status
+pe_symbolize(image_file *self, uint64_t vaddr, image_match *out, mm_err *err)
+{
+    const mm_symaddr *found;
+    mm_pe_export e;
+    mm_status status = pe_index(self, err);
+
+    if (status != MM_OK) {
+        return status;
+    }
+    found = mm_symindex_find(&self->pe_index, vaddr);
+    if (found == NULL) {
+        return mm_err_set(err, MM_ERR_NOT_FOUND, 0, "no export holds it");
+    }
+    status = mm_pe_export_at(&self->reader.pe, found->id, &e, err);
+    if (status != MM_OK) {
+        return status;
+    }
+    out->name = e.name != NULL
+                    ? e.name
+                    : self->pe_ordinal_names[found->id - self->pe_named_count];
+    out->version = NULL;
+    out->value = found->start;
+    out->size = found->end - found->start;
+    out->kind = pe_kind(&self->reader.pe, e.rva);
+    return MM_OK;
+}
+
+static mm_status
+pe_load(image_file *self, mm_err *err)
+{
+    return pe_index(self, err);
+}
+
+static const image_format pe_format = {
+    .name = "pe",
+    .open = pe_open,
+    .close = pe_close,
+    .build_id = pe_build_id,
+    .segments = pe_segments,
+    .header = pe_header,
+    .symbol = pe_symbol,
+    .symbolize = pe_symbolize,
+    .load = pe_load,
+};
+
 /* The format named, or told by the first four bytes of the source. */
 static const image_format *
 choose_format(const image_source *source, const char *named)
@@ -760,8 +1035,12 @@ choose_format(const image_source *source, const char *named)
         if (strcmp(named, "macho") == 0) {
             return &macho_format;
         }
+        if (strcmp(named, "pe") == 0) {
+            return &pe_format;
+        }
         PyErr_Format(PyExc_ValueError,
-                     "ImageFile: format must be 'elf', 'macho' or None, not "
+                     "ImageFile: format must be 'elf', 'macho', 'pe' or None, "
+                     "not "
                      "'%.50s'",
                      named);
         return NULL;
@@ -782,6 +1061,9 @@ choose_format(const image_source *source, const char *named)
         if (big == macho_magics[i]) {
             return &macho_format;
         }
+    }
+    if (mm_pe_magic(magic, sizeof(magic))) {
+        return &pe_format;
     }
     return &elf_format; /* it will name what it found instead of ELF */
 }
@@ -825,7 +1107,7 @@ image_file_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"source",       "format", "sections",
                                "cputype",      "pid",    "load_address",
-                               "dynamic_bias", NULL};
+                               "dynamic_bias", "memory", NULL};
     PyObject *object = Py_None, *pid_object = Py_None;
     const char *format_name = NULL;
     int sections = 1, in_memory = 0;
@@ -835,10 +1117,10 @@ image_file_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     mm_err err;
     mm_status status;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$zpkOKK:ImageFile",
-                                     keywords, &object, &format_name,
-                                     &sections, &cputype, &pid_object,
-                                     &load_address, &dynamic_bias)) {
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "|O$zpkOKKp:ImageFile", keywords, &object,
+            &format_name, &sections, &cputype, &pid_object, &load_address,
+            &dynamic_bias, &in_memory)) {
         return NULL;
     }
     if ((object == Py_None) == (pid_object == Py_None)) {
@@ -901,6 +1183,8 @@ image_file_dealloc(image_file *self)
         self->format->close(self);
     }
     mm_symindex_free(&self->macho_index);
+    mm_symindex_free(&self->pe_index);
+    free(self->pe_ordinal_names);
     Py_CLEAR(self->needed);
     Py_CLEAR(self->soname);
     Py_CLEAR(self->build_id);
@@ -1350,7 +1634,78 @@ image_file_get_header(image_file *self, void *closure)
     return self->format->header(self);
 }
 
+PyDoc_STRVAR(
+    image_file_exports_doc,
+    "exports($self, /)\n--\n\n"
+    "The export table of a PE image: a list of (name, ordinal, value,\n"
+    "forwarder), named exports first in the order of the name table, then\n"
+    "the ones that have only an ordinal (name None; symbol('#5') finds\n"
+    "ordinal 5, symbolize() names it '#5').  value is ImageBase +\n"
+    "RVA, before the bias; None for a forwarder, whose forwarder is the\n"
+    "'DLL.Func' or 'DLL.#12' string the loader follows (never followed\n"
+    "here).  An entry that is corrupt on its own is left out.  Other\n"
+    "formats raise NotImplementedError.");
+
+static PyObject *
+image_file_exports(image_file *self, PyObject *unused)
+{
+    mm_pe *pe = &self->reader.pe;
+    PyObject *list;
+    size_t count = 0;
+    mm_err err;
+    mm_status status;
+
+    (void)unused;
+    if (self->format != &pe_format) {
+        PyErr_Format(PyExc_NotImplementedError,
+                     "exports: a %s image has no export table to list",
+                     self->format->name);
+        return NULL;
+    }
+    memset(&err, 0, sizeof(err));
+    begin_call(self);
+    Py_BEGIN_ALLOW_THREADS
+        status = mm_pe_export_count(pe, &count, &err);
+    Py_END_ALLOW_THREADS
+    if (status == MM_ERR_NOT_FOUND && !self->source.stopped) {
+        end_call(self);
+        return PyList_New(0);
+    }
+    if (status != MM_OK || self->source.stopped) {
+        end_call(self);
+        return raise_failure(self, status, &err);
+    }
+    list = PyList_New(0);
+    for (size_t i = 0; list != NULL && i < count; i++) {
+        mm_pe_export e;
+        mm_err ignored;
+        PyObject *item;
+        if (mm_pe_export_at(pe, i, &e, &ignored) != MM_OK) {
+            continue;
+        }
+        if (e.forwarder != NULL) {
+            item = Py_BuildValue("(zkOs)", e.name, (unsigned long)e.ordinal,
+                                 Py_None, e.forwarder);
+        }
+        else {
+            item = Py_BuildValue("(zkKO)", e.name, (unsigned long)e.ordinal,
+                                 (unsigned long long)(pe->image_base + e.rva),
+                                 Py_None);
+        }
+        if (item == NULL || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_CLEAR(list);
+            break;
+        }
+        Py_DECREF(item);
+    }
+    end_call(self);
+    return list;
+}
+
 static PyMethodDef image_file_methods[] = {
+    {"exports", (PyCFunction)image_file_exports, METH_NOARGS,
+     image_file_exports_doc},
     {"symbol", (PyCFunction)image_file_symbol, METH_VARARGS,
      image_file_symbol_doc},
     {"symbolize", (PyCFunction)image_file_symbolize, METH_O,
@@ -1362,9 +1717,14 @@ static PyMethodDef image_file_methods[] = {
 };
 
 static PyGetSetDef image_file_getset[] = {
-    {"format", (getter)image_file_get_format, NULL, "'elf' or 'macho'.", NULL},
+    {"format", (getter)image_file_get_format, NULL, "'elf', 'macho' or 'pe'.",
+     NULL},
     {"build_id", (getter)image_file_get_build_id, NULL,
-     "The GNU build-id (ELF) or LC_UUID (Mach-O) as bytes, or None.", NULL},
+     "The GNU build-id (ELF), LC_UUID (Mach-O) or CodeView RSDS record\n"
+     "(PE: the PDB's GUID, Data1-3 most significant byte first as the GUID\n"
+     "is written, then the age as 4 bytes, most significant first) as\n"
+     "bytes, or None.",
+     NULL},
     {"debuglink", (getter)image_file_get_debuglink, NULL,
      "The .gnu_debuglink file name (ELF), or None.", NULL},
     {"loaded", (getter)image_file_get_loaded, NULL,
@@ -1386,11 +1746,14 @@ static PyGetSetDef image_file_getset[] = {
     {"segments", (getter)image_file_get_segments, NULL,
      "ELF: every program header, (type, flags, offset, vaddr, filesz, "
      "memsz, align); Mach-O: every segment, (name, vmaddr, vmsize, fileoff, "
-     "filesize, maxprot, initprot).",
+     "filesize, maxprot, initprot); PE: every section, (name, vaddr, vsize, "
+     "raw_offset, raw_size, characteristics, prot), vaddr = ImageBase + "
+     "RVA, prot MM_PROT_* bits (1 read, 2 write, 4 execute, 8 shared).",
      NULL},
     {"header", (getter)image_file_get_header, NULL,
      "ELF: (is64, big_endian, type, machine, entry); Mach-O: (is64, "
-     "cputype, cpusubtype, filetype, flags).",
+     "cputype, cpusubtype, filetype, flags); PE: (is64, machine, "
+     "characteristics, image_base, size_of_image).",
      NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -1402,7 +1765,7 @@ static PyType_Slot image_file_slots[] = {
     {Py_tp_getset, image_file_getset},
     {Py_tp_doc,
      "ImageFile(source=None, *, format=None, sections=True, cputype=0, "
-     "pid=None, load_address=0, dynamic_bias=0)\n--\n\n"
+     "pid=None, load_address=0, dynamic_bias=0, memory=False)\n--\n\n"
      "An executable image read from a file descriptor (an int, which is\n"
      "duplicated), a bytes-like object, or, with pid, that process's memory\n"
      "at load_address, where the loader put its header.  format is 'elf',\n"
@@ -1411,7 +1774,11 @@ static PyType_Slot image_file_slots[] = {
      "the architecture of a fat Mach-O file.  dynamic_bias is what the\n"
      "dynamic loader added to the DT_* addresses of an ELF image read from\n"
      "memory (its load bias; 0 for a file): needed and soname use it, and\n"
-     "symbol() when it is not given one."},
+     "symbol() when it is not given one.  memory=True says a bytes source\n"
+     "holds the image as the loader laid it out (a PE image at its RVAs,\n"
+     "a Mach-O one at its vmaddrs), as a pid source always does.  A PE\n"
+     "image's symbols are its exports, valued ImageBase + RVA; a forwarded\n"
+     "one is not found by symbol() (exports() lists it)."},
     {0, NULL},
 };
 

@@ -18,8 +18,9 @@
 # the fuzzer finds anything (crash, sanitizer report, leak, timeout,
 # out-of-memory); the input that did it is left in
 # $FUZZ_WORK/TARGET/artifacts/.  Needs clang with libFuzzer (Debian:
-# clang-14), gcc for the ELF seeds and the ziglang package for the Mach-O
-# ones (seeds it cannot build are left out, with a note).
+# clang-14), gcc for the ELF seeds, the ziglang package for the Mach-O
+# ones and mingw-w64 for the PE ones (seeds it cannot build are left out,
+# with a note).
 set -euo pipefail
 
 seconds=${1:-60}
@@ -35,7 +36,7 @@ python=${PYTHON:-python3}
 
 # The portable parsers and what they need, linked into every target.
 PARSERS=(core/list.c core/reader.c core/symindex.c formats/elf.c formats/macho.c
-    formats/dyld.c formats/link_map.c)
+    formats/dyld.c formats/link_map.c formats/pe.c)
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
@@ -141,6 +142,38 @@ seeds_macho() {
     if [ ${#x86[@]} -gt 0 ]; then
         "$python" "$repo/tests/helpers/machosim.py" seeds "$seeds" "${x86[@]}"
     fi
+}
+
+seeds_pe() {
+    # PE images from mingw-w64 (DLLs with named, ordinal-only and forwarded
+    # exports, an executable, 32-bit, stripped, with and without the CodeView
+    # record), and the same laid out as the loader maps them.
+    local seeds=$1 dir=$2 built=()
+    printf '%s\n' '__declspec(dllexport) int exported_function(int x) { return x + 1; }' \
+        '__declspec(dllexport) int exported_global = 7;' \
+        'int by_ordinal_only(int x) { return x * 2; }' \
+        'int another(int x) { return x * 3; }' > "$dir/lib.c"
+    printf '%s\n' 'EXPORTS' '    exported_function @1' '    exported_global @2 DATA' \
+        '    by_ordinal_only @5 NONAME' '    another @7' \
+        '    forwarded_sleep = kernel32.Sleep @8' \
+        '    forwarded_ord = "ws2_32.#12" @9' > "$dir/lib.def"
+    printf '%s\n' '__declspec(dllexport) int exported_from_exe(int x) { return x + 2; }' \
+        'int main(void) { return exported_from_exe(1) == 0; }' > "$dir/main.c"
+    for arch in x86_64 i686; do
+        local cc=$arch-w64-mingw32-gcc
+        command -v "$cc" >/dev/null || continue
+        "$cc" -O1 -shared -Wl,--build-id "$dir/lib.c" "$dir/lib.def" \
+            -o "$seeds/$arch.dll" && built+=("$seeds/$arch.dll")
+        "$cc" -O1 -shared -s "$dir/lib.c" "$dir/lib.def" \
+            -o "$seeds/$arch-stripped.dll" && built+=("$seeds/$arch-stripped.dll")
+        "$cc" -O1 -s -Wl,--build-id "$dir/main.c" -o "$seeds/$arch.exe" &&
+            built+=("$seeds/$arch.exe")
+    done
+    if [ ${#built[@]} -eq 0 ]; then
+        echo "fuzz_pe: no PE seeds (is gcc-mingw-w64 installed?)"
+        return 0
+    fi
+    "$python" "$repo/tests/helpers/pesim.py" seeds "$seeds" "${built[@]}"
 }
 
 seeds_link_map() {
