@@ -20,6 +20,10 @@
  *   mmdump --read ADDR LEN [PID]
  *                       LEN bytes of memory at ADDR (hex), printed in hex on
  *                       one line: as many as could be read
+ *   mmdump --exports BASE [PID]
+ *                       the exports of the PE image at BASE (hex) in the
+ *                       target's memory: name ordinal address forwarder,
+ *                       tab-separated ("-" for none)
  *   mmdump --handles N [PID]
  *                       every backend call N times, then this process's
  *                       handle count before and after, and the value of a
@@ -35,6 +39,8 @@
  */
 #include "core/mm.h"
 #include "core/switches.h"
+#include "core/reader.h"
+#include "formats/pe.h"
 #include "formats/procmaps.h"
 #include "read_whole.h"
 
@@ -307,9 +313,48 @@ usage_error(void)
             "usage: mmdump [PID] | mmdump -f FILE | mmdump --images [PID] |\n"
             "       mmdump --fields [--usage] [--at ADDR] [PID] |\n"
             "       mmdump --total [PID] | mmdump --read ADDR LEN [PID] |\n"
-            "       mmdump --handles N [PID]   (--pause: wait at the walk's "
+            "       mmdump --exports BASE [PID] | mmdump --handles N [PID]\n"
+            "       (--pause: wait at the walk's "
             "first cancel check)\n");
     return 2;
+}
+
+/* --exports BASE: the export table of the PE image whose headers are at
+ * BASE in the target's memory, one export a line: name (or "-"), ordinal,
+ * address (hex, base + RVA) and forwarder (or "-"). */
+static int
+dump_exports(mm_target *target, uint64_t base)
+{
+    mm_offset_reader at_base = {mm_read_target, target, base};
+    mm_pe pe;
+    mm_err err;
+    size_t count = 0;
+    mm_status status;
+
+    memset(&err, 0, sizeof(err));
+    status = mm_pe_open(&pe, mm_read_offset, &at_base, MM_SIZE_UNKNOWN,
+                        MM_PE_MEMORY, &err);
+    if (status != MM_OK) {
+        fprintf(stderr, "mmdump: %s\n", err.message);
+        return 1;
+    }
+    status = mm_pe_export_count(&pe, &count, &err);
+    for (size_t i = 0; status == MM_OK && i < count; i++) {
+        mm_pe_export export;
+        status = mm_pe_export_at(&pe, i, &export, &err);
+        if (status == MM_OK) {
+            printf("%s\t%" PRIu32 "\t%" PRIx64 "\t%s\n",
+                   export.name ? export.name : "-", export.ordinal,
+                   base + export.rva,
+                   export.forwarder ? export.forwarder : "-");
+        }
+    }
+    mm_pe_close(&pe);
+    if (status != MM_OK && status != MM_ERR_NOT_FOUND) {
+        fprintf(stderr, "mmdump: %s\n", err.message);
+        return 1;
+    }
+    return 0;
 }
 
 /* --pause: the first time the walk asks whether to stop, say so on
@@ -406,7 +451,8 @@ field_modes(int argc, char **argv)
     enum { MAX_AT = 1024 };
     static uint64_t at[MAX_AT];
     mm_target target = {.pid = MM_PID_SELF};
-    int fields = 0, total = 0, read = 0, paused = 0;
+    int fields = 0, total = 0, read = 0, paused = 0, exports = 0;
+    uint64_t exports_base = 0;
     long handle_rounds = 0;
     size_t at_count = 0;
     unsigned flags = 0;
@@ -436,6 +482,12 @@ field_modes(int argc, char **argv)
                 return 2;
             }
         }
+        else if (strcmp(argv[arg], "--exports") == 0 && arg + 1 < argc) {
+            if (parse_hex(argv[++arg], &exports_base) != 0) {
+                return 2;
+            }
+            exports = 1;
+        }
         else if (strcmp(argv[arg], "--handles") == 0 && arg + 1 < argc) {
             handle_rounds = strtol(argv[++arg], NULL, 10);
         }
@@ -451,7 +503,8 @@ field_modes(int argc, char **argv)
             break;
         }
     }
-    if (arg + 1 < argc || fields + total + read + (handle_rounds > 0) != 1) {
+    if (arg + 1 < argc ||
+        fields + total + read + exports + (handle_rounds > 0) != 1) {
         return usage_error();
     }
     if (arg < argc && parse_pid(argv[arg], &target) != 0) {
@@ -459,6 +512,9 @@ field_modes(int argc, char **argv)
     }
     if (read) {
         return dump_memory(&target, read_addr, read_len);
+    }
+    if (exports) {
+        return dump_exports(&target, exports_base);
     }
     if (handle_rounds > 0) {
         return check_handles(&target, handle_rounds);

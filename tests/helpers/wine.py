@@ -79,6 +79,17 @@ def mmdump_sources() -> list[Path]:
     return [REPO / "tools" / "mmdump.c", *crosscc.extension_sources("win32")]
 
 
+def objdump_build_id(path: Path, bits: int = 64) -> str | None:
+    """The CodeView build id of a PE file as memmaps spells it (GUID then
+    age, in hex), from MinGW-w64's objdump, or None when it has none."""
+    import re
+
+    tool = MINGW[bits].replace("-gcc", "-objdump")
+    text = subprocess.run([tool, "-p", str(path)], capture_output=True, text=True).stdout
+    match = re.search(r"format RSDS signature ([0-9a-f]{32}) age (\d+)", text)
+    return f"{match[1]}{int(match[2]):08x}" if match else None
+
+
 def windows_path(path: Path) -> str:
     """The name Wine's Z: drive gives a path of this machine."""
     return str(PureWindowsPath("Z:\\", *path.resolve().parts[1:]))
@@ -136,10 +147,19 @@ class Wine:
             if base == "mmdump":
                 build(mmdump_sources(), out, bits=bits)
             elif base == "exports":
-                build([WINE_TESTS / "exports.c"], out, bits=bits, extra=["-shared"])
+                # --build-id: GNU ld writes a CodeView RSDS record, the
+                # build id the backend reads back from memory.
+                build(
+                    [WINE_TESTS / "exports.c"],
+                    out,
+                    bits=bits,
+                    extra=["-shared", "-Wl,--build-id"],
+                )
             elif base == "units":
-                sources = [WINE_TESTS / "units.c", NATIVE / "core" / "list.c"]
-                build([*sources, NATIVE / "core" / "target.c"], out, bits=bits)
+                # units.c includes the backend itself, for its static
+                # functions: the rest of the extension's files beside it.
+                rest = [s for s in crosscc.extension_sources("win32") if s.name != "windows.c"]
+                build([WINE_TESTS / "units.c", *rest], out, bits=bits)
             else:
                 build([WINE_TESTS / f"{base}.c"], out, bits=bits)
             self._built[name] = out

@@ -28,6 +28,7 @@ SOURCES = [
     NATIVE / "core" / "reader.c",
     NATIVE / "core" / "symindex.c",
     NATIVE / "formats" / "elf.c",
+    NATIVE / "formats" / "pe.c",
     NATIVE / "formats" / "procmaps.c",
 ]
 if sys.platform.startswith("linux"):

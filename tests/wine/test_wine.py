@@ -221,6 +221,57 @@ def test_modules_at_the_bases_the_child_reports(child, rows, module: str) -> Non
     assert any(r["perms"][2] == "x" for r in image)
 
 
+@pytest.fixture(scope="module")
+def images(wine_session, child) -> list[list[str]]:
+    result = wine_session.run(wine_session.program("mmdump"), "--images", child.pid)
+    assert result.returncode == 0, result.stderr
+    return [line.split("\t") for line in result.stdout.decode().splitlines()]
+
+
+def test_images(child, rows, images) -> None:
+    """EnumProcessModulesEx's modules with their PE headers read from the
+    child's memory: at the bases the child reports, the exe alone the main
+    image, the DLL's build id the CodeView record objdump reads in the
+    file, each image covering the regions of its allocation."""
+    by_base = {
+        int(base, 16): (int(end, 16), int(bias, 16), flags, build_id, path)
+        for base, end, bias, flags, build_id, path, _source in images
+    }
+    bases = [int(fields[0], 16) for fields in images]
+    assert bases == sorted(bases)
+    for module in ("exe", "ntdll", "kernel32", "dll"):
+        assert child.v[module] in by_base, f"{module} at {child.v[module]:#x} is not listed"
+    mains = [base for base, image in by_base.items() if "main" in image[2].split(",")]
+    assert mains == [child.v["exe"]]
+    end, bias, flags, build_id, path = by_base[child.v["dll"]]
+    assert path == winehelp.windows_path(child.dll)
+    assert build_id == winehelp.objdump_build_id(child.dll)
+    assert "memory" in flags.split(",")
+    for base, (end, bias, _flags, _id, path) in by_base.items():
+        pieces = [r for r in rows if int(r["alloc_base"], 16) == base]
+        assert pieces, f"no region of the image at {base:#x}"
+        assert all(base <= _span(r)[0] < _span(r)[1] <= end for r in pieces), path
+        assert all(r["path"] == path for r in pieces), (path, pieces[0].get("path"))
+        assert bias < 2**64
+
+
+def test_exports_equal_get_proc_address(wine_session, child) -> None:
+    """The PE reader's export table, read from the child's memory at the
+    DLL's base, gives the addresses GetProcAddress gives in the child."""
+    result = wine_session.run(
+        wine_session.program("mmdump"), "--exports", hex(child.v["dll"]), child.pid
+    )
+    assert result.returncode == 0, result.stderr
+    exports = {}
+    for line in result.stdout.decode().splitlines():
+        name, ordinal, address, forwarder = line.split("\t")
+        exports[name] = (int(ordinal), int(address, 16), forwarder)
+    for name in ("mm_test_add", "mm_test_twice", "mm_test_data"):
+        assert exports[name][1] == child.v[name], (name, exports[name], hex(child.v[name]))
+        assert exports[name][2] == "-"
+    assert sorted(o for o, _a, _f in exports.values()) == list(range(1, len(exports) + 1))
+
+
 def test_region_at_agrees_with_the_listing(wine_session, child, rows) -> None:
     maps = Maps([winehelp.region_of(r) for r in rows], child.pid)
     asked: list[int] = []
@@ -389,3 +440,26 @@ def test_wow64_child(wine_session, child32) -> None:
     # The 64-bit side of the same threads is there too, as on Windows.
     assert any(r.get("detail") == f"TEB tid {v['tid']}" for r in rows)
     assert any(r.get("detail") == "PEB" for r in rows)
+
+
+def test_wow64_images_and_exports(wine_session, child32) -> None:
+    """LIST_MODULES_ALL: the 64-bit reader sees the 32-bit modules, whose
+    PE32 headers and export table it reads from the child's memory."""
+    mmdump = wine_session.program("mmdump")
+    v = child32.v
+    result = wine_session.run(mmdump, "--images", child32.pid)
+    assert result.returncode == 0, result.stderr
+    images = {
+        int(f[0], 16): f for f in (line.split("\t") for line in result.stdout.decode().splitlines())
+    }
+    for module in ("exe", "ntdll", "kernel32", "dll"):
+        assert v[module] in images, f"the 32-bit {module} at {v[module]:#x} is not listed"
+    assert "main" in images[v["exe"]][3].split(",")
+    assert images[v["dll"]][4] == winehelp.objdump_build_id(child32.dll, bits=32)
+    result = wine_session.run(mmdump, "--exports", hex(v["dll"]), child32.pid)
+    exports = {
+        f[0]: int(f[2], 16)
+        for f in (line.split("\t") for line in result.stdout.decode().splitlines())
+    }
+    for name in ("mm_test_add", "mm_test_twice", "mm_test_data"):
+        assert exports[name] == v[name], name

@@ -38,7 +38,9 @@
 #include <tlhelp32.h>
 
 #include "core/mm.h"
+#include "core/reader.h"
 #include "core/switches.h"
+#include "formats/pe.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -469,6 +471,12 @@ static DWORD
 mapped_file_name(HANDLE process, uint64_t addr, wchar_t *buf, DWORD chars)
 {
     return GetMappedFileNameW(process, (LPVOID)(uintptr_t)addr, buf, chars);
+}
+
+static DWORD
+module_file_name(HANDLE process, uint64_t addr, wchar_t *buf, DWORD chars)
+{
+    return GetModuleFileNameExW(process, (HMODULE)(uintptr_t)addr, buf, chars);
 }
 
 static wchar_t *
@@ -1525,14 +1533,221 @@ mm_process_usage(const mm_target *target, unsigned flags, mm_list *out,
 
 /* ---- images ---- */
 
+/* Modules, at most: far above any real process's few hundred, so that the
+ * list's growth stops. */
+#define MAX_MODULES 65536
+/* EnumProcessModulesEx() fails with ERROR_PARTIAL_COPY while the loader
+ * changes the list (a process starting, a DLL being loaded): retried. */
+#define MODULE_LIST_TRIES 5
+
+/* The read callback of the PE reader: absolute addresses of the target,
+ * only whole reads succeed. */
+static int
+read_target_exact(void *ctx, uint64_t address, void *buf, size_t len)
+{
+    return read_exact(ctx, address, buf, len);
+}
+
+/* The target's modules in the loader's order, malloc'd into *modules. */
+static mm_status
+list_modules(const proc_ref *p, HMODULE **modules, DWORD *count, mm_err *err)
+{
+    DWORD capacity = 256, needed = 0;
+
+    *modules = NULL;
+    *count = 0;
+    for (int attempt = 0;;) {
+        HMODULE *list = malloc(capacity * sizeof(HMODULE));
+
+        if (list == NULL) {
+            return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+        }
+        if (!EnumProcessModulesEx(p->handle, list,
+                                  capacity * (DWORD)sizeof(HMODULE), &needed,
+                                  LIST_MODULES_ALL)) {
+            DWORD error = GetLastError();
+            free(list);
+            if (error == ERROR_PARTIAL_COPY && ++attempt < MODULE_LIST_TRIES &&
+                !proc_ended(p)) {
+                Sleep(1);
+                continue;
+            }
+            return call_failed(p, "EnumProcessModulesEx()", error, err);
+        }
+        if (needed <= capacity * sizeof(HMODULE) || capacity >= MAX_MODULES) {
+            *modules = list;
+            *count = needed / (DWORD)sizeof(HMODULE);
+            if (*count > capacity) {
+                *count = capacity;
+            }
+            return MM_OK;
+        }
+        free(list);
+        capacity = needed / (DWORD)sizeof(HMODULE) + 16;
+        if (capacity > MAX_MODULES) {
+            capacity = MAX_MODULES;
+        }
+    }
+}
+
+/* The module's file name as WTF-8 in the image list.  0, or -1 when out of
+ * memory; an image without a name gets none. */
+static int
+add_module_path(const proc_ref *p, drive_table *drives, mm_image_list *out,
+                size_t index)
+{
+    size_t chars = 0, len = 0;
+    int nomem = 0;
+    wchar_t *wide = ask_name(p->handle, out->images[index].base,
+                             module_file_name, &chars, &nomem);
+    char *text;
+    int status;
+
+    if (wide == NULL) {
+        return nomem ? -1 : 0;
+    }
+    chars = dos_name(drives, wide, chars);
+    text = wtf8_from_utf16(wide, chars, &len);
+    free(wide);
+    if (text == NULL) {
+        return -1;
+    }
+    status =
+        mm_image_list_add_text(out, text, len, &out->images[index].path_off,
+                               &out->images[index].path_len);
+    free(text);
+    return status;
+}
+
+/* One module, from the PE headers in the target's memory.  A module whose
+ * headers cannot be read (unloaded meanwhile, torn) is left out, never
+ * guessed at. */
+static mm_status
+add_module(const proc_ref *p, drive_table *drives, uint64_t base,
+           uint64_t main_base, uint32_t order, uint64_t page_size,
+           mm_image_list *out, mm_err *err)
+{
+    mm_offset_reader at_base = {read_target_exact, (void *)p, base};
+    mm_pe pe;
+    mm_err ignored;
+    mm_status status;
+    mm_image *image;
+    size_t index;
+
+    memset(&ignored, 0, sizeof(ignored));
+    status = mm_pe_open(&pe, mm_read_offset, &at_base, MM_SIZE_UNKNOWN,
+                        MM_PE_MEMORY, &ignored);
+    if (status == MM_ERR_NOMEM) {
+        return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+    if (status != MM_OK) {
+        return MM_OK;
+    }
+    image = mm_image_list_push(out);
+    if (image == NULL) {
+        mm_pe_close(&pe);
+        return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+    index = out->count - 1;
+    image->base = base;
+    image->end = base + round_up(pe.size_of_image, page_size);
+    image->bias = mm_pe_bias(&pe, base);
+    image->header = base;
+    image->format = MM_FORMAT_PE;
+    image->load_order = order;
+    /* The headers come from memory: the file may have changed since it
+     * was loaded, and the memory is what runs. */
+    image->flags = MM_IMAGE_FROM_MEMORY;
+    if (base == main_base) {
+        image->flags |= MM_IMAGE_MAIN;
+    }
+    image->build_id_len =
+        (uint8_t)mm_pe_build_id(&pe, image->build_id, sizeof(image->build_id));
+    for (uint16_t i = 0; i < pe.section_count; i++) {
+        const mm_pe_section *section = &pe.sections[i];
+        uint32_t extent =
+            section->virtual_size ? section->virtual_size : section->raw_size;
+        mm_image_segment *segment;
+
+        if (extent == 0) {
+            continue;
+        }
+        segment = mm_image_list_add_segment(out, index);
+        if (segment == NULL) {
+            mm_pe_close(&pe);
+            return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+        }
+        segment->start = base + section->virtual_address;
+        segment->end = round_up(segment->start + extent, page_size);
+        memcpy(segment->name, section->name, sizeof(section->name));
+        segment->prot = section->prot;
+    }
+    mm_pe_close(&pe);
+    if (add_module_path(p, drives, out, index) != 0) {
+        return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+    return MM_OK;
+}
+
+/* The main executable's base: PEB.ImageBaseAddress, 0 when unreadable. */
+static uint64_t
+main_image_base(const proc_ref *p)
+{
+    uint64_t peb = peb_address(p), base = 0;
+    int pointer = (int)sizeof(void *);
+
+    if (peb == 0 ||
+        read_pointer(p, peb + 2 * (uint64_t)pointer, pointer, &base) != 0) {
+        return 0;
+    }
+    return base;
+}
+
 mm_status
 mm_images(const mm_target *target, unsigned flags, mm_image_list *out,
           mm_err *err)
 {
-    (void)target;
-    (void)flags;
+    uint64_t low, high, page_size, main_base;
+    HMODULE *modules = NULL;
+    drive_table *drives = NULL;
+    DWORD count = 0;
+    proc_ref p;
+    mm_status status;
+
+    (void)flags; /* none yet */
     mm_image_list_clear(out);
-    return mm_err_set(err, MM_ERR_UNSUPPORTED, 0,
-                      "listing a process's images is not supported on this "
-                      "system yet");
+    status = proc_open(target, "finding its images", &p, err);
+    if (status != MM_OK) {
+        return status;
+    }
+    user_range(&low, &high, &page_size);
+    main_base = main_image_base(&p);
+    status = list_modules(&p, &modules, &count, err);
+    /* The drive table is 13 KiB: not on the stack of a Python thread. */
+    if (status == MM_OK && (drives = calloc(1, sizeof(*drives))) == NULL) {
+        status = mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+    for (DWORD i = 0; status == MM_OK && i < count; i++) {
+        if (i % 64 == 63 && mm_target_cancelled(target)) {
+            status = mm_err_set(err, MM_ERR_CANCELLED, 0,
+                                "the listing was cancelled");
+            break;
+        }
+        status = add_module(&p, drives, (uint64_t)(uintptr_t)modules[i],
+                            main_base, i, page_size, out, err);
+    }
+    free(modules);
+    free(drives);
+    if (status == MM_OK && mm_image_list_sort(out) != 0) {
+        status = mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+    if (status == MM_OK && proc_ended(&p)) {
+        /* It exited while its headers were read: they may be cut. */
+        status = process_gone(&p, err);
+    }
+    proc_close(&p);
+    if (status != MM_OK) {
+        mm_image_list_clear(out);
+    }
+    return status;
 }
