@@ -137,8 +137,8 @@ class Wine:
 
     def program(self, name: str) -> Path:
         """A program of the tests, built once per session: "mmdump" (64-bit),
-        "child", "exports.dll", "units", and their 32-bit builds with a
-        "32" suffix ("child32", "exports32.dll")."""
+        "child", "exports.dll", "units", "selfusage", and their 32-bit
+        builds with a "32" suffix ("child32", "exports32.dll")."""
         if name not in self._built:
             stem = name.removesuffix(".dll")
             bits = 32 if stem.endswith("32") else 64
@@ -146,6 +146,9 @@ class Wine:
             out = self.root / (name if name.endswith(".dll") else f"{name}.exe")
             if base == "mmdump":
                 build(mmdump_sources(), out, bits=bits)
+            elif base == "selfusage":
+                sources = [WINE_TESTS / "selfusage.c", *crosscc.extension_sources("win32")]
+                build(sources, out, bits=bits)
             elif base == "exports":
                 # --build-id: GNU ld writes a CodeView RSDS record, the
                 # build id the backend reads back from memory.

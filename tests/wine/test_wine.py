@@ -228,6 +228,32 @@ def images(wine_session, child) -> list[list[str]]:
     return [line.split("\t") for line in result.stdout.decode().splitlines()]
 
 
+def test_usage_on_a_known_layout(wine_session) -> None:
+    """Residency as the working set says it, on memory whose residency is
+    known: tests/wine/selfusage.c writes 8 of 16 committed pages and one
+    page of a shared section, then lists itself (Wine gives the working
+    set of the calling process only)."""
+    result = wine_session.run(wine_session.program("selfusage"))
+    lines = result.stdout.decode().splitlines()
+    assert result.returncode == 0 and lines and lines[0].startswith("ready"), result
+    v = {k: int(x, 0) for k, x in (w.split("=") for w in lines[0].split()[1:])}
+    page = v["page"]
+    figures = {}
+    for line in lines[1:]:
+        start, end, *numbers = line.split()
+        figures[int(start, 16) - v["reserve"], int(end, 16) - v["reserve"]] = tuple(
+            map(int, numbers)
+        )
+    # rss pss shared_clean private_clean private_dirty anonymous
+    written = 8 * page
+    assert figures[0, 16 * page] == (written, written, 0, 0, written, written)
+    assert figures[16 * page, 1 << 20] == (0, 0, 0, 0, 0, 0)  # reserved
+    shared = v["shared"] - v["reserve"]
+    # A section page in no other working set: private and clean in
+    # Linux's terms (the mapping is in windows.c).
+    assert figures[shared, shared + 16 * page] == (page, page, 0, page, 0, 0)
+
+
 def test_images(child, rows, images) -> None:
     """EnumProcessModulesEx's modules with their PE headers read from the
     child's memory: at the bases the child reports, the exe alone the main
