@@ -1480,7 +1480,10 @@ mm_process_usage(const mm_target *target, unsigned flags, mm_list *out,
             mm_usage_add(&total, &out->usages[i], i == 0);
         }
         user_range(&low, &high, &page_size);
-        mm_list_clear(out);
+        /* The count goes, the note of a working set refused stays. */
+        out->count = 0;
+        out->usage_count = 0;
+        out->bytes_len = 0;
         r = mm_list_push(out);
         if (r == NULL || (u = mm_list_add_usage(out, 0)) == NULL) {
             mm_list_clear(out);
