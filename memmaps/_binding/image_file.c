@@ -778,6 +778,18 @@ pe_build_id(image_file *self, uint8_t *out, size_t cap)
     return mm_pe_build_id(&self->reader.pe, out, cap);
 }
 
+/* A name from the image as str: bytes that are not UTF-8 survive as
+ * surrogates, as in match_tuple; NULL gives None. */
+static PyObject *
+pe_text(const char *text)
+{
+    if (text == NULL) {
+        Py_RETURN_NONE;
+    }
+    return PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text),
+                                "surrogateescape");
+}
+
 /* (name, vaddr, vsize, raw_offset, raw_size, characteristics, prot) of
  * each section, vaddr = ImageBase + RVA like every other value. */
 static PyObject *
@@ -792,7 +804,7 @@ pe_segments(image_file *self)
     for (size_t i = 0; i < pe->section_count; i++) {
         const mm_pe_section *s = &pe->sections[i];
         PyObject *one = Py_BuildValue(
-            "(sKkkkkk)", s->name,
+            "(NKkkkkk)", pe_text(s->name),
             (unsigned long long)(pe->image_base + s->virtual_address),
             (unsigned long)s->virtual_size, (unsigned long)s->raw_offset,
             (unsigned long)s->raw_size, (unsigned long)s->characteristics,
@@ -1684,13 +1696,14 @@ image_file_exports(image_file *self, PyObject *unused)
             continue;
         }
         if (e.forwarder != NULL) {
-            item = Py_BuildValue("(zkOs)", e.name, (unsigned long)e.ordinal,
-                                 Py_None, e.forwarder);
+            item = Py_BuildValue("(NkON)", pe_text(e.name),
+                                 (unsigned long)e.ordinal, Py_None,
+                                 pe_text(e.forwarder));
         }
         else {
-            item = Py_BuildValue("(zkKO)", e.name, (unsigned long)e.ordinal,
-                                 (unsigned long long)(pe->image_base + e.rva),
-                                 Py_None);
+            item = Py_BuildValue(
+                "(NkKO)", pe_text(e.name), (unsigned long)e.ordinal,
+                (unsigned long long)(pe->image_base + e.rva), Py_None);
         }
         if (item == NULL || PyList_Append(list, item) < 0) {
             Py_XDECREF(item);

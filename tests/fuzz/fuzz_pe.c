@@ -5,7 +5,9 @@
  * entry point: the sections and RVA translation, the CodeView record and
  * build id, the export directory, every export (each looked up again by
  * name and by ordinal, which must find it), and lookups of names the seeds
- * have and do not have.  tests/helpers/pesim.py writes the memory seeds
+ * have and do not have; and once more as a file whose source's cancelled
+ * callback says stop after a few questions, so that every path that stops
+ * half-way frees what it held.  tests/helpers/pesim.py writes the memory seeds
  * (pesim.py seeds).  The input is copied into a buffer of exactly its size
  * so that AddressSanitizer sees any read past it.  Built and run by
  * run_fuzz.sh.
@@ -98,6 +100,20 @@ exercise(mm_pe *pe)
     }
 }
 
+/* The cancelled callback: says stop once it has been asked *left times,
+ * and keeps saying so. */
+static int
+stop_after(void *ctx)
+{
+    int *left = ctx;
+
+    if (*left <= 0) {
+        return 1;
+    }
+    --*left;
+    return 0;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -119,6 +135,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 exercise(&pe);
                 mm_pe_close(&pe);
             }
+        }
+    }
+    for (int after = 0; after < 3; after++) {
+        int left = after;
+        mm_source source = {.read = mm_read_buffer,
+                            .ctx = &buffer,
+                            .size = size,
+                            .cancelled = stop_after,
+                            .cancel_ctx = &left};
+        mm_pe pe;
+        mm_err err;
+        if (mm_pe_open_source(&pe, &source, 0, &err) == MM_OK) {
+            exercise(&pe);
+            mm_pe_close(&pe);
         }
     }
     free(copy);

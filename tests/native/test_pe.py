@@ -534,6 +534,35 @@ def test_unknown_size(pedump: Pedump, build: Builder) -> None:
     assert known.stdout == unknown.stdout
 
 
+WINE_DLLS = {
+    "x86_64": Path("/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"),
+    "i686": Path("/usr/lib/i386-linux-gnu/wine/i386-windows"),
+}
+
+
+@pytest.mark.parametrize("name", ["kernel32.dll", "ntdll.dll", "user32.dll", "ws2_32.dll"])
+@pytest.mark.parametrize("arch", ["x86_64", "i686"])
+def test_wine_dlls(pedump: Pedump, arch: str, name: str) -> None:
+    """The DLLs Wine ships (PE files of a thousand exports or more, many of
+    kernel32's forwarded to NTDLL), against objdump."""
+    path = WINE_DLLS[arch] / name
+    if not path.is_file():
+        pytest.skip(f"no {path} (apt-get install wine64 / wine32)")
+    dump = compare_with_objdump(pedump, path)
+    assert dump.exports_line is not None and int(dump.exports_line["count"]) > 100
+    if name == "kernel32.dll":
+        assert any(e.get("forwarder", "").startswith("NTDLL.") for e in dump.exports)
+    # Lookups by name (a binary search of the sorted name table) find what
+    # the listing has, from the first name to the last.
+    named = [e for e in dump.exports if "name" in e]
+    sample = named[:: max(1, len(named) // 29)][:29] + named[-1:]
+    looked = pedump.run("--no-exports", path, *(e["name"] for e in sample), "~no_such")
+    for e in sample:
+        found = looked.lookup(e["name"])
+        assert found is not None and found["ordinal"] == e["ordinal"] and found["rva"] == e["rva"]
+    assert looked.lookup("~no_such") is None
+
+
 # --------------------------------------------------------------------------
 # Images in memory
 # --------------------------------------------------------------------------
