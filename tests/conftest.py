@@ -55,3 +55,17 @@ def spawn():
     yield _spawn
     for p in procs:
         procutil.stop(p)
+
+
+@pytest.fixture(scope="session")
+def wine_session():
+    """A private WINEPREFIX for the session (tests/helpers/wine.py), or a
+    skip that says what is missing; the wineserver is stopped at the end."""
+    from tests.helpers import wine
+
+    why = wine.missing()
+    if why is not None:
+        pytest.skip(why)
+    session = wine.new_session()
+    yield session
+    session.close()

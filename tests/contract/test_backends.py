@@ -4,9 +4,10 @@
 - macos records: the portable half of the macOS backend on the recorded
   vm_region_submap_info_64 records in tests/fixtures/darwin, through
   tools/darwinrecords.c (no Mac here: the Mach calls themselves do not run).
-- the C core alone: tools/mmdump.c's text, read back, as the Windows
-  backend's driver will be checked under Wine.
-- windows: the backend is not built yet; its case says so.
+- the C core alone: tools/mmdump.c's text, read back.
+- windows: the Windows backend's driver, tools/mmdump.c built with
+  MinGW-w64, run under Wine on itself and on tests/wine/child.c; its
+  --fields lines read back into Regions.
 """
 
 from __future__ import annotations
@@ -162,16 +163,56 @@ def test_macos_records(darwinrecords: Path, fixture: str) -> None:
     _assert_none(contract.lookup_problems(maps, maps.at))
 
 
-# -- not yet built ------------------------------------------------------------
+# -- windows, under Wine -------------------------------------------------------
 
 
-def test_windows_backend() -> None:
-    if not (NATIVE / "backends" / "windows.c").exists():
-        pytest.skip(
-            "no Windows backend yet (memmaps/native/backends/windows.c): "
-            "its contract run under Wine comes with it"
+def _wine_fields(wine_session, *args: object) -> list[dict[str, str]]:
+    from tests.helpers import wine
+
+    result = wine_session.run(wine_session.program("mmdump"), "--fields", *args)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    return wine.parse_fields(result.stdout.decode("utf-8", "surrogatepass"))
+
+
+@pytest.mark.parametrize("who", ["self", "child"])
+def test_windows_backend(wine_session, who: str, tmp_path: Path) -> None:
+    """The Windows backend's driver (tools/mmdump.c built with MinGW-w64
+    from setup.py's win32 files) under Wine: its listing (of itself and of
+    a child) and its lookups (in the child) read back into Regions hold the
+    contract, and a missing process is told apart."""
+    from tests.helpers import wine
+
+    missing = wine_session.run(wine_session.program("mmdump"), "--fields", 0x7FFFFFF0)
+    assert missing.returncode == 3 and b"does not exist" in missing.stderr
+    child = None
+    pid: list[object] = []
+    if who == "child":
+        child = wine_session.launch_ready(
+            wine_session.program("child"),
+            wine.windows_path(tmp_path),
+            wine.windows_path(wine_session.program("exports.dll")),
         )
-    pytest.fail("the Windows backend exists: run the contract under Wine here")
+        pid = [child.pid]
+    try:
+        rows = _wine_fields(wine_session, "--usage", *pid)
+        maps = Maps([wine.region_of(row) for row in rows], child.pid if child else 1)
+        assert len(maps) > 20
+        _assert_none(contract.listing_problems(maps))
+        if child is None:
+            # Each run of the driver is a new process with a map of its
+            # own: its lookups are checked on the child, which holds still.
+            return
+        asked: list[int] = []
+        contract.lookup_problems(maps, lambda addr: asked.append(addr))
+        words = [word for addr in asked for word in ("--at", hex(addr))]
+        found = {}
+        for row in _wine_fields(wine_session, *words, *pid):
+            at = int(row.pop("at"), 16)
+            found[at] = wine.region_of(row) if row else None
+        _assert_none(contract.lookup_problems(maps, found.__getitem__))
+    finally:
+        if child is not None:
+            child.stop()
 
 
 def test_the_contract_catches_a_broken_listing() -> None:

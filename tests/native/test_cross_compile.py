@@ -8,7 +8,9 @@ none, everything else for all), with zig from the PyPI ``ziglang`` package.
 Compiling only (-c) needs no runtime from zig's cache, so this stays fast
 even on a cold cache.  tools/mmdump.c is also linked with the files setup.py
 builds the extension from on macOS, for both macOS targets: the backend's
-Mach and libproc calls must resolve against libSystem.
+Mach and libproc calls must resolve against libSystem; and with the files
+it builds from on Windows, by zig and by Debian's MinGW-w64 GCC (64-bit
+and 32-bit), into PE executables that import the backend's calls.
 """
 
 from __future__ import annotations
@@ -254,3 +256,56 @@ def test_core_compiles_for_macos(target: str, tmp_path: Path) -> None:
         )
         assert result.returncode == 0, crosscc.describe(result)
         assert (tmp_path / f"{source.stem}.o").stat().st_size > 0
+
+
+# PE: the COFF machine of each Windows build, and the system calls the
+# backend must import (psapi's through kernel32's K32 names).
+PE_MACHINES = {"x86_64": 0x8664, "i686": 0x014C}
+WINDOWS_IMPORTS = (
+    b"VirtualQueryEx",
+    b"ReadProcessMemory",
+    b"OpenProcess",
+    b"K32GetMappedFileNameW",
+    b"K32QueryWorkingSetEx",
+    b"K32EnumProcessModulesEx",
+    b"CreateToolhelp32Snapshot",
+)
+
+
+def _check_windows_exe(data: bytes, arch: str) -> None:
+    assert data[:2] == b"MZ", "not a PE executable"
+    pe_offset = struct.unpack_from("<I", data, 0x3C)[0]
+    assert data[pe_offset : pe_offset + 4] == b"PE\0\0"
+    machine = struct.unpack_from("<H", data, pe_offset + 4)[0]
+    assert machine == PE_MACHINES[arch], f"machine {machine:#x}, not {arch}"
+    for name in WINDOWS_IMPORTS:
+        assert name in data, f"{name.decode()} is not imported: not the Windows backend?"
+
+
+def test_mmdump_links_for_windows_with_zig(tmp_path: Path) -> None:
+    """tools/mmdump.c with the extension's Windows files, linked by zig
+    against its MinGW-w64 runtime (the first link builds that runtime into
+    zig's cache: about 80 s on 2 cores, once per machine)."""
+    crosscc.require_zig()
+    sources = [crosscc.REPO / "tools" / "mmdump.c", *crosscc.extension_sources("win32")]
+    assert crosscc.NATIVE_DIR / "backends" / "windows.c" in sources
+    output = tmp_path / "mmdump.exe"
+    proc = crosscc.link(sources, output, "x86_64-windows-gnu")
+    status = proc.returncode
+    assert status == 0, "mmdump does not link for Windows\n" + crosscc.describe(proc)
+    _check_windows_exe(output.read_bytes(), "x86_64")
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "i686"])
+def test_mmdump_builds_with_mingw(arch: str, tmp_path: Path) -> None:
+    """The same files with Debian's MinGW-w64 GCC, warnings as errors, for
+    64-bit and 32-bit Windows."""
+    compiler = shutil.which(f"{arch}-w64-mingw32-gcc")
+    if compiler is None:
+        pytest.skip(f"{arch}-w64-mingw32-gcc is not installed (gcc-mingw-w64)")
+    sources = [crosscc.REPO / "tools" / "mmdump.c", *crosscc.extension_sources("win32")]
+    output = tmp_path / "mmdump.exe"
+    command = [compiler, *crosscc.CFLAGS, f"-I{crosscc.NATIVE_DIR}", *map(str, sources)]
+    result = subprocess.run([*command, "-o", str(output)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    _check_windows_exe(output.read_bytes(), arch)

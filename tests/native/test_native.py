@@ -24,9 +24,11 @@ NATIVE = ROOT / "memmaps" / "native"
 SOURCES = [
     ROOT / "tools" / "mmdump.c",
     NATIVE / "core" / "list.c",
+    NATIVE / "core" / "names.c",
     NATIVE / "core" / "reader.c",
     NATIVE / "core" / "symindex.c",
     NATIVE / "formats" / "elf.c",
+    NATIVE / "formats" / "pe.c",
     NATIVE / "formats" / "procmaps.c",
 ]
 if sys.platform.startswith("linux"):

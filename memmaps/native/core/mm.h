@@ -18,6 +18,15 @@
 extern "C" {
 #endif
 
+/* The printf the messages are formatted with.  MinGW's GCC takes "printf"
+ * for msvcrt's, which has no %zu; in C99 and later MinGW's headers use
+ * their own C99 printf (__USE_MINGW_ANSI_STDIO), which gnu_printf names. */
+#if defined(__MINGW32__) && !defined(__clang__)
+#define MM_PRINTF_STYLE gnu_printf
+#else
+#define MM_PRINTF_STYLE printf
+#endif
+
 /* Protection bits, as in mm_region.prot and mm_region.max_prot. */
 enum {
     MM_PROT_READ = 1,
@@ -411,7 +420,7 @@ int mm_list_set_name(mm_list *list, size_t index, const char *name,
 /* Says why the listing is incomplete (printf-formatted); 0 on success. */
 int mm_list_set_partial(mm_list *list, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 2, 3)))
+    __attribute__((format(MM_PRINTF_STYLE, 2, 3)))
 #endif
     ;
 /* Moves the bytes the regions and usage records point at (names, VmFlags,
@@ -443,7 +452,7 @@ const char *mm_usage_field_name(mm_usage_field field);
 mm_status mm_err_set(mm_err *err, mm_status status, int os_errno,
                      const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 4, 5)))
+    __attribute__((format(MM_PRINTF_STYLE, 4, 5)))
 #endif
     ;
 
