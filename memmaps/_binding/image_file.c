@@ -573,16 +573,21 @@ macho_segment_of(const mm_macho *macho, uint64_t vmaddr)
     return NULL;
 }
 
+/* A symbol's address while an address index is made (Mach-O and PE record
+ * no sizes: each symbol is sized by the next one), with its place in the
+ * image's table and, for Mach-O, its section. */
 typedef struct {
     uint64_t value;
     uint32_t id;
     uint8_t section;
-} macho_point;
+} symbol_point;
 
+/* By address, then by place in the table, so aliases keep the table's
+ * order whatever qsort does. */
 static int
-macho_point_order(const void *a, const void *b)
+symbol_point_order(const void *a, const void *b)
 {
-    const macho_point *x = a, *y = b;
+    const symbol_point *x = a, *y = b;
 
     if (x->value != y->value) {
         return x->value < y->value ? -1 : 1;
@@ -604,7 +609,7 @@ macho_index(image_file *self, mm_err *err)
     int has_next[256];
     uint64_t last_start[256];
     int has_last[256];
-    macho_point *points;
+    symbol_point *points;
     mm_symaddr *entries;
     mm_source source = source_for_reader(&self->source);
     mm_status status;
@@ -641,7 +646,7 @@ macho_index(image_file *self, mm_err *err)
         points[n].section = sym.section;
         n++;
     }
-    qsort(points, n, sizeof(*points), macho_point_order);
+    qsort(points, n, sizeof(*points), symbol_point_order);
     entries = malloc((n ? n : 1) * sizeof(*entries));
     if (entries == NULL) {
         free(points);
@@ -652,7 +657,7 @@ macho_index(image_file *self, mm_err *err)
     /* From the highest address down, the start of the next higher symbol
      * of each section (aliases at one address share their end). */
     for (size_t i = n; i-- > 0;) {
-        const macho_point *p = &points[i];
+        const symbol_point *p = &points[i];
         const mm_macho_segment *segment = macho_segment_of(macho, p->value);
         mm_symaddr *e = &entries[i];
         const char *name;
@@ -873,22 +878,6 @@ pe_symbol(image_file *self, const char *name, uint64_t dynamic_bias,
     return MM_OK;
 }
 
-typedef struct {
-    uint64_t value;
-    uint32_t id;
-} pe_point;
-
-static int
-pe_point_order(const void *a, const void *b)
-{
-    const pe_point *x = a, *y = b;
-
-    if (x->value != y->value) {
-        return x->value < y->value ? -1 : 1;
-    }
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
 /* The named exports that are this image's own code or data, by address:
  * each holds the addresses up to the next one, and never past the end of
  * its section. */
@@ -898,7 +887,7 @@ pe_index(image_file *self, mm_err *err)
     mm_pe *pe = &self->reader.pe;
     mm_source source = source_for_reader(&self->source);
     size_t count = 0, n = 0;
-    pe_point *points;
+    symbol_point *points;
     mm_symaddr *entries;
     mm_status status;
 
@@ -940,16 +929,17 @@ pe_index(image_file *self, mm_err *err)
         }
         points[n].value = pe->image_base + e.rva;
         points[n].id = (uint32_t)i;
+        points[n].section = 0;
         n++;
     }
-    qsort(points, n, sizeof(*points), pe_point_order);
+    qsort(points, n, sizeof(*points), symbol_point_order);
     entries = malloc((n ? n : 1) * sizeof(*entries));
     if (entries == NULL) {
         free(points);
         return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
     }
     for (size_t i = n, next = n; i-- > 0;) {
-        const pe_point *p = &points[i];
+        const symbol_point *p = &points[i];
         uint32_t rva = (uint32_t)(p->value - pe->image_base);
         const mm_pe_section *s = mm_pe_section_at(pe, rva);
         mm_symaddr *e = &entries[i];
