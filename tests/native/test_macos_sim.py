@@ -573,6 +573,10 @@ def hostile_scenarios() -> dict[str, ms.Scenario]:
         cases[name] = ms.Scenario().set(pid=PID, caller_is_target=1)
         return cases[name]
 
+    s = new("backwards")  # the kernel reports a region below the address asked
+    s.entry(0x1000, 0x1000, prot=3)
+    s.entry(0x2000, 0x1000, prot=3, report_start=0x1000)
+    s.entry(0x9000, 0x1000, prot=3)
     s = new("cyclic-submap")
     loop = s.new_map()
     s.entry(0x10_0000, 0x10_0000, submap=loop)

@@ -417,6 +417,7 @@ walk_task(const task_ref *t, uint64_t from, int only_one, unsigned flags,
         mach_msg_type_number_t count = VM_REGION_SUBMAP_INFO_COUNT_64;
         mach_vm_size_t size = 0;
         natural_t reached = depth;
+        mach_vm_address_t asked = address;
         kern_return_t kr;
         mm_status status;
 
@@ -428,6 +429,17 @@ walk_task(const task_ref *t, uint64_t from, int only_one, unsigned flags,
         }
         if (kr != KERN_SUCCESS) {
             return mach_failed(t, kr, "mach_vm_region_recurse()", err);
+        }
+        if (address < asked && size <= asked - address) {
+            /* The region that holds asked, or the next, cannot end at or
+             * below it; going back would walk the same regions again,
+             * forever. */
+            return mm_err_set(err, MM_ERR_OS, 0,
+                              "mach_vm_region_recurse() answered for process "
+                              "%ld with a region ending at 0x%llx, at or "
+                              "below the address asked (0x%llx)",
+                              t->asked, (unsigned long long)(address + size),
+                              (unsigned long long)asked);
         }
         if (only_one && address > from) {
             break; /* from is in a gap: this is the next region */
