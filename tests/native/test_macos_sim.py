@@ -460,7 +460,7 @@ def test_root_refused_names_the_hardened_runtime(package: Path, tmp_path: Path) 
     assert "even root" in out["images"]["message"]
 
 
-@pytest.mark.parametrize("calls", [3, 8, 20])
+@pytest.mark.parametrize("calls", [3, 8, 20, 40])
 def test_process_gone_mid_walk(package: Path, tmp_path: Path, calls: int) -> None:
     # The target exits after some calls: whatever was read is not a
     # listing of it (the port turns into a dead name: MACH_SEND_INVALID_DEST).

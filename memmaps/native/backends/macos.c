@@ -541,7 +541,8 @@ static mm_status read_images(const task_ref *t, mm_image_list *out,
  * images (__TEXT, __DATA_CONST ... of the dylibs of the shared cache have
  * no vnode for proc_pidinfo() to name), as vmmap does.  Only when some
  * region lacks a name; a failure to read the images leaves the names as
- * the OS gave them, and only running out of memory is an error. */
+ * the OS gave them; running out of memory and the process ending are
+ * errors. */
 static mm_status
 name_from_images(const task_ref *t, mm_list *out, mm_err *err)
 {
@@ -562,6 +563,13 @@ name_from_images(const task_ref *t, mm_list *out, mm_err *err)
     if (status == MM_ERR_NOMEM) {
         mm_image_list_free(&images);
         return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+    if (status == MM_ERR_NO_PROCESS || status == MM_ERR_ZOMBIE) {
+        /* It exited while its images were read: the listing is of a
+         * process that no longer is, as when it exits during the walk. */
+        mm_image_list_free(&images);
+        *err = ignored;
+        return status;
     }
     if (status == MM_OK) {
         status = mm_macho_name_regions(out, &images, err);
