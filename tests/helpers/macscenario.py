@@ -13,6 +13,7 @@ decimal):
     pidinfo_errno E / pidinfo_neighbour 0|1 / pidinfo_size N
     pid_for_task N / rusage_errno E
     dyld ADDR FORMAT / dyld_kr KR                 task_info(TASK_DYLD_INFO)
+    region_kr KR                                  mach_vm_region_recurse() fails
     map ID                                        the entries that follow are
                                                   map ID's (0: the task's)
     entry START SIZE key=value...                 one vm_map_entry (keys:

@@ -96,7 +96,21 @@ def _compile(command: list[str], cwd: Path | None = None) -> None:
         raise RuntimeError(f"{' '.join(command)}\n{proc.stderr}")
 
 
+def _workdir(final: Path) -> Path:
+    """Where a build is made: a fresh folder renamed to final when done, so
+    that a half-made build is never taken; with coverage, final itself,
+    since gcov's counts are written beside the objects where they were
+    compiled."""
+    if coverage():
+        shutil.rmtree(final, ignore_errors=True)
+        final.mkdir()
+        return final
+    return Path(tempfile.mkdtemp(dir=cache_root()))
+
+
 def _publish(tmp: Path, final: Path) -> Path:
+    if tmp == final:
+        return final
     try:
         tmp.rename(final)
     except OSError:  # another session made it first
@@ -104,30 +118,32 @@ def _publish(tmp: Path, final: Path) -> Path:
     return final
 
 
+def _objects(sources: list[Path], flags: list[str], folder: Path) -> list[Path]:
+    include = sysconfig.get_paths()["include"]
+    objects = []
+    for source in sources:
+        # _core.c builds its Linux-only calls under __linux__: as on a Mac,
+        # they are left out.
+        system = ["-U__linux__"] if source.name == "_core.c" else []
+        objects.append(folder / f"{len(objects):02d}-{source.stem}.o")
+        command = ["gcc", *flags, *system, "-c", "-I", str(INCLUDE), "-I", str(NATIVE)]
+        command += ["-I", include, str(source), "-o", str(objects[-1])]
+        _compile(command, cwd=folder)
+    return objects
+
+
 def mmdump() -> Path:
     """tools/mmdump.c over the real backend and the simulation, with
     AddressSanitizer (leaks included) and UndefinedBehaviorSanitizer."""
-    flags = [*COMMON, *SANITIZERS, *(["--coverage"] if coverage() else [])]
+    # Unoptimized for coverage, so that every line's count is its own.
+    flags = [*COMMON, *SANITIZERS, *(["--coverage", "-O0"] if coverage() else [])]
     folder = cache_root() / f"mmdump-{_key(flags)}"
     binary = folder / "mmdump"
-    if binary.exists():
+    if binary.exists() and not coverage():
         return binary
-    tmp = Path(tempfile.mkdtemp(dir=cache_root()))
-    sources = [ROOT / "tools" / "mmdump.c", *native_sources()]
-    _compile(
-        [
-            "gcc",
-            *flags,
-            "-I",
-            str(INCLUDE),
-            "-I",
-            str(NATIVE),
-            *map(str, sources),
-            "-o",
-            str(tmp / "mmdump"),
-        ],
-        cwd=tmp,
-    )
+    tmp = _workdir(folder)
+    objects = _objects([ROOT / "tools" / "mmdump.c", *native_sources()], flags, tmp)
+    _compile(["gcc", *flags, *map(str, objects), "-o", str(tmp / "mmdump")], cwd=tmp)
     return _publish(tmp, folder) / "mmdump"
 
 
@@ -137,71 +153,32 @@ def package() -> Path:
     sanitize = os.environ.get("MEMMAPS_SANITIZE")
     flags = [*COMMON, "-fPIC", "-fvisibility=hidden"]
     if sanitize:
-        flags += [
-            f"-fsanitize={sanitize}",
-            "-fno-omit-frame-pointer",
-            "-g",
-            "-O1",
-            "-fno-sanitize-recover=undefined",
-        ]
+        flags += [f"-fsanitize={sanitize}", "-fno-omit-frame-pointer", "-g", "-O1"]
+        flags += ["-fno-sanitize-recover=undefined"]
     else:
         flags += ["-O1", "-g"]
     if coverage():
-        flags += ["--coverage"]
+        flags += ["--coverage", "-O0"]
     python_files = sorted(
         p.relative_to(ROOT)
         for p in (ROOT / "memmaps").rglob("*")
         if p.is_file() and p.suffix in (".py", ".pyi", ".typed") and "__pycache__" not in p.parts
     )
-    folder = (
-        cache_root()
-        / f"package-{_key(flags, [(str(p), (ROOT / p).read_bytes()) for p in python_files])}"
-    )
-    if (folder / "memmaps").exists():
+    key = _key(flags, [(str(p), (ROOT / p).read_bytes()) for p in python_files])
+    folder = cache_root() / f"package-{key}"
+    if (folder / "memmaps").exists() and not coverage():
         return folder
-    tmp = Path(tempfile.mkdtemp(dir=cache_root()))
+    tmp = _workdir(folder)
     for relative in python_files:
         (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / relative, tmp / relative)
-    suffix = sysconfig.get_config_var("EXT_SUFFIX")
-    include = sysconfig.get_paths()["include"]
-    objects = []
-    for source in [
+    sources = [
         ROOT / "memmaps" / "_core.c",
         *sorted((ROOT / "memmaps" / "_binding").glob("*.c")),
         *native_sources(),
-    ]:
-        # _core.c builds its Linux-only calls under __linux__: as on a Mac,
-        # they are left out.
-        system = ["-U__linux__"] if source.name == "_core.c" else []
-        objects.append(tmp / f"{len(objects)}-{source.stem}.o")
-        _compile(
-            [
-                "gcc",
-                *flags,
-                *system,
-                "-c",
-                "-I",
-                str(INCLUDE),
-                "-I",
-                str(NATIVE),
-                "-I",
-                include,
-                str(source),
-                "-o",
-                str(objects[-1]),
-            ],
-            cwd=tmp,
-        )
-    _compile(
-        [
-            "gcc",
-            *flags,
-            "-shared",
-            *map(str, objects),
-            "-o",
-            str(tmp / "memmaps" / f"_core{suffix}"),
-        ],
-        cwd=tmp,
-    )
+    ]
+    objects = _objects(sources, flags, tmp)
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    target = tmp / "memmaps" / f"_core{suffix}"
+    _compile(["gcc", *flags, "-shared", *map(str, objects), "-o", str(target)], cwd=tmp)
     return _publish(tmp, folder)

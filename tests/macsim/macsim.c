@@ -101,6 +101,7 @@ static struct {
     uint64_t dyld_addr;
     int dyld_format;
     kern_return_t dyld_kr;
+    kern_return_t region_kr; /* every mach_vm_region_recurse() fails so */
     /* The maps. */
     sim_entry *entries;
     size_t entry_count, entry_cap;
@@ -521,6 +522,7 @@ parse_line(char *line, uint32_t *map)
     SET("vm_info_count", vm_info_count, mach_msg_type_number_t)
     SET("region_count_lie", region_count_lie, long)
     SET("dyld_kr", dyld_kr, kern_return_t)
+    SET("region_kr", region_kr, kern_return_t)
 #undef SET
     return -1;
 }
@@ -893,6 +895,9 @@ mach_vm_region_recurse(vm_map_t target_task, mach_vm_address_t *address,
     kr = task_port_check(target_task);
     if (kr != KERN_SUCCESS) {
         return kr;
+    }
+    if (sim.region_kr != KERN_SUCCESS) {
+        return sim.region_kr;
     }
     if (*info_count < VM_REGION_SUBMAP_INFO_V0_COUNT_64) {
         return KERN_INVALID_ARGUMENT;

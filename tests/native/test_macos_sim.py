@@ -88,7 +88,15 @@ import ctypes, json, sys, warnings
 import memmaps
 assert memmaps._core.BACKEND == "macos", memmaps._core.BACKEND
 lib = ctypes.CDLL(memmaps._core.__file__)
-out = {}
+out = {"reports": []}
+def report():
+    buf = ctypes.create_string_buffer(1024)
+    lib.macsim_report(buf, 1024)
+    return buf.value.decode()
+def load(path):
+    # Another scenario in the same child: what the last one left counts.
+    out["reports"].append(report())
+    assert lib.macsim_load(path.encode()) == 0, path
 def catch(call):
     try:
         return call()
@@ -98,16 +106,20 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     exec(compile(sys.argv[1], "<scenario>", "exec"))
 out["warnings"] = [str(w.message) for w in caught]
-buf = ctypes.create_string_buffer(1024)
-lib.macsim_report(buf, 1024)
-out["report"] = buf.value.decode()
+out["report"] = report()
 print(json.dumps(out, default=repr))
 """
 
 
-def run_api(package: Path, scenario: ms.Scenario, tmp_path: Path, code: str) -> dict[str, Any]:
+def run_api(
+    package: Path,
+    scenario: ms.Scenario,
+    tmp_path: Path,
+    code: str,
+    env_extra: dict[str, str] | None = None,
+) -> dict[str, Any]:
     path = scenario.save(tmp_path / "scenario.txt")
-    env = dict(os.environ)
+    env = dict(os.environ, **(env_extra or {}))
     env["PYTHONPATH"] = str(package)
     env["MACSIM_SCENARIO"] = str(path)
     proc = subprocess.run(
@@ -121,7 +133,8 @@ def run_api(package: Path, scenario: ms.Scenario, tmp_path: Path, code: str) -> 
     )
     assert proc.returncode == 0, proc.stderr
     out: dict[str, Any] = json.loads(proc.stdout.splitlines()[-1])
-    check_accounting(report_fields(out["report"]))
+    for text in [*out["reports"], out["report"]]:
+        check_accounting(report_fields(text))
     return out
 
 
@@ -325,7 +338,19 @@ def test_arm64_through_the_api(package: Path, tmp_path: Path) -> None:
         s = memmaps.symbolize(None, {LIBC_LOAD + 0x800 + 16 + 4})
         out["symbolized"] = (s.name, s.offset)
         out["header"] = memmaps.read_memory(None, {LIBC_LOAD}, 4).hex()
+        out["empty"] = memmaps.read_memory(None, {LIBC_LOAD}, 0).hex()
+        def cut():
+            try:
+                memmaps.read_memory(None, {EXE_TEXT + 3 * PAGE16 - 16}, 64)
+            except memmaps.errors.MemoryReadError as e:
+                return e.read
+        out["cut"] = cut()
+        try:
+            memmaps.read_memory(None, 2**64 - 16, 32)
+        except ValueError as e:
+            out["top"] = str(e)
         out["usage_rss"] = memmaps.usage().rss
+        out["footprint"] = dict(memmaps.usage().extra)
         p = memmaps.Process()
         out["process_regions"] = len(p.regions())
     """,
@@ -343,9 +368,15 @@ def test_arm64_through_the_api(package: Path, tmp_path: Path) -> None:
     assert out["main"] == EXE_TEXT + 0x800
     assert out["symbolized"] == ["printf", 4]
     assert out["header"] == "cffaedfe"
+    assert out["empty"] == ""
+    # The last 16 bytes of the executable's __LINKEDIT, then the gap after
+    # it: the bytes before the gap are what could be read.
+    assert out["cut"] == 16
+    assert "past the end of the address space" in out["top"]
     # Resident pages by hand: 3 + 3 (exe, dyld) + 8 + 2 + 3 + 3 (shared).
     assert out["usage_rss"] == (3 + 3 + 8 + 2 + 3 + 3) * PAGE16
     assert out["process_regions"] == len(ARM64_REGIONS)
+    assert out["footprint"] == {"phys_footprint": 0x12_3000}  # task_info(TASK_VM_INFO)
 
 
 # --------------------------------------------------------------------------
@@ -500,9 +531,12 @@ def test_zombie(package: Path, tmp_path: Path) -> None:
     assert out["images"]["error"] == "ZombieProcess"
 
 
-def test_process_that_never_was(mmdump: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("pid", [PID + 1, 0, 2**31])
+@pytest.mark.parametrize("images", [False, True])
+def test_process_that_never_was(mmdump: Path, tmp_path: Path, pid: int, images: bool) -> None:
+    # 0 is the kernel's, and a pid_t cannot hold 2**31: no such process.
     scenario, _ = arm64_process(self_target=False)
-    proc, _ = run_mmdump(mmdump, scenario, tmp_path, str(PID + 1))
+    proc, _ = run_mmdump(mmdump, scenario, tmp_path, *(["--images"] if images else []), str(pid))
     assert proc.returncode == 1 and "does not exist" in proc.stderr
 
 
@@ -605,6 +639,12 @@ def hostile_scenarios() -> dict[str, ms.Scenario]:
         swapped=0xFFFF_FFFF,
         vnode=(1, 2, "/x" * 700),
     )
+    s = new("below")  # proc_pidinfo() answers with a region that ends below
+    s.entry(0x1000, 0x1000, prot=3)
+    s.entry(0x3000, 0x1000, prot=3, report_start=0x1000, report_size=0x800)
+    s = new("image-at-the-top")  # dyld lists an image whose header would wrap
+    s.entry(0x10_0000, 0x4000, prot=3)
+    ms.dyld_records(s, 0x10_0000, [(0xFFFF_FFFF_FFFF_FFF0, "/top")], dyld=None)
     s = new("dyld-garbage")
     s.entry(0x1000, 0x10000, prot=3)
     s.set(dyld="0x1000 1")
@@ -629,19 +669,158 @@ def test_hostile_kernel(mmdump: Path, tmp_path: Path, name: str, what: str) -> N
         assert proc.stderr.startswith("mmdump: "), proc.stderr
 
 
-def test_hostile_through_the_api(package: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("port", ["task port", "refused"])
+def test_hostile_through_the_api(package: Path, tmp_path: Path, port: str) -> None:
     for name, scenario in hostile_scenarios().items():
         folder = tmp_path / name
         folder.mkdir()
+        if port == "refused":
+            scenario.set(caller_is_target=0, tfp="refuse 5")
+        pid = "None" if port == "task port" else str(PID)
         run_api(
             package,
             scenario,
             folder,
-            """
-            out["regions"] = catch(lambda: len(memmaps.regions()))
-            out["images"] = catch(lambda: len(memmaps.images()))
-            out["usage"] = catch(lambda: memmaps.usage().rss)
-            out["at"] = catch(lambda: memmaps.region_at(None, 0x1800))
-            out["read"] = catch(lambda: memmaps.read_memory(None, 0x1000, 0x3000))
-        """,
+            f"""
+            out["regions"] = catch(lambda: len(memmaps.regions({pid})))
+            out["images"] = catch(lambda: len(memmaps.images({pid})))
+            out["usage"] = catch(lambda: memmaps.usage({pid}).rss)
+            out["at"] = catch(lambda: memmaps.region_at({pid}, 0x1800))
+            out["at2"] = catch(lambda: memmaps.region_at({pid}, 0x3800))
+            out["read"] = catch(lambda: memmaps.read_memory({pid}, 0x1000, 0x3000))
+            """,
         )
+
+
+# --------------------------------------------------------------------------
+# Every call of the backend's as the last before the target ends: whichever
+# call meets the end, the answer is NoSuchProcess (or ZombieProcess), or a
+# whole answer when it all came before.  One child, a scenario per count.
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("end", ["gone", "zombie"])
+@pytest.mark.parametrize("port", ["task port", "refused"])
+def test_the_end_at_every_call(package: Path, tmp_path: Path, end: str, port: str) -> None:
+    paths = []
+    for calls in range(0, 90):
+        scenario, _ = arm64_process(self_target=False)
+        scenario.set(ends_after=f"{calls} {end}")
+        if port == "refused":
+            scenario.set(tfp="refuse 5", pidinfo_neighbour=0)
+        paths.append(str(scenario.save(tmp_path / f"s{calls}.txt")))
+    out = run_api(
+        package,
+        ms.Scenario(),
+        tmp_path,
+        f"""
+        out["answers"] = []
+        for path in {paths!r}:
+            for call in ("regions", "images", "usage", "region_at"):
+                load(path)
+                if call == "regions":
+                    got = catch(lambda: [r.start for r in memmaps.regions({PID})])
+                elif call == "images":
+                    got = catch(lambda: [i.base for i in memmaps.images({PID})])
+                elif call == "usage":
+                    got = catch(lambda: memmaps.usage({PID}).rss)
+                else:
+                    got = catch(lambda: memmaps.region_at({PID}, {TINY}).start)
+                out["answers"].append((call, got))
+        """,
+    )
+    errors = {"gone": "NoSuchProcess", "zombie": "ZombieProcess"}
+    whole = {
+        "regions": [r[0] for r in ARM64_REGIONS]
+        if port == "task port"
+        else [r[0] for r in ARM64_REGIONS[:11]] + [SHARED_ARM64],
+        "images": [EXE_TEXT, DYLD_TEXT, LIBC_LOAD],
+        "region_at": TINY,
+    }
+    seen = set()
+    for call, got in out["answers"]:
+        if isinstance(got, dict):
+            # A zombie may be met as gone first: a dead task port is all the
+            # Mach calls can tell.
+            allowed = {errors[end], "NoSuchProcess"}
+            if port == "refused" and call == "images":
+                allowed.add("AccessDenied")
+            assert got["error"] in allowed, (call, got)
+            seen.add((call, got["error"]))
+        elif call == "images" and port == "refused":
+            raise AssertionError(f"images without the task port: {got}")
+        elif call != "usage":
+            assert got == whole[call], (call, got)
+        else:
+            seen.add((call, "whole"))
+    # The end was met by every call at least once, and each call was whole
+    # once everything came before it.
+    for call in ("regions", "usage", "region_at"):
+        assert any(c == call and e != "whole" for c, e in seen), (call, seen)
+
+
+def test_more_answers_of_the_kernel(package: Path, tmp_path: Path) -> None:
+    cases = {}
+
+    def case(name: str, **settings: int | str) -> None:
+        scenario, _ = arm64_process(self_target=False)
+        scenario.set(pidinfo_neighbour=0, **settings)
+        cases[name] = str(scenario.save(tmp_path / f"{name}.txt"))
+
+    case("pid reused", pid_for_task=PID + 7)  # pid_for_task() names another
+    case("region call fails", region_kr=ms.KERN_FAILURE)
+    case("dyld info fails", dyld_kr=ms.KERN_FAILURE)
+    case("refused, rusage", tfp="refuse 5", rusage_footprint=0x7000)
+    case("refused, no rusage", tfp="refuse 5", rusage_errno=1)
+    case("refused then zombie", tfp="refuse 5", pidinfo_errno=1, ends_after="3 zombie")
+    out = run_api(
+        package,
+        ms.Scenario(),
+        tmp_path,
+        f"""
+        for name, path in {cases!r}.items():
+            load(path)
+            regions = catch(lambda: len(memmaps.regions({PID})))
+            load(path)
+            images = catch(lambda: len(memmaps.images({PID})))
+            load(path)
+            usage = catch(lambda: dict(memmaps.usage({PID}).extra))
+            out[name] = (regions, images, usage)
+        load({cases["refused, rusage"]!r})
+        out["pid 0"] = catch(lambda: memmaps.regions(0))
+        """,
+    )
+    regions, images, _ = out["pid reused"]
+    assert regions["error"] == images["error"] == "NoSuchProcess"
+    regions, images, _ = out["region call fails"]
+    assert "mach_vm_region_recurse() failed" in regions["message"]
+    assert "(os/kern) failure" in regions["message"]
+    regions, images, _ = out["dyld info fails"]
+    assert regions == len(ARM64_REGIONS)  # only the dylib's names are lost
+    assert "task_info(TASK_DYLD_INFO)" in images["message"]
+    regions, images, usage = out["refused, rusage"]
+    assert regions == 12 and images["error"] == "AccessDenied"
+    assert usage == {"phys_footprint": 0x7000}  # proc_pid_rusage()'s ri_phys_footprint
+    _, _, usage = out["refused, no rusage"]
+    assert usage == {}
+    _, _, usage = out["region call fails"]
+    assert "mach_vm_region_recurse() failed" in usage["message"]
+    regions, images, usage = out["refused then zombie"]
+    assert regions["error"] == "ZombieProcess"
+    assert out["pid 0"]["error"] == "NoSuchProcess"
+
+
+def test_region_at_from_the_listing(package: Path, tmp_path: Path) -> None:
+    scenario, _ = arm64_process()
+    out = run_api(
+        package,
+        scenario,
+        tmp_path,
+        f"""
+        r = memmaps.region_at(None, {LIBC_LOAD + 5})
+        out["at"] = (r.start, r.end, r.path)
+        """,
+        env_extra={"MEMMAPS_REGION_AT": "listing"},
+    )
+    # From a whole listing: named after dyld's image, as regions() names it.
+    assert out["at"] == [LIBC_LOAD, LIBC_LOAD + PAGE16, LIBC]
