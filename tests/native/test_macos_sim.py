@@ -165,9 +165,13 @@ TINY = 0x1_0080_0000
 SMALL = 0x1_0100_0000
 GUARD = 0x1_6F00_0000
 STACK = GUARD + PAGE16
+LIBZ = "/usr/lib/libz.1.dylib"
+LIBZ_LOAD = SHARED_ARM64 + 0x10_0000
 
 
-def arm64_process(*, self_target: bool = True) -> tuple[ms.Scenario, dict[str, int]]:
+def arm64_process(
+    *, self_target: bool = True, libz_loaded: bool = False
+) -> tuple[ms.Scenario, dict[str, int]]:
     s = ms.Scenario()
     s.set(
         pid=PID,
@@ -258,13 +262,21 @@ def arm64_process(*, self_target: bool = True) -> tuple[ms.Scenario, dict[str, i
             pager=1,
             resident=1,
         )
+    s.entry(LIBZ_LOAD - SHARED_ARM64, 3 * PAGE16, map_id=shared, prot=5, maxprot=5, share=ms.SM_COW)
     ms.place(s, exe, EXE_SLIDE)
     ms.place(s, dyld, 0)
     ms.place(s, ms.Image(libc_data, libc.text_vmaddr, libc.segments, libc.symbols), 0)
+    listed = [(EXE_TEXT, EXE), (LIBC_LOAD, LIBC)]
+    if libz_loaded:
+        # dlopen() of a dylib of the shared cache: mapped all along with
+        # the cache (its regions are there either way), now in dyld's list.
+        libz = ms.make_image(ms.MH_DYLIB, text_vmaddr=LIBZ_LOAD, symbols=["_deflate"])
+        ms.place(s, libz, 0)
+        listed.append((LIBZ_LOAD, LIBZ))
     fields = ms.dyld_records(
         s,
         DYLD_TEXT + PAGE16,
-        [(EXE_TEXT, EXE), (LIBC_LOAD, LIBC)],
+        listed,
         dyld=(DYLD_TEXT, DYLD),
         timestamp=0x5151,
     )
@@ -290,6 +302,8 @@ ARM64_REGIONS = [
     (LIBC_LOAD, LIBC_LOAD + PAGE16, "r-x", LIBC),
     (LIBC_LOAD + PAGE16, LIBC_LOAD + 2 * PAGE16, "rw-", LIBC),
     (LIBC_LOAD + 2 * PAGE16, LIBC_LOAD + 3 * PAGE16, "r--", LIBC),
+    # The cache's other dylibs, which this process has not loaded.
+    (LIBZ_LOAD, LIBZ_LOAD + 3 * PAGE16, "r-x", None),
 ]
 
 
@@ -824,3 +838,33 @@ def test_region_at_from_the_listing(package: Path, tmp_path: Path) -> None:
     )
     # From a whole listing: named after dyld's image, as regions() names it.
     assert out["at"] == [LIBC_LOAD, LIBC_LOAD + PAGE16, LIBC]
+
+
+def test_generation_follows_dyld(package: Path, tmp_path: Path) -> None:
+    # Process.generation changes when dyld's list does, though dlopen() of a
+    # dylib of the shared cache maps nothing new (dyld_images.h:
+    # infoArrayChangeTimestamp and the list change, the regions do not).
+    before, _ = arm64_process()
+    after, _ = arm64_process(libz_loaded=True)
+    first = before.save(tmp_path / "before.txt")
+    second = after.save(tmp_path / "after.txt")
+    assert before.maps == after.maps
+    out = run_api(
+        package,
+        before,
+        tmp_path,
+        f"""
+        load({str(first)!r})
+        p = memmaps.Process()
+        g0 = p.generation
+        out["same"] = p.generation == g0
+        out["before"] = [i.path for i in p.images()]
+        load({str(second)!r})
+        out["changed"] = p.generation != g0
+        out["after"] = [i.path for i in p.images()]
+        p.close()
+        """,
+    )
+    assert out["same"] and out["changed"]
+    assert out["before"] == [EXE, DYLD, LIBC]
+    assert out["after"] == [EXE, DYLD, LIBC, LIBZ]
