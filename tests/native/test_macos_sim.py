@@ -14,7 +14,6 @@ undeallocated, and no deallocation of a port that was not ours.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -25,6 +24,7 @@ import pytest
 
 from tests.helpers import macscenario as ms
 from tests.helpers import macsimbuild
+from tests.helpers.procutil import python_env
 from tests.helpers.sanitized import driver_env
 
 pytestmark = pytest.mark.skipif(
@@ -119,7 +119,7 @@ def run_api(
     env_extra: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     path = scenario.save(tmp_path / "scenario.txt")
-    env = dict(os.environ, **(env_extra or {}))
+    env = dict(python_env(), **(env_extra or {}))
     env["PYTHONPATH"] = str(package)
     env["MACSIM_SCENARIO"] = str(path)
     proc = subprocess.run(
