@@ -430,6 +430,13 @@ walk_task(const task_ref *t, uint64_t from, int only_one, unsigned flags,
         if (kr != KERN_SUCCESS) {
             return mach_failed(t, kr, "mach_vm_region_recurse()", err);
         }
+        if (size == 0) {
+            /* Nothing to step over: asking again would get the same. */
+            return mm_err_set(err, MM_ERR_OS, 0,
+                              "mach_vm_region_recurse() answered for process "
+                              "%ld with a region of size 0 at 0x%llx",
+                              t->asked, (unsigned long long)address);
+        }
         if (address < asked && size <= asked - address) {
             /* The region that holds asked, or the next, cannot end at or
              * below it; going back would walk the same regions again,
@@ -459,7 +466,7 @@ walk_task(const task_ref *t, uint64_t from, int only_one, unsigned flags,
         if (status != MM_OK) {
             return status;
         }
-        if (only_one || size == 0 || address + size <= address) {
+        if (only_one || address + size <= address) {
             break; /* asked for one, or at the top of the address space */
         }
         address += size;
