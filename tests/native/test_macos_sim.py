@@ -401,7 +401,9 @@ def test_arm64_through_the_api(package: Path, tmp_path: Path) -> None:
 
 def x86_64_process() -> ms.Scenario:
     s = ms.Scenario()
-    s.set(pid=PID, caller_is_target=1, page_size=0x1000, kernel_page_size=0x1000)
+    # Under Rosetta on Apple silicon: the kernel's pages are 16 KiB, the
+    # task's map counts in 4 KiB ones (task_info(TASK_VM_INFO).page_size).
+    s.set(pid=PID, caller_is_target=1, page_size=0x1000, kernel_page_size=0x4000)
     s.entry(0, 0x1_0000_0000, prot=0, maxprot=0, share=ms.SM_EMPTY)
     s.entry(
         0x1_0000_0000,
@@ -432,10 +434,16 @@ def test_x86_64_nested_submaps(package: Path, tmp_path: Path) -> None:
         package,
         x86_64_process(),
         tmp_path,
-        """
+        f"""
         maps = memmaps.regions()
         out["regions"] = [(r.start, r.end, r.perms[:3], r.path) for r in maps]
         out["rss"] = memmaps.usage().rss
+        def at(addr):
+            r = memmaps.region_at(None, addr)
+            return None if r is None else (r.start, r.end)
+        out["at"] = [at(a) for a in ({SHARED_X86_64 + 0x10}, {SHARED_X86_64 + 0x2000},
+                                     {SHARED_X86_64 + 0x4000_1000}, {SHARED_X86_64 + 0x4000_3000},
+                                     {SHARED_X86_64 - 1})]
     """,
     )
     assert [tuple(r) for r in out["regions"]] == [
@@ -446,6 +454,15 @@ def test_x86_64_nested_submaps(package: Path, tmp_path: Path) -> None:
         (SHARED_X86_64 + 0x4000_0000, SHARED_X86_64 + 0x4000_2000, "rw-", None),  # depth 1
     ]
     assert out["rss"] == (1 + 4 + 3 + 2) * 0x1000
+    # A hole in the depth-2 submap, its leaf, the depth-1 leaf, the hole after
+    # it in the outer submap, and the gap below the shared region.
+    assert out["at"] == [
+        None,
+        [SHARED_X86_64 + 0x1000, SHARED_X86_64 + 0x4000],
+        [SHARED_X86_64 + 0x4000_0000, SHARED_X86_64 + 0x4000_2000],
+        None,
+        None,
+    ]
 
 
 # --------------------------------------------------------------------------
