@@ -96,6 +96,20 @@ def _compile(command: list[str], cwd: Path | None = None) -> None:
         raise RuntimeError(f"{' '.join(command)}\n{proc.stderr}")
 
 
+def coverage_root() -> Path:
+    """Where the coverage builds are, and only they: gcovr's search path."""
+    return cache_root() / "coverage"
+
+
+def _folder(kind: str, key: str) -> Path:
+    if coverage():
+        # One of each, made anew by every session: counts of older sources
+        # would not match the lines of these.
+        coverage_root().mkdir(exist_ok=True)
+        return coverage_root() / kind
+    return cache_root() / f"{kind}-{key}"
+
+
 def _workdir(final: Path) -> Path:
     """Where a build is made: a fresh folder renamed to final when done, so
     that a half-made build is never taken; with coverage, final itself,
@@ -135,9 +149,10 @@ def _objects(sources: list[Path], flags: list[str], folder: Path) -> list[Path]:
 def mmdump() -> Path:
     """tools/mmdump.c over the real backend and the simulation, with
     AddressSanitizer (leaks included) and UndefinedBehaviorSanitizer."""
-    # Unoptimized for coverage, so that every line's count is its own.
-    flags = [*COMMON, *SANITIZERS, *(["--coverage", "-O0"] if coverage() else [])]
-    folder = cache_root() / f"mmdump-{_key(flags)}"
+    # For coverage: unoptimized, so that every line's count is its own, and
+    # without the sanitizers, whose checks of locals gcov counts as lines.
+    flags = [*COMMON, "--coverage", "-O0", "-g"] if coverage() else [*COMMON, *SANITIZERS]
+    folder = _folder("mmdump", _key(flags))
     binary = folder / "mmdump"
     if binary.exists() and not coverage():
         return binary
@@ -165,7 +180,7 @@ def package() -> Path:
         if p.is_file() and p.suffix in (".py", ".pyi", ".typed") and "__pycache__" not in p.parts
     )
     key = _key(flags, [(str(p), (ROOT / p).read_bytes()) for p in python_files])
-    folder = cache_root() / f"package-{key}"
+    folder = _folder("package", key)
     if (folder / "memmaps").exists() and not coverage():
         return folder
     tmp = _workdir(folder)

@@ -161,6 +161,7 @@ EXE_SLIDE = 0x40_0000
 EXE_TEXT = 0x1_0000_0000 + EXE_SLIDE
 DYLD_TEXT = 0x1_0050_0000
 LIBC_LOAD = SHARED_ARM64 + 0x1_0000
+ANON = DYLD_TEXT - 0x8_0000
 TINY = 0x1_0080_0000
 SMALL = 0x1_0100_0000
 GUARD = 0x1_6F00_0000
@@ -203,6 +204,9 @@ def arm64_process(
             resident=1,
             vnode=exe_file,
         )
+    # Memory the program vm_allocate()d, just below dyld: proc_pidinfo()
+    # answers for dyld's __TEXT with its path (s.set(pidinfo_neighbour=1)).
+    s.entry(ANON, PAGE16, prot=3, maxprot=7, share=ms.SM_PRIVATE, resident=1, dirtied=1)
     dyld_file = (0x100_0004, 77, DYLD)
     for i, prot in enumerate((ms.R | ms.X, ms.R | ms.W, ms.R)):
         s.entry(
@@ -289,11 +293,12 @@ ARM64_REGIONS = [
     (EXE_TEXT, EXE_TEXT + PAGE16, "r-x", EXE),
     (EXE_TEXT + PAGE16, EXE_TEXT + 2 * PAGE16, "rw-", EXE),
     (EXE_TEXT + 2 * PAGE16, EXE_TEXT + 3 * PAGE16, "r--", EXE),
+    # Anonymous: proc_pidinfo() answers with dyld's path, which must not be
+    # taken (psutil#1291, proc-maps#25).
+    (ANON, ANON + PAGE16, "rw-", None),
     (DYLD_TEXT, DYLD_TEXT + PAGE16, "r-x", DYLD),
     (DYLD_TEXT + PAGE16, DYLD_TEXT + 2 * PAGE16, "rw-", DYLD),
     (DYLD_TEXT + 2 * PAGE16, DYLD_TEXT + 3 * PAGE16, "r--", DYLD),
-    # Anonymous: proc_pidinfo() answers with the next file's path, which
-    # must not be taken (psutil#1291, proc-maps#25).
     (TINY, TINY + 0x10_0000, "rw-", None),
     (SMALL, SMALL + 0x80_0000, "rw-", None),
     (GUARD, GUARD + PAGE16, "---", None),
@@ -367,6 +372,8 @@ def test_arm64_through_the_api(package: Path, tmp_path: Path) -> None:
         out["footprint"] = dict(memmaps.usage().extra)
         p = memmaps.Process()
         out["process_regions"] = len(p.regions())
+        # Its own pid, given: the same as None, by mach_task_self().
+        out["by_pid"] = [(r.start, r.path) for r in memmaps.regions({PID})]
     """,
     )
     assert [tuple(r) for r in out["regions"]] == ARM64_REGIONS
@@ -387,9 +394,12 @@ def test_arm64_through_the_api(package: Path, tmp_path: Path) -> None:
     # it: the bytes before the gap are what could be read.
     assert out["cut"] == 16
     assert "past the end of the address space" in out["top"]
-    # Resident pages by hand: 3 + 3 (exe, dyld) + 8 + 2 + 3 + 3 (shared).
-    assert out["usage_rss"] == (3 + 3 + 8 + 2 + 3 + 3) * PAGE16
+    # Resident pages by hand: 3 (exe) + 1 (vm_allocate) + 3 (dyld) + 8 + 2
+    # (malloc) + 3 (stack) + 3 (shared).
+    assert out["usage_rss"] == (3 + 1 + 3 + 8 + 2 + 3 + 3) * PAGE16
     assert out["process_regions"] == len(ARM64_REGIONS)
+    assert out["by_pid"] == [[r[0], r[3]] for r in ARM64_REGIONS]
+    assert report_fields(out["report"])["ports_given"] == 0
     assert out["footprint"] == {"phys_footprint": 0x12_3000}  # task_info(TASK_VM_INFO)
 
 
@@ -491,7 +501,7 @@ def test_task_port_refused_falls_back_to_pidinfo(package: Path, tmp_path: Path) 
     regions = [tuple(r) for r in out["regions"]]
     # Depth 0 only: the shared region is one submap entry, unnamed; the
     # files are named from their vnodes; nothing is named from dyld.
-    assert regions == [*ARM64_REGIONS[:11], (SHARED_ARM64, SHARED_ARM64 + 0x2000_0000, "r-x", None)]
+    assert regions == [*ARM64_REGIONS[:12], (SHARED_ARM64, SHARED_ARM64 + 0x2000_0000, "r-x", None)]
     assert out["partial"] is not None and "proc_pidinfo" in out["partial"]
     assert any("proc_pidinfo" in w for w in out["warnings"])
     assert out["images"]["error"] == "AccessDenied"
@@ -664,6 +674,7 @@ def hostile_scenarios() -> dict[str, ms.Scenario]:
     s.entry(0x5000, 0x1000, prot=1, report_start=0x800, report_size=0x20_0000)
     s = new("counts")
     s.set(vm_info_count=1, region_count_lie=0xFFFF_FFFF, page_size=0, pidinfo_size=0x7FFF_FFFF)
+    s.set(kernel_page_size=0)
     s.entry(
         0x1000,
         0x1000,
@@ -767,7 +778,7 @@ def test_the_end_at_every_call(package: Path, tmp_path: Path, end: str, port: st
     whole = {
         "regions": [r[0] for r in ARM64_REGIONS]
         if port == "task port"
-        else [r[0] for r in ARM64_REGIONS[:11]] + [SHARED_ARM64],
+        else [r[0] for r in ARM64_REGIONS[:12]] + [SHARED_ARM64],
         "images": [EXE_TEXT, DYLD_TEXT, LIBC_LOAD],
         "region_at": TINY,
     }
@@ -833,7 +844,7 @@ def test_more_answers_of_the_kernel(package: Path, tmp_path: Path) -> None:
     assert regions == len(ARM64_REGIONS)  # only the dylib's names are lost
     assert "task_info(TASK_DYLD_INFO)" in images["message"]
     regions, images, usage = out["refused, rusage"]
-    assert regions == 12 and images["error"] == "AccessDenied"
+    assert regions == 13 and images["error"] == "AccessDenied"  # depth 0
     assert usage == {"phys_footprint": 0x7000}  # proc_pid_rusage()'s ri_phys_footprint
     _, _, usage = out["refused, no rusage"]
     assert usage == {}
