@@ -354,6 +354,9 @@ def test_arm64_through_the_api(package: Path, tmp_path: Path) -> None:
         out["images"] = [(i.path, i.base) for i in memmaps.images()]
         out["puts"] = memmaps.symbol_address(None, "puts")
         out["main"] = memmaps.symbol_address(None, "main")
+        sym = memmaps.symbol(None, "printf", image="libsystem_c.dylib")
+        out["symbol"] = (sym.name, sym.address, sym.size, sym.image.path)
+        out["missing"] = catch(lambda: memmaps.symbol(None, "no_such_function"))
         s = memmaps.symbolize(None, {LIBC_LOAD + 0x800 + 16 + 4})
         out["symbolized"] = (s.name, s.offset)
         out["header"] = memmaps.read_memory(None, {LIBC_LOAD}, 4).hex()
@@ -387,6 +390,10 @@ def test_arm64_through_the_api(package: Path, tmp_path: Path) -> None:
     assert out["images"] == [[EXE, EXE_TEXT], [DYLD, DYLD_TEXT], [LIBC, LIBC_LOAD]]
     assert out["puts"] == LIBC_LOAD + 0x800
     assert out["main"] == EXE_TEXT + 0x800
+    # nlist records no size (platforms.md: only symbolize() gives a symbol
+    # the addresses up to the next one).
+    assert out["symbol"] == ["printf", LIBC_LOAD + 0x810, 0, LIBC]
+    assert out["missing"]["error"] == "SymbolNotFound"
     assert out["symbolized"] == ["printf", 4]
     assert out["header"] == "cffaedfe"
     assert out["empty"] == ""
@@ -899,3 +906,41 @@ def test_generation_follows_dyld(package: Path, tmp_path: Path) -> None:
     assert out["same"] and out["changed"]
     assert out["before"] == [EXE, DYLD, LIBC]
     assert out["after"] == [EXE, DYLD, LIBC, LIBZ]
+
+
+@pytest.mark.parametrize("scenario", ["arm64", "x86_64", "refused"])
+def test_the_contract_holds_in_the_simulation(package: Path, tmp_path: Path, scenario: str) -> None:
+    # tests/contract/contract.py, the checks every backend's answers pass.
+    made = {
+        "arm64": lambda: arm64_process()[0],
+        "x86_64": x86_64_process,
+        "refused": lambda: arm64_process(self_target=False)[0].set(
+            tfp="refuse 5", pidinfo_neighbour=0
+        ),
+    }[scenario]()
+    pid = "None" if scenario != "refused" else str(PID)
+    out = run_api(
+        package,
+        made,
+        tmp_path,
+        f"""
+        sys.path.append({str(macsimbuild.ROOT)!r})
+        from tests.contract import contract
+        maps = memmaps.regions({pid})
+        problems = contract.listing_problems(maps)
+        problems += contract.listing_problems(memmaps.regions({pid}, usage=True))
+        # region_at() names a region only from proc_pidinfo() (platforms.md):
+        # the lookup is compared with a listing made the same way.
+        import os
+        os.environ["MEMMAPS_REGION_AT"] = "listing"
+        problems += contract.lookup_problems(maps, lambda a: memmaps.region_at({pid}, a))
+        images = catch(lambda: memmaps.images({pid}))
+        if isinstance(images, list):
+            problems += contract.image_problems(images, maps)
+        for call in (memmaps.regions, memmaps.usage, memmaps.images,
+                     lambda p: memmaps.region_at(p, 0x1000)):
+            problems += contract.error_problems(call, {PID + 1})
+        out["problems"] = problems
+        """,
+    )
+    assert out["problems"] == []
