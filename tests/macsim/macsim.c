@@ -558,8 +558,8 @@ macsim_load(const char *path)
     free(line);
     fclose(f);
     if (status != 0) {
-        fail("%s:%zu: not a scenario line", path, lineno);
         macsim_reset();
+        fail("%s:%zu: not a scenario line", path, lineno);
         return -1;
     }
     vm_page_size = vm_kernel_page_size = (vm_size_t)sim.kernel_page_size;
@@ -618,8 +618,9 @@ ensure_loaded(void)
         return;
     }
     if (macsim_load(from) != 0) {
+        /* Not the backend's failure: a status of its own, no core. */
         fprintf(stderr, "macsim: %s\n", sim.error);
-        abort();
+        _exit(3);
     }
     atexit(report_at_exit);
 }

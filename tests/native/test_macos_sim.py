@@ -944,3 +944,38 @@ def test_the_contract_holds_in_the_simulation(package: Path, tmp_path: Path, sce
         """,
     )
     assert out["problems"] == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "entry 0x1000\n",  # no size
+        "entry 0x1000 0x1000 prot\n",  # no value
+        "entry 0x1000 0x1000 nosuchkey=1\n",
+        "entry 0x1000 0x1000 submap=99999999\n",
+        "map 4096\n",
+        "vnode 1 2 /x\n",  # before any entry
+        "entry 0x1000 0x1000\nvnode 1\n",
+        "mem 0x1000 abc\n",  # odd hex
+        "mem 0x1000 zz\n",
+        "flicker 0x1000\n",
+        "tfp refuse\n",
+        "state undead\n",
+        "ends_after -1 gone\n",
+        "pid 99999999999999999999999\n",
+        "\xff garbage\n",
+        "x" * 70000 + "\n",
+    ],
+)
+def test_the_simulation_refuses_a_broken_scenario(mmdump: Path, tmp_path: Path, text: str) -> None:
+    # The scenario's own parser is bounded too: a broken line is named and
+    # the run stops there, with no sanitizer report.
+    path = tmp_path / "broken.txt"
+    path.write_bytes(text.encode("latin-1"))
+    env = driver_env()
+    env["MACSIM_SCENARIO"] = str(path)
+    proc = subprocess.run(
+        [str(mmdump)], capture_output=True, text=True, errors="replace", env=env, timeout=60
+    )
+    assert "Sanitizer" not in proc.stderr and "runtime error" not in proc.stderr
+    assert proc.returncode == 3 and "not a scenario line" in proc.stderr, proc.stderr
