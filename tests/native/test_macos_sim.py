@@ -979,3 +979,22 @@ def test_the_simulation_refuses_a_broken_scenario(mmdump: Path, tmp_path: Path, 
     )
     assert "Sanitizer" not in proc.stderr and "runtime error" not in proc.stderr
     assert proc.returncode == 3 and "not a scenario line" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("lie", ["size", "length"])
+def test_the_fallback_refuses_a_broken_answer(mmdump: Path, tmp_path: Path, lie: str) -> None:
+    # proc_pidinfo() answering with a region of size 0, or with fewer bytes
+    # than the record has: the listing cannot go on, and an end there would
+    # pass for the whole map.
+    s = ms.Scenario().set(pid=PID, caller_is_target=0, tfp="refuse 5")
+    s.entry(0x1000, 0x1000, prot=3)
+    if lie == "size":
+        s.entry(0x4000, 0x1000, prot=3, report_size=0)
+    else:
+        s.set(pidinfo_size=100)
+    s.entry(0x9000, 0x1000, prot=3)
+    proc, _ = run_mmdump(mmdump, s, tmp_path, str(PID))
+    assert proc.returncode == 1
+    assert "proc_pidinfo(PROC_PIDREGIONPATHINFO) answered" in proc.stderr
+    at = "0x0" if lie == "length" else "0x2000"  # asked from 0, then past 0x2000
+    assert f"process {PID} at {at}" in proc.stderr, proc.stderr

@@ -512,7 +512,14 @@ walk_pidinfo(const task_ref *t, kern_return_t refused, uint64_t from,
             break; /* EINVAL: no region at or above address */
         }
         if (n != (int)sizeof(info) || r->pri_size == 0) {
-            break;
+            /* Stopping here would pass a listing cut short for a whole
+             * one (partial says only that it is depth 0). */
+            return mm_err_set(err, MM_ERR_OS, 0,
+                              "proc_pidinfo(PROC_PIDREGIONPATHINFO) answered "
+                              "for process %ld at 0x%llx with %d bytes "
+                              "(of %zu) and a region of size 0x%llx",
+                              t->asked, (unsigned long long)address, n,
+                              sizeof(info), (unsigned long long)r->pri_size);
         }
         if (only_one && r->pri_address > from) {
             break; /* from is in a gap */
