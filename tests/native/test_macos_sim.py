@@ -347,6 +347,7 @@ def test_arm64_through_the_api(package: Path, tmp_path: Path) -> None:
         out["regions"] = [(r.start, r.end, r.perms[:3], r.path) for r in maps]
         out["tags"] = {{r.start: r.tag for r in maps}}
         out["kinds"] = {{r.start: r.kind for r in maps}}
+        out["details"] = [(r.start, r.detail) for r in maps if r.detail]
         out["partial"] = maps.partial
         r = memmaps.region_at(None, {LIBC_LOAD + PAGE16 + 0x10})
         out["at"] = (r.start, r.end, r.perms[:3])
@@ -384,6 +385,12 @@ def test_arm64_through_the_api(package: Path, tmp_path: Path) -> None:
     assert tags[TINY] == "MALLOC_TINY" and tags[SMALL] == "MALLOC_SMALL"
     assert tags[STACK] == "Stack" and tags[LIBC_LOAD] == "__TEXT"
     assert out["kinds"][str(STACK)] == "stack"
+    # vmmap's labels for the regions dyld's images name: segment and file.
+    assert out["details"] == [
+        [LIBC_LOAD, "__TEXT libsystem_c.dylib"],
+        [LIBC_LOAD + PAGE16, "__DATA libsystem_c.dylib"],
+        [LIBC_LOAD + 2 * PAGE16, "__LINKEDIT libsystem_c.dylib"],
+    ]
     assert out["partial"] is None and out["warnings"] == []
     assert out["at"] == [LIBC_LOAD + PAGE16, LIBC_LOAD + 2 * PAGE16, "rw-"]
     assert out["gap"] is None
