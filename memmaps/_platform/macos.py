@@ -18,7 +18,7 @@ from .. import _core
 from ..errors import Error
 from ..images import FileSymbol, Image, Loaded
 from . import native
-from .native import ImageRecord, images_key, read_memory, region_at, regions, same_file, usage
+from .native import ImageRecord, read_memory, region_at, regions, same_file, usage
 
 __all__ = [
     "NAME",
@@ -33,6 +33,18 @@ __all__ = [
 ]
 
 NAME = "macos"
+
+
+def images_key(pid: int | None) -> frozenset[tuple[int, str | None, int]]:
+    """What changes when dyld loads or unloads an image: its own list, each
+    image by where its header is, its path and its place in the list.  Not
+    the map, as elsewhere: a dylib of the shared cache is mapped with the
+    whole cache from the start, and dlopen() of one changes no region."""
+    records, _listing = _core.images(native.native_pid(pid), 0)
+    return frozenset(
+        (record.header, record.path, record.load_order)
+        for record in (ImageRecord(*raw) for raw in records)
+    )
 
 
 def images(pid: int | None) -> list[Image]:

@@ -417,6 +417,7 @@ walk_task(const task_ref *t, uint64_t from, int only_one, unsigned flags,
         mach_msg_type_number_t count = VM_REGION_SUBMAP_INFO_COUNT_64;
         mach_vm_size_t size = 0;
         natural_t reached = depth;
+        mach_vm_address_t asked = address;
         kern_return_t kr;
         mm_status status;
 
@@ -428,6 +429,24 @@ walk_task(const task_ref *t, uint64_t from, int only_one, unsigned flags,
         }
         if (kr != KERN_SUCCESS) {
             return mach_failed(t, kr, "mach_vm_region_recurse()", err);
+        }
+        if (size == 0) {
+            /* Nothing to step over: asking again would get the same. */
+            return mm_err_set(err, MM_ERR_OS, 0,
+                              "mach_vm_region_recurse() answered for process "
+                              "%ld with a region of size 0 at 0x%llx",
+                              t->asked, (unsigned long long)address);
+        }
+        if (address < asked && size <= asked - address) {
+            /* The region that holds asked, or the next, cannot end at or
+             * below it; going back would walk the same regions again,
+             * forever. */
+            return mm_err_set(err, MM_ERR_OS, 0,
+                              "mach_vm_region_recurse() answered for process "
+                              "%ld with a region ending at 0x%llx, at or "
+                              "below the address asked (0x%llx)",
+                              t->asked, (unsigned long long)(address + size),
+                              (unsigned long long)asked);
         }
         if (only_one && address > from) {
             break; /* from is in a gap: this is the next region */
@@ -447,7 +466,7 @@ walk_task(const task_ref *t, uint64_t from, int only_one, unsigned flags,
         if (status != MM_OK) {
             return status;
         }
-        if (only_one || size == 0 || address + size <= address) {
+        if (only_one || address + size <= address) {
             break; /* asked for one, or at the top of the address space */
         }
         address += size;
@@ -493,7 +512,14 @@ walk_pidinfo(const task_ref *t, kern_return_t refused, uint64_t from,
             break; /* EINVAL: no region at or above address */
         }
         if (n != (int)sizeof(info) || r->pri_size == 0) {
-            break;
+            /* Stopping here would pass a listing cut short for a whole
+             * one (partial says only that it is depth 0). */
+            return mm_err_set(err, MM_ERR_OS, 0,
+                              "proc_pidinfo(PROC_PIDREGIONPATHINFO) answered "
+                              "for process %ld at 0x%llx with %d bytes "
+                              "(of %zu) and a region of size 0x%llx",
+                              t->asked, (unsigned long long)address, n,
+                              sizeof(info), (unsigned long long)r->pri_size);
         }
         if (only_one && r->pri_address > from) {
             break; /* from is in a gap */
@@ -529,7 +555,8 @@ static mm_status read_images(const task_ref *t, mm_image_list *out,
  * images (__TEXT, __DATA_CONST ... of the dylibs of the shared cache have
  * no vnode for proc_pidinfo() to name), as vmmap does.  Only when some
  * region lacks a name; a failure to read the images leaves the names as
- * the OS gave them, and only running out of memory is an error. */
+ * the OS gave them; running out of memory and the process ending are
+ * errors. */
 static mm_status
 name_from_images(const task_ref *t, mm_list *out, mm_err *err)
 {
@@ -550,6 +577,13 @@ name_from_images(const task_ref *t, mm_list *out, mm_err *err)
     if (status == MM_ERR_NOMEM) {
         mm_image_list_free(&images);
         return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
+    }
+    if (status == MM_ERR_NO_PROCESS || status == MM_ERR_ZOMBIE) {
+        /* It exited while its images were read: the listing is of a
+         * process that no longer is, as when it exits during the walk. */
+        mm_image_list_free(&images);
+        *err = ignored;
+        return status;
     }
     if (status == MM_OK) {
         status = mm_macho_name_regions(out, &images, err);

@@ -189,6 +189,33 @@ compare_spans(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The label vmmap gives a region of an image: its segment and the file
+ * name of the image ("__TEXT libsystem_c.dylib").  0, or -1 when out of
+ * memory. */
+static int
+set_segment_detail(mm_list *regions, size_t index, const char *segname,
+                   const char *path, size_t path_len)
+{
+    char label[16 + 1 + 256];
+    size_t seg_len = 0, base = path_len, name_len;
+
+    while (seg_len < 16 && segname[seg_len] != '\0') {
+        seg_len++;
+    }
+    while (base > 0 && path[base - 1] != '/') {
+        base--;
+    }
+    name_len = path_len - base;
+    if (seg_len == 0 || name_len == 0 ||
+        name_len > sizeof(label) - seg_len - 1) {
+        return 0; /* no segment name, or a file name no file system has */
+    }
+    memcpy(label, segname, seg_len);
+    label[seg_len] = ' ';
+    memcpy(label + seg_len + 1, path + base, name_len);
+    return mm_list_set_detail(regions, index, label, seg_len + 1 + name_len);
+}
+
 mm_status
 mm_macho_name_regions(mm_list *regions, const mm_image_list *images,
                       mm_err *err)
@@ -246,6 +273,12 @@ mm_macho_name_regions(mm_list *regions, const mm_image_list *images,
         region->kind = MM_KIND_FILE;
         if (region->tag == NULL) {
             region->tag = mm_macho_segment_tag(segment->name);
+        }
+        if (set_segment_detail(regions, i, segment->name,
+                               images->bytes + image->path_off,
+                               image->path_len) != 0) {
+            free(spans);
+            return mm_err_set(err, MM_ERR_NOMEM, 0, "out of memory");
         }
     }
     free(spans);
