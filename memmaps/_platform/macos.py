@@ -11,12 +11,8 @@ __LINKEDIT, which memory has.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import suppress
-
 from .. import _core
-from ..errors import Error
-from ..images import FileSymbol, Image, Loaded
+from ..images import Image, Loaded
 from . import native
 from .native import ImageRecord, read_memory, region_at, regions, same_file, usage
 
@@ -56,49 +52,22 @@ def loaded(pid: int | None) -> Loaded:
     found = native.images_of(pid, (records, maps), MachOSymbols)
     # dyld's list is in load order: the executable, then its libraries as
     # dyld bound them, which is the flat namespace's search order.
-    ranks = [record.load_order for record in records]
-    order = [
-        image for _rank, _i, image in sorted(zip(ranks, range(len(found)), found, strict=True))
-    ]
+    order = native.in_load_order(records, found)
+    if order is None:
+        return Loaded(found, list(found), "address")
     return Loaded(found, order, "dyld")
 
 
-class MachOSymbols:
+class MachOSymbols(native.MemorySymbols):
     """The symbols of a Mach-O image in memory, opened when first asked.
     C names carry a leading underscore in Mach-O; they are asked for, and
     given back, without it."""
 
-    __slots__ = ("_macho", "_opened", "_pid", "_record")
+    FORMAT = "macho"
+    __slots__ = ()
 
-    def __init__(self, pid: int | None, record: ImageRecord) -> None:
-        self._pid = pid
-        self._record = record
-        self._macho: _core.ImageFile | None = None
-        self._opened = False
+    def spellings(self, name: str) -> tuple[str, ...]:
+        return ("_" + name, name)
 
-    def _image_file(self) -> _core.ImageFile | None:
-        if not self._opened:
-            self._opened = True
-            with suppress(Error):
-                self._macho = _core.ImageFile(
-                    pid=native.native_pid(self._pid),
-                    load_address=self._record.header,
-                    format="macho",
-                )
-        return self._macho
-
-    def find(self, name: str) -> FileSymbol | None:
-        macho = self._image_file()
-        if macho is None:
-            return None
-        found = macho.symbol("_" + name) or macho.symbol(name)
-        return None if found is None else FileSymbol(name, *found)
-
-    def covering(self, vaddrs: Sequence[int]) -> list[FileSymbol | None]:
-        macho = self._image_file()
-        if macho is None:
-            return [None] * len(vaddrs)
-        return [
-            None if hit is None else FileSymbol(hit[0].removeprefix("_"), *hit[1:], True, False)
-            for hit in macho.symbolize_many(vaddrs)
-        ]
+    def shown(self, name: str) -> str:
+        return name.removeprefix("_")

@@ -14,12 +14,12 @@ import os
 import warnings
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import NamedTuple
+from contextlib import contextmanager, suppress
+from typing import ClassVar, NamedTuple
 
 from .. import _core
-from ..errors import PartialListingWarning
-from ..images import Image, SymbolTable
+from ..errors import Error, PartialListingWarning
+from ..images import FileSymbol, Image, SymbolTable
 from ..maps import Maps
 from ..region import Region
 from ..usage import Usage
@@ -174,6 +174,71 @@ def images_of(
     starts = [region.start for region in maps]
     with _collector_paused():
         return [make_image(record, maps, tables(pid, record), starts) for record in records]
+
+
+def in_load_order(records: Sequence[ImageRecord], found: Sequence[Image]) -> list[Image] | None:
+    """The images in the loader's own order (dyld's list, Windows' module
+    list), ties in address order; None where the backend gave no order."""
+    ranks = [record.load_order for record in records]
+    if all(rank == LOAD_ORDER_UNKNOWN for rank in ranks):
+        return None
+    return [image for _rank, _i, image in sorted(zip(ranks, range(len(found)), found, strict=True))]
+
+
+class MemorySymbols:
+    """The symbols of an image in the target's memory, read through an
+    ImageFile opened when first asked: where the file an image was loaded
+    from may be missing or replaced (macOS's shared cache, a Windows module
+    updated on disk), memory holds what the loader resolves against.  A
+    system's class names its FORMAT and how a name is spelled in the
+    table."""
+
+    FORMAT: ClassVar[str]
+    __slots__ = ("_image", "_opened", "_pid", "_record")
+
+    def __init__(self, pid: int | None, record: ImageRecord) -> None:
+        self._pid = pid
+        self._record = record
+        self._image: _core.ImageFile | None = None
+        self._opened = False
+
+    def _image_file(self) -> _core.ImageFile | None:
+        if not self._opened:
+            self._opened = True
+            with suppress(Error):
+                self._image = _core.ImageFile(
+                    pid=native_pid(self._pid),
+                    load_address=self._record.header,
+                    format=self.FORMAT,
+                )
+        return self._image
+
+    def spellings(self, name: str) -> tuple[str, ...]:
+        """The names name may have in the table, the likeliest first."""
+        return (name,)
+
+    def shown(self, name: str) -> str:
+        """A name of the table as users ask for it."""
+        return name
+
+    def find(self, name: str) -> FileSymbol | None:
+        image = self._image_file()
+        if image is None:
+            return None
+        for spelling in self.spellings(name):
+            found = image.symbol(spelling)
+            if found is not None:
+                return FileSymbol(name, *found)
+        return None
+
+    def covering(self, vaddrs: Sequence[int]) -> list[FileSymbol | None]:
+        image = self._image_file()
+        if image is None:
+            return [None] * len(vaddrs)
+        return [
+            None if hit is None else FileSymbol(self.shown(hit[0]), *hit[1:], True, False)
+            for hit in image.symbolize_many(vaddrs)
+        ]
 
 
 def images_key(pid: int | None) -> frozenset[tuple[int, int, int, int]]:

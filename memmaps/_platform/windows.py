@@ -14,14 +14,11 @@ memory.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from contextlib import suppress
 
-from .. import _core
-from ..errors import Error
-from ..images import FileSymbol, Image, Loaded
+from ..images import Image, Loaded
 from . import native
-from .native import ImageRecord, read_memory, region_at, regions, usage
+from .native import read_memory, region_at, regions, usage
 
 __all__ = [
     "NAME",
@@ -50,12 +47,9 @@ def loaded(pid: int | None) -> Loaded:
     gives no order."""
     records, maps = native.image_records(pid)
     found = native.images_of(pid, (records, maps), PESymbols)
-    ranks = [record.load_order for record in records]
-    if all(rank == native.LOAD_ORDER_UNKNOWN for rank in ranks):
+    order = native.in_load_order(records, found)
+    if order is None:
         return Loaded(found, list(found), "address")
-    order = [
-        image for _rank, _i, image in sorted(zip(ranks, range(len(found)), found, strict=True))
-    ]
     return Loaded(found, order, "modules")
 
 
@@ -89,7 +83,7 @@ def windows_path_key(path: str) -> str:
     return path.replace("/", "\\").rstrip("\\").casefold()
 
 
-class PESymbols:
+class PESymbols(native.MemorySymbols):
     """The exports of a PE image in memory, opened when first asked.  A PE
     file has no symbol table the loader uses but its export directory:
     names, ordinals and forwarders ("NTDLL.RtlAllocateHeap"), which name
@@ -97,37 +91,5 @@ class PESymbols:
     virtual addresses at the file's ImageBase, which the image's bias
     moves to where the module is loaded."""
 
-    __slots__ = ("_opened", "_pe", "_pid", "_record")
-
-    def __init__(self, pid: int | None, record: ImageRecord) -> None:
-        self._pid = pid
-        self._record = record
-        self._pe: _core.ImageFile | None = None
-        self._opened = False
-
-    def _image_file(self) -> _core.ImageFile | None:
-        if not self._opened:
-            self._opened = True
-            with suppress(Error):
-                self._pe = _core.ImageFile(
-                    pid=native.native_pid(self._pid),
-                    load_address=self._record.header,
-                    format="pe",
-                )
-        return self._pe
-
-    def find(self, name: str) -> FileSymbol | None:
-        pe = self._image_file()
-        if pe is None:
-            return None
-        found = pe.symbol(name)
-        return None if found is None else FileSymbol(name, *found)
-
-    def covering(self, vaddrs: Sequence[int]) -> list[FileSymbol | None]:
-        pe = self._image_file()
-        if pe is None:
-            return [None] * len(vaddrs)
-        return [
-            None if hit is None else FileSymbol(*hit, True, False)
-            for hit in pe.symbolize_many(vaddrs)
-        ]
+    FORMAT = "pe"
+    __slots__ = ()
