@@ -179,7 +179,10 @@ def package() -> Path:
         for p in (ROOT / "memmaps").rglob("*")
         if p.is_file() and p.suffix in (".py", ".pyi", ".typed") and "__pycache__" not in p.parts
     )
-    key = _key(flags, [(str(p), (ROOT / p).read_bytes()) for p in python_files])
+    # The extension is built against this interpreter's headers and named
+    # for its ABI: another Python gets a build of its own.
+    interpreter = (sysconfig.get_config_var("EXT_SUFFIX"), sysconfig.get_paths()["include"])
+    key = _key(flags, interpreter, [(str(p), (ROOT / p).read_bytes()) for p in python_files])
     folder = _folder("package", key)
     if (folder / "memmaps").exists() and not coverage():
         return folder
