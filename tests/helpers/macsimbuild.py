@@ -4,8 +4,8 @@ with the sanitizers, and the whole extension memmaps._core in a copy of the
 package, so that the in-place Linux build is never touched.
 
 Builds are kept in a folder of the temporary directory keyed by a hash of
-every source they are made of and of their flags, so that a session (and
-the next one) pays for each once.  MEMMAPS_SANITIZE builds the extension
+every source they are made of, of their flags and of the interpreter, so
+that a test run (and the next one) pays for each once.  MEMMAPS_SANITIZE builds the extension
 for the sanitizers, as setup.py does; MACSIM_COVERAGE=1 builds it (and
 mmdump) with gcc's --coverage, for gcov (docs/testing.md).
 """
@@ -103,7 +103,7 @@ def coverage_root() -> Path:
 
 def _folder(kind: str, key: str) -> Path:
     if coverage():
-        # One of each, made anew by every session: counts of older sources
+        # One of each, made anew by every test run: counts of older sources
         # would not match the lines of these.
         coverage_root().mkdir(exist_ok=True)
         return coverage_root() / kind
@@ -127,7 +127,7 @@ def _publish(tmp: Path, final: Path) -> Path:
         return final
     try:
         tmp.rename(final)
-    except OSError:  # another session made it first
+    except OSError:  # another test run made it first
         shutil.rmtree(tmp, ignore_errors=True)
     return final
 
