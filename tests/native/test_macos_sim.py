@@ -170,6 +170,23 @@ LIBZ = "/usr/lib/libz.1.dylib"
 LIBZ_LOAD = SHARED_ARM64 + 0x10_0000
 
 
+def file_segments(s: ms.Scenario, base: int, vnode: tuple[int, int, str]) -> None:
+    """The __TEXT, __DATA and __LINKEDIT pages of an image mapped from its
+    file, copy-on-write and one resident page each, as dyld maps one."""
+    for i, prot in enumerate((ms.R | ms.X, ms.R | ms.W, ms.R)):
+        s.entry(
+            base + i * PAGE16,
+            PAGE16,
+            prot=prot,
+            maxprot=prot,
+            share=ms.SM_COW,
+            pager=1,
+            offset=i * PAGE16,
+            resident=1,
+            vnode=vnode,
+        )
+
+
 def arm64_process(
     *, self_target: bool = True, libz_loaded: bool = False
 ) -> tuple[ms.Scenario, dict[str, int]]:
@@ -192,34 +209,12 @@ def arm64_process(
     libc_data = ms.machosim.cache_relative(libc.data, 0x300_0000)
     s.entry(0, EXE_TEXT, prot=0, maxprot=0, share=ms.SM_EMPTY, ref=0)  # __PAGEZERO
     exe_file = (0x100_0012, 1001, EXE)
-    for i, prot in enumerate((ms.R | ms.X, ms.R | ms.W, ms.R)):
-        s.entry(
-            EXE_TEXT + i * PAGE16,
-            PAGE16,
-            prot=prot,
-            maxprot=prot,
-            share=ms.SM_COW,
-            pager=1,
-            offset=i * PAGE16,
-            resident=1,
-            vnode=exe_file,
-        )
+    file_segments(s, EXE_TEXT, exe_file)
     # Memory the program vm_allocate()d, just below dyld: proc_pidinfo()
     # answers for dyld's __TEXT with its path (s.set(pidinfo_neighbour=1)).
     s.entry(ANON, PAGE16, prot=3, maxprot=7, share=ms.SM_PRIVATE, resident=1, dirtied=1)
     dyld_file = (0x100_0004, 77, DYLD)
-    for i, prot in enumerate((ms.R | ms.X, ms.R | ms.W, ms.R)):
-        s.entry(
-            DYLD_TEXT + i * PAGE16,
-            PAGE16,
-            prot=prot,
-            maxprot=prot,
-            share=ms.SM_COW,
-            pager=1,
-            offset=i * PAGE16,
-            resident=1,
-            vnode=dyld_file,
-        )
+    file_segments(s, DYLD_TEXT, dyld_file)
     s.entry(
         TINY,
         0x10_0000,
