@@ -1,15 +1,19 @@
 """Building and running the C drivers (tools/elfdump.c, tools/machodump.c)
-under AddressSanitizer and UndefinedBehaviorSanitizer, shared by their tests."""
+under AddressSanitizer and UndefinedBehaviorSanitizer, and the readers'
+fuzzers (tests/fuzz/run_fuzz.sh), shared by their tests."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+
+FUZZ_SCRIPT = Path(__file__).resolve().parents[1] / "fuzz" / "run_fuzz.sh"
 
 # The drivers exit 0 (all well), 1 (a corrupt input) or 2 (usage); the
 # sanitizers are told to use this one, so a report is never taken for them.
@@ -87,3 +91,54 @@ def build_driver(
         pytest.skip(f"gcc cannot link the sanitizers here: {proc.stderr.strip()}")
     assert proc.returncode == 0, proc.stderr
     return out
+
+
+def libfuzzer_clang() -> str | None:
+    """A clang that links libFuzzer, or None."""
+    for name in ("clang-14", "clang"):
+        path = shutil.which(name)
+        if path is None:
+            continue
+        probe = subprocess.run(
+            [path, "-fsanitize=fuzzer", "-x", "c", "-", "-o", os.devnull],
+            input="#include <stdint.h>\n#include <stddef.h>\n"
+            "int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return 0; }\n",
+            capture_output=True,
+            text=True,
+            env=tool_env(),
+            check=False,
+        )
+        if probe.returncode == 0:
+            return path
+    return None
+
+
+def run_fuzzer(
+    reader: str,
+    seconds: int,
+    work: Path,
+    clang: str,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: int = 600,
+) -> tuple[str, str]:
+    """run_fuzz.sh for one reader: it must end with no findings (a crash, a
+    sanitizer report, a leak or a timeout is one) after more than a
+    thousand inputs.  Gives its stdout and the tail of its output, for the
+    caller's own checks."""
+    run_env = dict(tool_env(), CLANG=clang, FUZZ_WORK=str(work), **(env or {}))
+    proc = subprocess.run(
+        ["bash", str(FUZZ_SCRIPT), str(seconds), reader],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        env=run_env,
+        timeout=timeout,
+        check=False,
+    )
+    tail = (proc.stdout + proc.stderr)[-6000:]
+    assert proc.returncode == 0, tail
+    assert f"fuzz_{reader}: no findings" in proc.stdout, tail
+    runs = re.search(r"stat::number_of_executed_units: (\d+)", proc.stderr)
+    assert runs and int(runs.group(1)) > 1000, tail
+    return proc.stdout, tail

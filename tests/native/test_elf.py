@@ -16,7 +16,6 @@ the libFuzzer target for a short run when clang is there.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import struct
@@ -29,14 +28,13 @@ from typing import ClassVar
 
 import pytest
 
-from tests.helpers import crosscc
+from tests.helpers import crosscc, sanitized
 from tests.helpers.sanitized import (
     build_driver,
     check_clean,
     driver_env,
     must,
     run_tool,
-    tool_env,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +46,6 @@ SOURCES = [
     NATIVE / "core" / "reader.c",
     NATIVE / "core" / "symindex.c",
 ]
-FUZZ_SCRIPT = ROOT / "tests" / "fuzz" / "run_fuzz.sh"
 LIBC = Path("/lib/x86_64-linux-gnu/libc.so.6")
 
 
@@ -1140,48 +1137,13 @@ def test_not_elf(elfdump: Elfdump, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------
 
 
-def libfuzzer_clang() -> str | None:
-    for name in ("clang-14", "clang"):
-        path = shutil.which(name)
-        if path is None:
-            continue
-        probe = subprocess.run(
-            [path, "-fsanitize=fuzzer", "-x", "c", "-", "-o", os.devnull],
-            input="#include <stdint.h>\n#include <stddef.h>\n"
-            "int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return 0; }\n",
-            capture_output=True,
-            text=True,
-            env=tool_env(),
-            check=False,
-        )
-        if probe.returncode == 0:
-            return path
-    return None
-
-
 @pytest.mark.fuzz
 def test_fuzz_briefly(tmp_path: Path) -> None:
     """tests/fuzz/run_fuzz.sh elf for 20 s: any crash, sanitizer report, leak or
     timeout fails it (the input is in the printed artifacts folder)."""
-    clang = libfuzzer_clang()
+    clang = sanitized.libfuzzer_clang()
     if clang is None:
         pytest.skip("no clang with libFuzzer (apt-get install clang-14)")
     if shutil.which("gcc") is None:
         pytest.skip("no gcc for the seed corpus")
-    env = tool_env()
-    env["CLANG"] = clang
-    env["FUZZ_WORK"] = str(tmp_path)
-    proc = subprocess.run(
-        ["bash", str(FUZZ_SCRIPT), "20", "elf"],
-        capture_output=True,
-        text=True,
-        errors="replace",
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    tail = (proc.stdout + proc.stderr)[-6000:]
-    assert proc.returncode == 0, tail
-    assert "no findings" in proc.stdout, tail
-    runs = re.search(r"stat::number_of_executed_units: (\d+)", proc.stderr)
-    assert runs and int(runs.group(1)) > 1000, tail
+    sanitized.run_fuzzer("elf", 20, tmp_path, clang)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import random
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import linkmapsim
+from tests.helpers import linkmapsim, sanitized
 from tests.helpers.linkmapsim import (
     DT_DEBUG,
     DT_NEEDED,
@@ -36,7 +35,7 @@ from tests.helpers.linkmapsim import (
     build_chain,
     dynamic_array,
 )
-from tests.helpers.sanitized import build_driver, check_clean, driver_env, tool_env
+from tests.helpers.sanitized import build_driver, check_clean, driver_env
 
 ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "memmaps" / "native"
@@ -46,7 +45,6 @@ SOURCES = [
     NATIVE / "core" / "reader.c",
     NATIVE / "core" / "list.c",
 ]
-FUZZ_SCRIPT = ROOT / "tests" / "fuzz" / "run_fuzz.sh"
 CAP = 65536
 NAME_MAX = 4096
 
@@ -491,25 +489,6 @@ def test_the_drivers_own_chain_is_what_dl_iterate_phdr_says(driver: Driver) -> N
 # --------------------------------------------------------------------------
 
 
-def libfuzzer_clang() -> str | None:
-    for name in ("clang-14", "clang"):
-        path = shutil.which(name)
-        if path is None:
-            continue
-        probe = subprocess.run(
-            [path, "-fsanitize=fuzzer", "-x", "c", "-", "-o", "/dev/null"],
-            input="#include <stdint.h>\n#include <stddef.h>\n"
-            "int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return 0; }\n",
-            capture_output=True,
-            text=True,
-            env=tool_env(),
-            check=False,
-        )
-        if probe.returncode == 0:
-            return path
-    return None
-
-
 def test_seeds_are_walkable(driver: Driver, tmp_path: Path) -> None:
     """The fuzzer's seeds are real chains: its corpus starts where the
     reader does its work."""
@@ -533,23 +512,7 @@ def test_seeds_are_walkable(driver: Driver, tmp_path: Path) -> None:
 def test_fuzz_briefly(tmp_path: Path) -> None:
     """tests/fuzz/run_fuzz.sh link_map for 20 s: any crash, sanitizer report,
     leak or timeout fails it (the input is in the printed artifacts folder)."""
-    clang = libfuzzer_clang()
+    clang = sanitized.libfuzzer_clang()
     if clang is None:
         pytest.skip("no clang with libFuzzer (apt-get install clang-14)")
-    env = tool_env()
-    env["CLANG"] = clang
-    env["FUZZ_WORK"] = str(tmp_path)
-    proc = subprocess.run(
-        ["bash", str(FUZZ_SCRIPT), "20", "link_map"],
-        capture_output=True,
-        text=True,
-        errors="replace",
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    tail = (proc.stdout + proc.stderr)[-6000:]
-    assert proc.returncode == 0, tail
-    assert "no findings" in proc.stdout, tail
-    runs = re.search(r"stat::number_of_executed_units: (\d+)", proc.stderr)
-    assert runs and int(runs.group(1)) > 1000, tail
+    sanitized.run_fuzzer("link_map", 20, tmp_path, clang)

@@ -26,7 +26,6 @@ libFuzzer target.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import struct
@@ -38,13 +37,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import crosscc, machosim
+from tests.helpers import crosscc, machosim, sanitized
 from tests.helpers.sanitized import (
     build_driver,
     check_clean,
     driver_env,
     must,
-    tool_env,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +55,6 @@ SOURCES = [
     NATIVE / "core" / "list.c",
     NATIVE / "core" / "reader.c",
 ]
-FUZZ_SCRIPT = ROOT / "tests" / "fuzz" / "run_fuzz.sh"
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="builds machodump with gcc's sanitizers"
@@ -1280,51 +1277,15 @@ def test_random_byte_changes(machodump: Machodump, build: Builder, seed: int) ->
 # --------------------------------------------------------------------------
 
 
-def libfuzzer_clang() -> str | None:
-    for name in ("clang-14", "clang"):
-        path = shutil.which(name)
-        if path is None:
-            continue
-        probe = subprocess.run(
-            [path, "-fsanitize=fuzzer", "-x", "c", "-", "-o", os.devnull],
-            input="#include <stdint.h>\n#include <stddef.h>\n"
-            "int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return 0; }\n",
-            capture_output=True,
-            text=True,
-            env=tool_env(),
-            check=False,
-        )
-        if probe.returncode == 0:
-            return path
-    return None
-
-
 @pytest.mark.fuzz
 def test_fuzz_briefly(tmp_path: Path) -> None:
     """tests/fuzz/run_fuzz.sh macho for 15 s: any crash, sanitizer report,
     leak or timeout fails it (the input is in the printed artifacts
     folder)."""
-    clang = libfuzzer_clang()
+    clang = sanitized.libfuzzer_clang()
     if clang is None:
         pytest.skip("no clang with libFuzzer (apt-get install clang-14)")
     crosscc.require_zig()
-    env = tool_env()
-    env["CLANG"] = clang
-    env["FUZZ_WORK"] = str(tmp_path)
-    env["PYTHON"] = sys.executable
-    env["ZIG_GLOBAL_CACHE_DIR"] = str(crosscc.cache_dir())
-    proc = subprocess.run(
-        ["bash", str(FUZZ_SCRIPT), "15", "macho"],
-        capture_output=True,
-        text=True,
-        errors="replace",
-        env=env,
-        timeout=900,
-        check=False,
-    )
-    tail = (proc.stdout + proc.stderr)[-6000:]
-    assert proc.returncode == 0, tail
-    assert "fuzz_macho: no findings" in proc.stdout, tail
-    assert "dyld seeds" in proc.stdout, tail
-    runs = re.search(r"stat::number_of_executed_units: (\d+)", proc.stderr)
-    assert runs and int(runs.group(1)) > 1000, tail
+    env = {"PYTHON": sys.executable, "ZIG_GLOBAL_CACHE_DIR": str(crosscc.cache_dir())}
+    out, tail = sanitized.run_fuzzer("macho", 15, tmp_path, clang, env=env, timeout=900)
+    assert "dyld seeds" in out, tail
