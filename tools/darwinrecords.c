@@ -30,6 +30,7 @@
  * u.NAME=VALUE for the figures present; extras as x.NAME=VALUE.
  */
 #include "formats/mach_regions.h"
+#include "print_perms.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -182,19 +183,6 @@ load(const char *path, int want_usage, mm_list *list)
 error:
     fclose(file);
     return -1;
-}
-
-static void
-print_perms(uint8_t prot, int with_sharing)
-{
-    static const char letters[] = "rwx";
-
-    for (int bit = 0; bit < 3; bit++) {
-        putchar(prot & (1 << bit) ? letters[bit] : '-');
-    }
-    if (with_sharing) {
-        putchar(prot & MM_PROT_SHARED ? 's' : 'p');
-    }
 }
 
 static void

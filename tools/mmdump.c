@@ -42,6 +42,7 @@
 #include "core/reader.h"
 #include "formats/pe.h"
 #include "formats/procmaps.h"
+#include "print_perms.h"
 #include "read_whole.h"
 
 #include <errno.h>
@@ -174,19 +175,6 @@ dump_images(mm_target *target)
     }
     mm_image_list_free(&list);
     return 0;
-}
-
-static void
-print_perms(uint8_t prot, int with_sharing)
-{
-    static const char letters[] = "rwx";
-
-    for (int bit = 0; bit < 3; bit++) {
-        putchar(prot & (1 << bit) ? letters[bit] : '-');
-    }
-    if (with_sharing) {
-        putchar(prot & MM_PROT_SHARED ? 's' : 'p');
-    }
 }
 
 /* Text of the list's bytes as a field: the separators escaped as maps
